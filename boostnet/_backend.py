@@ -1,0 +1,103 @@
+"""Array-module selection: the only module of boostnet that imports CuPy.
+
+Everything else takes the array module ``xp`` from its inputs with :func:`get_namespace`, so the same
+code runs on NumPy and CuPy arrays.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .exceptions import ConfigError, DeviceError
+
+DEVICES = ("auto", "cpu", "gpu")
+ENV_DEVICE = "BOOSTNET_DEVICE"
+
+
+def _import_cupy():
+    """Return the ``cupy`` module and ``None``, or ``None`` and why it is unusable."""
+    try:
+        import cupy  # noqa: PLC0415  (the one place boostnet imports CuPy)
+    except Exception as exc:  # ImportError, or a CUDA library load error
+        return None, f"CuPy is not importable ({type(exc).__name__}: {exc})"
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        return None, f"CuPy found no usable CUDA device ({type(exc).__name__}: {exc})"
+    if n < 1:
+        return None, "CuPy found no CUDA device"
+    return cupy, None
+
+
+def gpu_status() -> tuple[bool, str]:
+    """Whether the GPU path is usable, and a one-line reason or device description."""
+    cupy, why = _import_cupy()
+    if cupy is None:
+        return False, why
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+    name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+    return True, name
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The resolved compute device: its name and array module."""
+
+    name: str  # "cpu" or "gpu"
+    xp: Any
+
+    def asarray(self, a, dtype=None):
+        """Move ``a`` to this backend's device."""
+        return self.xp.asarray(a, dtype=dtype)
+
+
+def resolve_device(device: str | None = "auto") -> Backend:
+    """Resolve ``"auto" | "cpu" | "gpu"`` (``None``: the ``BOOSTNET_DEVICE`` variable, else auto).
+
+    Raises
+    ------
+    ConfigError
+        If the name is not one of the known devices.
+    DeviceError
+        If ``"gpu"`` is asked for and CuPy or a CUDA device is missing.
+    """
+    if device is None:
+        device = os.environ.get(ENV_DEVICE, "auto") or "auto"
+    device = str(device).lower()
+    if device not in DEVICES:
+        raise ConfigError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
+    if device == "cpu":
+        return Backend("cpu", np)
+    cupy, why = _import_cupy()
+    if cupy is None:
+        if device == "gpu":
+            raise DeviceError(f"device 'gpu' is not usable: {why}")
+        return Backend("cpu", np)
+    return Backend("gpu", cupy)
+
+
+def get_namespace(*arrays) -> Any:
+    """Return the array module (``numpy`` or ``cupy``) of the given arrays."""
+    for a in arrays:
+        mod = type(a).__module__
+        if mod.startswith("cupy"):
+            import cupy  # noqa: PLC0415
+
+            return cupy
+    return np
+
+
+def to_numpy(a) -> np.ndarray:
+    """Return ``a`` as a NumPy array (copies from the GPU when needed)."""
+    if type(a).__module__.startswith("cupy"):
+        return a.get()
+    return np.asarray(a)
+
+
+def to_float(a) -> float:
+    """Return a 0-d array (NumPy or CuPy) as a Python float."""
+    return float(to_numpy(a))

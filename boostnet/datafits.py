@@ -1,0 +1,231 @@
+"""Datafits: losses on raw predictions ``F`` (n x K), after skglm's split of datafit and penalty.
+
+Every datafit works on the weighted mean loss
+
+    f(F) = sum_t a_t l(F_t, Y_t),        a_t >= 0,  sum_t a_t = 1,
+
+where ``a`` are the normalised sample weights (``1/n`` each without sample weights). Arrays:
+
+- ``Y``: targets, shape (n, K): real values (squared error), 0/1 (logistic, K = 1), one-hot (softmax).
+- ``F``: raw predictions, shape (n, K).
+- ``a``: normalised sample weights, shape (n,).
+
+Methods take the array module from their inputs, so they run on NumPy and CuPy arrays alike.
+"""
+
+from __future__ import annotations
+
+from ._backend import get_namespace
+
+
+#: Dual points are built from the gradient with the intercept's constraint enforced by centring,
+#: which can push a probability of ~1e-13 a hair below 0. Within this slack the point is clipped
+#: back into the conjugate's domain (the gap changes by about the slack); beyond it ``f*`` is inf.
+_DOMAIN_SLACK = 1e-8
+
+
+def _xlogx(p, xp):
+    """``p log p`` with ``0 log 0 = 0`` (``p`` >= 0)."""
+    safe = xp.where(p > 0, p, 1.0)
+    return xp.where(p > 0, p * xp.log(safe), 0.0)
+
+
+def _rowsum(A, xp):
+    """Sum over the (short) last axis: a matrix-vector product is much faster than ``sum(axis=1)``."""
+    return A @ xp.ones(A.shape[1], dtype=A.dtype)
+
+
+def _softmax_parts(F, xp):
+    """Return ``E, s, shift`` with ``E = exp(F - shift)``, ``s`` = row sums of E (n,).
+
+    One global shift (the largest entry) keeps every exp <= 1; a row whose entries all lie ~700
+    below it would underflow, and only then is the per-row maximum used.
+    """
+    shift = F.max()
+    E = xp.exp(F - shift)
+    s = _rowsum(E, xp)
+    if bool((s < 1e-280).any()):
+        shift = F.max(axis=1, keepdims=True)
+        E = xp.exp(F - shift)
+        s = _rowsum(E, xp)
+        shift = shift[:, 0]
+    return E, s, shift
+
+
+class Datafit:
+    """Interface of a datafit (see the module docstring for the array conventions).
+
+    Attributes
+    ----------
+    name : str
+    lipschitz : float
+        Bound on the largest eigenvalue of the Hessian of ``l(., Y_t)`` with respect to ``F_t``;
+        the gradient of ``f`` is then Lipschitz with constant ``lipschitz * ||diag(a)^(1/2) A||_2^2``
+        for ``F = A x``.
+    """
+
+    name = "datafit"
+    lipschitz = 1.0
+
+    def value(self, Y, F, a) -> float:
+        """Return ``f(F) = sum_t a_t l(F_t, Y_t)`` (a 0-d array)."""
+        raise NotImplementedError
+
+    def raw_grad(self, Y, F, a):
+        """Return ``G = df/dF``, shape (n, K): ``G_t = a_t grad l(F_t, Y_t)``."""
+        raise NotImplementedError
+
+    def value_grad(self, Y, F, a):
+        """Return ``(value(Y, F, a), raw_grad(Y, F, a))``, sharing work where possible."""
+        return self.value(Y, F, a), self.raw_grad(Y, F, a)
+
+    def hess_diag(self, Y, F, a):
+        """Diagonal of the Hessian of ``f`` in ``F``, per sample and output: (n, K)."""
+        raise NotImplementedError
+
+    def inverse_link(self, F):
+        """Map raw predictions to the mean of the target (identity, sigmoid, softmax). (n, K)."""
+        raise NotImplementedError
+
+    def intercept(self, Y, a):
+        """The best constant prediction ``argmin_b f(1 b^T)``, shape (K,)."""
+        raise NotImplementedError
+
+    def conjugate(self, Y, Nu, a):
+        """Return ``f*(Nu) = sum_t a_t l*(Nu_t / a_t, Y_t)`` (``inf`` outside its domain).
+
+        ``Nu`` has shape (n, K). Rows with ``a_t = 0`` must be zero and contribute nothing.
+        """
+        raise NotImplementedError
+
+
+class SquaredError(Datafit):
+    """Squared error ``l(F_t, Y_t) = ||Y_t - F_t||^2 / 2`` (regression, any number of outputs K).
+
+    ``grad l = F_t - Y_t``; Hessian ``I`` (lipschitz 1); ``l*(u) = ||u||^2 / 2 + u . Y_t``.
+    """
+
+    name = "squared_error"
+    lipschitz = 1.0
+
+    def value(self, Y, F, a):
+        R = F - Y
+        return 0.5 * (a[:, None] * R * R).sum()
+
+    def raw_grad(self, Y, F, a):
+        return a[:, None] * (F - Y)
+
+    def hess_diag(self, Y, F, a):
+        xp = get_namespace(F)
+        return xp.broadcast_to(a[:, None], F.shape)
+
+    def inverse_link(self, F):
+        return F
+
+    def intercept(self, Y, a):
+        return (a[:, None] * Y).sum(axis=0)
+
+    def conjugate(self, Y, Nu, a):
+        xp = get_namespace(Nu)
+        inv = xp.where(a > 0, 1.0 / xp.where(a > 0, a, 1.0), 0.0)
+        U = Nu * inv[:, None]
+        return (a[:, None] * (0.5 * U * U + U * Y)).sum()
+
+
+class Logistic(Datafit):
+    """Binary logistic loss ``l(F_t, y_t) = log(1 + exp(F_t)) - y_t F_t``, ``y_t`` in {0, 1}, K = 1.
+
+    ``grad l = sigmoid(F_t) - y_t``; Hessian ``p(1 - p) <= 1/4``;
+    ``l*(u) = q log q + (1 - q) log(1 - q)`` with ``q = u + y_t`` in [0, 1].
+    """
+
+    name = "logistic"
+    lipschitz = 0.25
+
+    def value(self, Y, F, a):
+        xp = get_namespace(F)
+        return (a[:, None] * (xp.logaddexp(0.0, F) - Y * F)).sum()
+
+    def raw_grad(self, Y, F, a):
+        return a[:, None] * (self.inverse_link(F) - Y)
+
+    def hess_diag(self, Y, F, a):
+        P = self.inverse_link(F)
+        return a[:, None] * P * (1.0 - P)
+
+    def inverse_link(self, F):
+        xp = get_namespace(F)
+        return 0.5 * (1.0 + xp.tanh(0.5 * F))
+
+    def intercept(self, Y, a):
+        xp = get_namespace(Y)
+        p = xp.clip((a[:, None] * Y).sum(axis=0), 1e-12, 1 - 1e-12)
+        return xp.log(p) - xp.log1p(-p)
+
+    def conjugate(self, Y, Nu, a):
+        xp = get_namespace(Nu)
+        inv = xp.where(a > 0, 1.0 / xp.where(a > 0, a, 1.0), 0.0)
+        Q = Nu * inv[:, None] + Y
+        mask = a[:, None] > 0
+        if bool(((Q < -_DOMAIN_SLACK) & mask).any() or ((Q > 1 + _DOMAIN_SLACK) & mask).any()):
+            return xp.asarray(float("inf"))
+        Q = xp.clip(Q, 0.0, 1.0)
+        return (a[:, None] * (_xlogx(Q, xp) + _xlogx(1.0 - Q, xp))).sum()
+
+
+class SoftmaxCrossEntropy(Datafit):
+    """Multinomial loss ``l(F_t, Y_t) = logsumexp(F_t) - Y_t . F_t``, ``Y_t`` one-hot over K classes.
+
+    ``grad l = softmax(F_t) - Y_t``; Hessian ``diag(p) - p p^T``, largest eigenvalue <= 1/2;
+    ``l*(u) = sum_k q_k log q_k`` with ``q = u + Y_t`` in the probability simplex.
+    """
+
+    name = "softmax"
+    lipschitz = 0.5
+
+    def value(self, Y, F, a):
+        xp = get_namespace(F)
+        _, s, shift = _softmax_parts(F, xp)
+        return a @ (shift + xp.log(s) - _rowsum(Y * F, xp))
+
+    def value_grad(self, Y, F, a):
+        xp = get_namespace(F)
+        E, s, shift = _softmax_parts(F, xp)
+        value = a @ (shift + xp.log(s) - _rowsum(Y * F, xp))
+        return value, (a / s)[:, None] * E - a[:, None] * Y
+
+    def raw_grad(self, Y, F, a):
+        return a[:, None] * (self.inverse_link(F) - Y)
+
+    def hess_diag(self, Y, F, a):
+        P = self.inverse_link(F)
+        return a[:, None] * P * (1.0 - P)
+
+    def inverse_link(self, F):
+        xp = get_namespace(F)
+        E, s, _ = _softmax_parts(F, xp)
+        return E / s[:, None]
+
+    def intercept(self, Y, a):
+        xp = get_namespace(Y)
+        p = xp.clip((a[:, None] * Y).sum(axis=0), 1e-12, None)
+        b = xp.log(p)
+        return b - b.mean()
+
+    def conjugate(self, Y, Nu, a):
+        xp = get_namespace(Nu)
+        inv = xp.where(a > 0, 1.0 / xp.where(a > 0, a, 1.0), 0.0)
+        Q = Nu * inv[:, None] + Y
+        mask = a[:, None] > 0
+        if bool(((Q < -_DOMAIN_SLACK) & mask).any()):
+            return xp.asarray(float("inf"))
+        Q = xp.clip(Q, 0.0, None)
+        Q = Q / _rowsum(Q, xp)[:, None]
+        return a @ _rowsum(_xlogx(Q, xp), xp)
+
+
+DATAFITS = {
+    "squared_error": SquaredError,
+    "logistic": Logistic,
+    "softmax": SoftmaxCrossEntropy,
+}

@@ -1,0 +1,444 @@
+"""scikit-learn estimators: :class:`BoostNetClassifier` and :class:`BoostNetRegressor`."""
+
+from __future__ import annotations
+
+import time
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._backend import DEVICES, resolve_device, to_numpy
+from ._greedy import GreedyConfig, NetworkState, fit_greedy
+from .activations import ACTIVATIONS, get_activation
+from .datafits import Logistic, SoftmaxCrossEntropy, SquaredError
+from .exceptions import DataError
+from .penalties import PENALTIES
+from .samplers import SAMPLERS, get_sampler
+from .scoring import NumpyScorer, transform
+
+#: Default lambda as a fraction of lambda_max. Chosen by measurement on the bundled data sets
+#: (experiments/choose_alpha.py): see the README's "Choosing lambda" section.
+DEFAULT_ALPHA_RATIO = 0.01
+
+
+class _BaseBoostNet(TransformerMixin, BaseEstimator):
+    """Shared machinery of the classifier and the regressor."""
+
+    _parameter_constraints: dict = {
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "penalty": [StrOptions(set(PENALTIES))],
+        "alpha": [Interval(Real, 0, None, closed="neither"), None],
+        "alpha_ratio": [Interval(Real, 0, 1, closed="right")],
+        "sampler": [StrOptions(set(SAMPLERS)), HasMethods(["sample"])],
+        "n_candidates": [Interval(Integral, 1, None, closed="left")],
+        "top_k": [Interval(Integral, 1, None, closed="left")],
+        "refine": ["boolean"],
+        "n_refine": [Interval(Integral, 0, None, closed="left")],
+        "refine_steps": [Interval(Integral, 0, None, closed="left")],
+        "unit_scale": [Interval(Real, 0, None, closed="neither")],
+        "max_units": [Interval(Integral, 0, None, closed="left")],
+        "max_time": [Interval(Real, 0, None, closed="neither"), None],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "refit_tol": [Interval(Real, 0, None, closed="neither")],
+        "refit_max_iter": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "dtype": [StrOptions({"float32", "float64"})],
+        "memory_budget_mb": [Interval(Real, 0, None, closed="neither")],
+        "random_state": ["random_state"],
+        "device": [StrOptions(set(DEVICES)), None],
+        "warm_start": ["boolean"],
+        "callbacks": [list, tuple, None],
+    }
+
+    def __init__(
+        self,
+        *,
+        activation="relu",
+        penalty="l1",
+        alpha=None,
+        alpha_ratio=DEFAULT_ALPHA_RATIO,
+        sampler="mixture",
+        n_candidates=2048,
+        top_k=32,
+        refine=True,
+        n_refine=1,
+        refine_steps=10,
+        unit_scale=3.0,
+        max_units=1000,
+        max_time=None,
+        tol=1e-3,
+        refit_tol=1e-6,
+        refit_max_iter=2000,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        dtype="float32",
+        memory_budget_mb=256,
+        random_state=None,
+        device="auto",
+        warm_start=False,
+        callbacks=None,
+    ):
+        self.activation = activation
+        self.penalty = penalty
+        self.alpha = alpha
+        self.alpha_ratio = alpha_ratio
+        self.sampler = sampler
+        self.n_candidates = n_candidates
+        self.top_k = top_k
+        self.refine = refine
+        self.n_refine = n_refine
+        self.refine_steps = refine_steps
+        self.unit_scale = unit_scale
+        self.max_units = max_units
+        self.max_time = max_time
+        self.tol = tol
+        self.refit_tol = refit_tol
+        self.refit_max_iter = refit_max_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.dtype = dtype
+        self.memory_budget_mb = memory_budget_mb
+        self.random_state = random_state
+        self.device = device
+        self.warm_start = warm_start
+        self.callbacks = callbacks
+
+    # ---- hooks of the subclasses ------------------------------------------------------------
+    def _encode_targets(self, y):
+        """Return ``(Y (n, K) float64, datafit)`` and set target attributes."""
+        raise NotImplementedError
+
+    def _validation_metric(self, F, Y):
+        """Higher-is-better metric of raw predictions F (n, K) against encoded targets Y."""
+        raise NotImplementedError
+
+    # ---- fit --------------------------------------------------------------------------------
+    def _fit(self, X, y, sample_weight=None):
+        self._validate_params()
+        warm = self.warm_start and hasattr(self, "hidden_weights_")
+        multi = isinstance(self, RegressorMixin)
+        X, y = validate_data(
+            self, X, y, dtype=np.float64, multi_output=multi, y_numeric=multi, reset=not warm
+        )
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if np.any(sw < 0):
+            raise DataError("sample_weight must be non-negative")
+        if not sw.sum() > 0:
+            raise DataError("sample_weight must have a positive sum")
+        if warm and isinstance(self, ClassifierMixin):
+            check_classification_targets(y)
+            if not np.all(np.isin(np.unique(y), self.classes_)):
+                raise DataError("warm_start: y has classes not seen in the first fit")
+            Y, datafit = self._encode_known(y)
+        else:
+            Y, datafit = self._encode_targets(y)
+        rng = _generator(self.random_state)
+        act = get_activation(self.activation)
+        backend = resolve_device(self.device)
+        xp = backend.xp
+
+        validation = None
+        if self.early_stopping:
+            strat = y if isinstance(self, ClassifierMixin) else None
+            idx_tr, idx_va = train_test_split(
+                np.arange(X.shape[0]),
+                test_size=self.validation_fraction,
+                random_state=int(rng.integers(2**31 - 1)),
+                stratify=strat,
+            )
+            Xva, Yva = xp.asarray(X[idx_va]), xp.asarray(Y[idx_va])
+            X, Y, sw = X[idx_tr], Y[idx_tr], sw[idx_tr]
+
+            def validation(state):
+                H = transform(Xva, state.W, state.c, act)
+                return float(self._validation_metric(to_numpy(H @ state.coef + state.intercept),
+                                                     to_numpy(Yva)))
+
+        a = sw / sw.sum()
+        scorer = NumpyScorer(
+            xp.asarray(X), dtype=self.dtype, memory_budget=int(self.memory_budget_mb * 2**20)
+        )
+        init = None
+        alpha = self.alpha
+        if warm:
+            init = NetworkState(
+                xp.asarray(self.hidden_weights_), xp.asarray(self.hidden_bias_),
+                xp.asarray(self.coef_), xp.asarray(self.intercept_),
+            )
+            alpha = self.alpha if self.alpha is not None else self.alpha_
+        config = GreedyConfig(
+            activation=act,
+            penalty=self.penalty,
+            alpha=alpha,
+            alpha_ratio=self.alpha_ratio,
+            n_candidates=self.n_candidates,
+            top_k=self.top_k,
+            refine=self.refine,
+            n_refine=self.n_refine,
+            refine_steps=self.refine_steps,
+            unit_scale=self.unit_scale,
+            max_units=self.max_units,
+            max_time=self.max_time,
+            tol=self.tol,
+            refit_tol=self.refit_tol,
+            refit_max_iter=self.refit_max_iter,
+            n_iter_no_change=self.n_iter_no_change,
+        )
+        t0 = time.perf_counter()
+        result = fit_greedy(
+            scorer,
+            xp.asarray(Y),
+            xp.asarray(a),
+            datafit,
+            get_sampler(self.sampler),
+            config,
+            rng,
+            init=init,
+            validation=validation,
+            callbacks=self.callbacks or (),
+        )
+        st = result.state
+        self.hidden_weights_ = to_numpy(st.W).astype(np.float64).reshape(-1, X.shape[1])
+        self.hidden_bias_ = to_numpy(st.c).astype(np.float64).ravel()
+        self.coef_ = to_numpy(st.coef).astype(np.float64).reshape(-1, Y.shape[1])
+        self.intercept_ = to_numpy(st.intercept).astype(np.float64).ravel()
+        self.n_units_ = int(self.hidden_weights_.shape[0])
+        self.alpha_ = result.alpha
+        if result.lambda_max is not None:
+            self.lambda_max_ = result.lambda_max
+        elif not hasattr(self, "lambda_max_"):
+            self.lambda_max_ = None
+        self.stop_reason_ = result.stop_reason
+        self.history_ = list(getattr(self, "history_", []) if warm else []) + result.history
+        self.n_candidates_searched_ = result.total_candidates
+        last = result.history[-1]
+        self.certificate_gap_ = last.certificate_gap if not last.added else None
+        self.device_ = backend.name
+        self.fit_time_ = time.perf_counter() - t0
+        self.n_iter_ = len(result.history) - 1
+        return self
+
+    def _encode_known(self, y):
+        raise NotImplementedError
+
+    # ---- prediction -------------------------------------------------------------------------
+    def _raw(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        H = transform(X, self.hidden_weights_, self.hidden_bias_, get_activation(self.activation))
+        return H @ self.coef_ + self.intercept_
+
+    def transform(self, X):
+        """Hidden activations ``act(X W^T + c)`` of the fitted units.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        H : ndarray, shape (n_samples, n_units_)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return transform(X, self.hidden_weights_, self.hidden_bias_, get_activation(self.activation))
+
+    def save(self, path):
+        """Save the fitted model as one ``.npz`` file holding its arrays and JSON metadata."""
+        from .io import save_model  # noqa: PLC0415
+
+        return save_model(self, path)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags = None
+        return tags
+
+
+def _generator(random_state) -> np.random.Generator:
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None or isinstance(random_state, (int, np.integer)):
+        return np.random.default_rng(random_state)
+    return np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
+
+
+class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
+    """Single-hidden-layer network grown by greedy unit selection (classification).
+
+    Binary targets use the logistic loss (K = 1 output), more classes the softmax cross-entropy
+    (K = n_classes outputs). The objective is ``mean loss + alpha * Omega(output weights)``.
+
+    Parameters
+    ----------
+    activation : {"relu", "sigmoid", "tanh", "sign"}, default="relu"
+    penalty : {"l1", "group_l1"}, default="l1"
+        ``l1``: elementwise ``||W||_1``. ``group_l1``: one L2 norm per unit over its K outputs.
+    alpha : float, default=None
+        lambda, absolute. If None, ``alpha_ratio * lambda_max`` is used.
+    alpha_ratio : float in (0, 1], default=0.01
+        lambda as a fraction of lambda_max (the best score at the intercept-only model), scale-free.
+    sampler : {"mixture", "random", "pairs"} or sampler object, default="mixture"
+        How each step's fresh pool of candidates is drawn.
+    n_candidates : int, default=2048
+        Pool size per step.
+    top_k : int, default=32
+        Candidates re-scored exactly (float64) after the screen.
+    refine : bool, default=True
+        Improve the best candidates by projected gradient ascent on their score.
+    n_refine, refine_steps : int, default=1, 10
+        How many of the best candidates are refined, and by how many ascent steps.
+    unit_scale : float, default=3.0
+        Bound R on ``||(v, c)||_2`` for sigmoid and tanh units (relu and sign units have norm 1).
+    max_units : int, default=1000
+    max_time : float, default=None
+        Seconds; the loop stops after the step that crosses it.
+    tol : float, default=1e-3
+        Certificate tolerance: stop when the best score <= alpha (1 + tol).
+    refit_tol : float, default=1e-6
+        Relative duality-gap tolerance of the re-fit.
+    refit_max_iter : int, default=2000
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` (stratified) and stop when its accuracy has not improved for
+        ``n_iter_no_change`` steps; the best model is kept.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=10
+    dtype : {"float32", "float64"}, default="float32"
+        Screening precision (the top-k are always re-scored in float64).
+    memory_budget_mb : float, default=256
+        Memory for the scorer's activation buffer.
+    random_state : int, RandomState, Generator or None
+    device : {"auto", "cpu", "gpu"} or None, default="auto"
+        None reads the ``BOOSTNET_DEVICE`` environment variable.
+    warm_start : bool, default=False
+        Continue from the fitted units (same lambda) instead of starting over.
+    callbacks : list, default=None
+        Objects with ``on_fit_begin(info)``, ``on_step_end(record)`` (return True to stop),
+        ``on_fit_end(result)``.
+
+    Attributes
+    ----------
+    hidden_weights_ : ndarray, shape (n_units_, n_features_in_)
+    hidden_bias_ : ndarray, shape (n_units_,)
+    coef_ : ndarray, shape (n_units_, K)
+        Output weights.
+    intercept_ : ndarray, shape (K,)
+    n_units_ : int
+    alpha_ : float
+        lambda used.
+    lambda_max_ : float or None
+        Estimated lambda_max (best pool score at the intercept-only model).
+    history_ : list of StepRecord
+    stop_reason_ : str
+        ``certificate``, ``max_units``, ``max_time``, ``early_stopping``, ``callback``, ``interrupted``.
+    certificate_gap_ : float or None
+        Best score minus alpha at the final model, when the last step searched it.
+    n_candidates_searched_ : int
+    classes_ : ndarray, shape (n_classes,)
+    n_features_in_ : int
+    device_ : str
+    fit_time_ : float
+    """
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : array-like, shape (n_samples,)
+        sample_weight : array-like, shape (n_samples,), optional
+        """
+        return self._fit(X, y, sample_weight)
+
+    def _encode_targets(self, y):
+        check_classification_targets(y)
+        self.classes_ = np.unique(y)
+        if self.classes_.shape[0] < 2:
+            raise DataError(
+                f"y has a single class ({self.classes_[0]!r}); a classifier needs at least 2 classes"
+            )
+        return self._encode_known(y)
+
+    def _encode_known(self, y):
+        idx = np.searchsorted(self.classes_, y)
+        if self.classes_.shape[0] == 2:
+            return idx[:, None].astype(np.float64), Logistic()
+        Y = np.zeros((y.shape[0], self.classes_.shape[0]))
+        Y[np.arange(y.shape[0]), idx] = 1.0
+        return Y, SoftmaxCrossEntropy()
+
+    def _validation_metric(self, F, Y):
+        if F.shape[1] == 1:
+            return np.mean((F[:, 0] > 0) == (Y[:, 0] > 0.5))
+        return np.mean(F.argmax(axis=1) == Y.argmax(axis=1))
+
+    def decision_function(self, X):
+        """Raw outputs: shape (n_samples,) for two classes, (n_samples, n_classes) otherwise."""
+        F = self._raw(X)
+        return F[:, 0] if F.shape[1] == 1 else F
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes)."""
+        F = self._raw(X)
+        if F.shape[1] == 1:
+            p = Logistic().inverse_link(F)[:, 0]
+            return np.column_stack([1.0 - p, p])
+        return SoftmaxCrossEntropy().inverse_link(F)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Predicted class labels, shape (n_samples,)."""
+        F = self._raw(X)
+        idx = (F[:, 0] > 0).astype(int) if F.shape[1] == 1 else F.argmax(axis=1)
+        return self.classes_[idx]
+
+
+class BoostNetRegressor(RegressorMixin, _BaseBoostNet):
+    """Single-hidden-layer network grown by greedy unit selection (regression, squared error).
+
+    Same parameters and attributes as :class:`BoostNetClassifier` (without ``classes_``); ``y`` may
+    have several outputs (K columns). Early stopping monitors the validation R^2.
+    """
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : array-like, shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like, shape (n_samples,), optional
+        """
+        return self._fit(X, y, sample_weight)
+
+    def _encode_targets(self, y):
+        self._y_ndim = np.ndim(y)
+        Y = np.asarray(y, dtype=np.float64)
+        return (Y[:, None] if Y.ndim == 1 else Y), SquaredError()
+
+    _encode_known = _encode_targets
+
+    def _validation_metric(self, F, Y):
+        ss_res = ((Y - F) ** 2).sum(axis=0)
+        ss_tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+        return float(np.mean(1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0)))
+
+    def predict(self, X):
+        """Predictions, shape (n_samples,) or (n_samples, n_outputs)."""
+        F = self._raw(X)
+        return F[:, 0] if self._y_ndim == 1 else F

@@ -1,0 +1,172 @@
+"""Saving and loading fitted models: one ``.npz`` file with the arrays and a JSON metadata record.
+
+No pickle is ever written or read (``numpy.load(..., allow_pickle=False)``). The metadata names the
+format and its version, the estimator class, its parameters and the classes; loading checks all of
+it and every array's shape, and raises :class:`~boostnet.exceptions.ModelFileError` with one line
+naming the problem for a missing, corrupted or foreign file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .exceptions import ModelFileError
+
+FORMAT = "boostnet-model"
+FORMAT_VERSION = 1
+_ARRAYS = ("hidden_weights", "hidden_bias", "coef", "intercept")
+_SCALARS = ("alpha_", "lambda_max_", "stop_reason_", "n_candidates_searched_", "certificate_gap_",
+            "device_", "fit_time_", "n_iter_")
+
+
+def _json_safe(v):
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        v = float(v)
+        return v if math.isfinite(v) else None
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    return v
+
+
+def _params(est) -> dict:
+    """JSON-serialisable constructor parameters (callbacks, generators and objects are dropped)."""
+    out = {}
+    for k, v in est.get_params(deep=False).items():
+        if k == "callbacks":
+            continue
+        if v is None or isinstance(v, (bool, int, float, str, np.integer, np.floating)):
+            out[k] = _json_safe(v)
+    return out
+
+
+def save_model(est, path) -> Path:
+    """Write a fitted estimator to ``path`` (``.npz`` is appended if missing), atomically.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    from sklearn.utils.validation import check_is_fitted  # noqa: PLC0415
+
+    check_is_fitted(est)
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "boostnet_version": __version__,
+        "estimator": type(est).__name__,
+        "params": _params(est),
+        "n_features_in": int(est.n_features_in_),
+        "attributes": {k: _json_safe(getattr(est, k, None)) for k in _SCALARS},
+        "history": [{k: _json_safe(v) for k, v in r.as_dict().items()} for r in est.history_],
+    }
+    if hasattr(est, "classes_"):
+        meta["classes"] = est.classes_.tolist()
+        meta["classes_dtype"] = est.classes_.dtype.kind
+    if hasattr(est, "_y_ndim"):
+        meta["y_ndim"] = int(est._y_ndim)
+    arrays = {
+        "hidden_weights": est.hidden_weights_,
+        "hidden_bias": est.hidden_bias_,
+        "coef": est.coef_,
+        "intercept": est.intercept_,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, __meta__=np.array(json.dumps(meta)), **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load(path):
+    """Load a model written by :meth:`save`.
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing, unreadable, corrupted, or not a boostnet model.
+    """
+    from ._greedy import StepRecord  # noqa: PLC0415
+    from .estimators import BoostNetClassifier, BoostNetRegressor  # noqa: PLC0415
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"model file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = set(z.files)
+            if "__meta__" not in files:
+                raise ModelFileError(f"{path} is not a boostnet model (no metadata record)")
+            meta = json.loads(str(z["__meta__"]))
+            missing = [k for k in _ARRAYS if k not in files]
+            if missing:
+                raise ModelFileError(f"{path}: model file lacks array(s) {', '.join(missing)}")
+            arrays = {k: np.asarray(z[k], dtype=np.float64) for k in _ARRAYS}
+    except ModelFileError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"cannot read model file {path}: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a boostnet model (format {meta.get('format')!r})"
+                             if isinstance(meta, dict) else f"{path}: bad metadata record")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: model format version {meta.get('format_version')!r} is not supported "
+            f"(this boostnet reads version {FORMAT_VERSION})"
+        )
+    classes = {"BoostNetClassifier": BoostNetClassifier, "BoostNetRegressor": BoostNetRegressor}
+    cls = classes.get(meta.get("estimator"))
+    if cls is None:
+        raise ModelFileError(f"{path}: unknown estimator {meta.get('estimator')!r}")
+    try:
+        est = cls(**meta["params"])
+        d = int(meta["n_features_in"])
+        W, c, coef, b = (arrays[k] for k in _ARRAYS)
+        m = W.shape[0]
+        if W.ndim != 2 or W.shape[1] != d or c.shape != (m,) or coef.ndim != 2 \
+                or coef.shape[0] != m or b.shape != (coef.shape[1],):
+            raise ModelFileError(f"{path}: array shapes do not fit together")
+        if not all(np.all(np.isfinite(x)) for x in (W, c, coef, b)):
+            raise ModelFileError(f"{path}: model arrays hold NaN or infinite values")
+        est.hidden_weights_, est.hidden_bias_, est.coef_, est.intercept_ = W, c, coef, b
+        est.n_units_ = m
+        est.n_features_in_ = d
+        for k, v in meta.get("attributes", {}).items():
+            if k in _SCALARS:
+                setattr(est, k, v)
+        est.history_ = [StepRecord(**{k: (math.nan if v is None and k not in ("val_score",)
+                                          else v) for k, v in r.items()})
+                        for r in meta.get("history", [])]
+        if cls is BoostNetClassifier:
+            kind = meta.get("classes_dtype", "O")
+            est.classes_ = np.asarray(meta["classes"], dtype=None if kind in "OU" else kind)
+            K = 1 if len(est.classes_) == 2 else len(est.classes_)
+            if len(est.classes_) < 2 or coef.shape[1] != K:
+                raise ModelFileError(f"{path}: classes do not match the output weights")
+        else:
+            est._y_ndim = int(meta.get("y_ndim", 1 if coef.shape[1] == 1 else 2))
+    except ModelFileError:
+        raise
+    except Exception as exc:  # malformed metadata of any kind
+        raise ModelFileError(f"{path}: malformed model metadata ({type(exc).__name__}: {exc})") \
+            from None
+    return est

@@ -1,0 +1,152 @@
+"""Penalties on the output weights ``W`` (m x K: one row per hidden unit, one column per output).
+
+``L1``: ``Omega(W) = sum_{j,k} |W_jk|`` (the objective's ``||w||_1``); its dual norm on a unit's
+correlation ``r = h^T G`` (K,) is ``||r||_inf``.
+``GroupL1``: ``Omega(W) = sum_j ||W_j||_2`` (one group per unit over its K outputs); dual norm
+``||r||_2``. For K = 1 the two coincide.
+
+A penalty owns the proximal operator, the dual norm (the reducer that turns a candidate's
+correlations into its score), the optimality violation and ``lambda_max``. Arrays are NumPy or CuPy.
+"""
+
+from __future__ import annotations
+
+from ._backend import get_namespace
+from .exceptions import ConfigError
+
+
+class Penalty:
+    """``alpha * Omega(W)``; ``alpha`` is the objective's lambda."""
+
+    name = "penalty"
+
+    def __init__(self, alpha: float):
+        self.alpha = float(alpha)
+
+    def value(self, W):
+        """``alpha * Omega(W)`` (0-d array). W: (m, K)."""
+        raise NotImplementedError
+
+    def prox(self, W, step):
+        """``argmin_U ||U - W||^2 / 2 + step * alpha * Omega(U)`` (new array, (m, K))."""
+        raise NotImplementedError
+
+    @staticmethod
+    def metric(D):
+        """Reduce per-entry curvatures ``D`` (m, K) to the shape of step sizes this prox accepts."""
+        return D
+
+    @staticmethod
+    def dual_norm(R):
+        """Row-wise dual norm of the correlations ``R`` (q, K) -> scores (q,)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def dual_norm_grad(R):
+        """A subgradient of each row's dual norm with respect to that row: (q, K)."""
+        raise NotImplementedError
+
+    def violation(self, W, grad):
+        """Largest distance of ``-grad`` to ``alpha * dOmega(W)`` (0 iff optimal in W).
+
+        ``grad`` is the datafit gradient with respect to ``W`` (m, K). Returns a 0-d array.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def lambda_max(cls, R):
+        """Smallest ``alpha`` for which ``W = 0`` is optimal, given correlations ``R`` (q, K) of
+        every unit with the gradient at the intercept-only model."""
+        return cls.dual_norm(R).max()
+
+
+class L1(Penalty):
+    """Elementwise L1: ``alpha * sum |W_jk|``; prox is soft-thresholding; dual norm ``||r||_inf``."""
+
+    name = "l1"
+
+    def value(self, W):
+        return self.alpha * abs(W).sum()
+
+    def prox(self, W, step):
+        xp = get_namespace(W)
+        t = step * self.alpha
+        return xp.sign(W) * xp.maximum(abs(W) - t, 0.0)
+
+    @staticmethod
+    def dual_norm(R):
+        return abs(R).max(axis=1)
+
+    @staticmethod
+    def dual_norm_grad(R):
+        xp = get_namespace(R)
+        k = abs(R).argmax(axis=1)
+        D = xp.zeros_like(R)
+        rows = xp.arange(R.shape[0])
+        D[rows, k] = xp.sign(R[rows, k])
+        return D
+
+    def violation(self, W, grad):
+        xp = get_namespace(W)
+        if W.size == 0:
+            return xp.asarray(0.0)
+        on = abs(grad + self.alpha * xp.sign(W))
+        off = xp.maximum(abs(grad) - self.alpha, 0.0)
+        return xp.where(W != 0, on, off).max()
+
+
+class GroupL1(Penalty):
+    """Group L1 over each unit's K outputs: ``alpha * sum_j ||W_j||_2``; block soft-thresholding;
+    dual norm ``||r||_2``."""
+
+    name = "group_l1"
+
+    @staticmethod
+    def metric(D):
+        # the block prox needs one step per unit: the largest curvature of its K entries
+        return D.max(axis=1, keepdims=True)
+
+    def value(self, W):
+        xp = get_namespace(W)
+        return self.alpha * xp.sqrt((W * W).sum(axis=1)).sum()
+
+    def prox(self, W, step):
+        xp = get_namespace(W)
+        t = step * self.alpha
+        n = xp.sqrt((W * W).sum(axis=1, keepdims=True))
+        return W * xp.maximum(1.0 - t / xp.where(n > 0, n, 1.0), 0.0)
+
+    @staticmethod
+    def dual_norm(R):
+        xp = get_namespace(R)
+        return xp.sqrt((R * R).sum(axis=1))
+
+    @staticmethod
+    def dual_norm_grad(R):
+        xp = get_namespace(R)
+        n = xp.sqrt((R * R).sum(axis=1, keepdims=True))
+        return R / xp.where(n > 0, n, 1.0)
+
+    def violation(self, W, grad):
+        xp = get_namespace(W)
+        if W.size == 0:
+            return xp.asarray(0.0)
+        wn = xp.sqrt((W * W).sum(axis=1, keepdims=True))
+        on = grad + self.alpha * W / xp.where(wn > 0, wn, 1.0)
+        on = xp.sqrt((on * on).sum(axis=1))
+        off = xp.maximum(xp.sqrt((grad * grad).sum(axis=1)) - self.alpha, 0.0)
+        return xp.where(wn[:, 0] > 0, on, off).max()
+
+
+PENALTIES = {"l1": L1, "group_l1": GroupL1}
+
+
+def get_penalty(name: str, alpha: float) -> Penalty:
+    """Build a penalty by name (``"l1"`` or ``"group_l1"``)."""
+    try:
+        cls = PENALTIES[name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"unknown penalty {name!r}; expected one of {', '.join(PENALTIES)}"
+        ) from None
+    return cls(alpha)

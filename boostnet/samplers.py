@@ -1,0 +1,152 @@
+"""Candidate samplers: a *fresh* pool of hidden units at every step.
+
+No candidate list survives across steps: the searched pool is unbounded. Every sampler takes the
+step's ``numpy.random.Generator`` (seeded from the estimator's ``random_state``) and returns units as
+rows ``W`` (M, d) with biases ``c`` (M,), projected onto the activation's feasible set (unit norm for
+relu and sign, norm <= ``unit_scale`` for sigmoid and tanh).
+
+- :class:`RandomDirections`: ``v`` uniform on the sphere; the bias puts the hyperplane ``x . v + c = 0``
+  through a training point drawn uniformly, so the unit's kink lies inside the data.
+- :class:`DataPairs`: ``v = x_i - x_j`` for two training points drawn with probability proportional to
+  the current ``|G|`` (SWIM-style data-dependent units); the hyperplane goes through a uniformly drawn
+  point of the segment between them.
+- :class:`Mixture`: a share of each (the default: half and half).
+
+Indices are drawn on the host from the Generator; units are built from them on the device of ``X``.
+Bulk normal draws happen where they are used (on a GPU from a seed drawn from the Generator).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._backend import get_namespace, to_numpy
+from .activations import Activation
+from .exceptions import ConfigError
+
+
+def _standard_normal(xp, rng: np.random.Generator, shape, dtype):
+    if xp is np:
+        return rng.standard_normal(shape).astype(dtype, copy=False)
+    seed = int(rng.integers(2**63 - 1))
+    return xp.random.default_rng(seed).standard_normal(shape, dtype=xp.float32).astype(dtype)
+
+
+def _finish(W, c, activation: Activation, unit_scale: float, rng, xp):
+    """Normalise each ``(v, c)`` to unit norm; bounded activations get a norm drawn in (0.1 R, R]."""
+    norms = xp.sqrt((W * W).sum(axis=1) + c * c)
+    inv = 1.0 / xp.where(norms > 0, norms, 1.0)
+    if not activation.homogeneous:
+        inv = inv * xp.asarray(rng.uniform(0.1, 1.0, size=W.shape[0]) * unit_scale)
+    W *= inv[:, None]
+    c *= inv
+    return W, c
+
+
+@dataclass
+class RandomDirections:
+    """Random directions with biases through a uniformly drawn training point."""
+
+    name = "random"
+
+    def sample(self, X, G, m: int, rng, activation: Activation, unit_scale: float):
+        """Return ``W`` (m, d) and ``c`` (m,) in float64 on the device of ``X``."""
+        xp = get_namespace(X)
+        n, d = X.shape
+        W = _standard_normal(xp, rng, (m, d), xp.float64)
+        W /= xp.sqrt((W * W).sum(axis=1, keepdims=True))
+        idx = xp.asarray(rng.integers(0, n, size=m))
+        c = -(X[idx] * W).sum(axis=1)
+        return _finish(W, c, activation, unit_scale, rng, xp)
+
+
+@dataclass
+class DataPairs:
+    """Units through pairs of training points, drawn with probability weighted by ``|G|``.
+
+    Parameters
+    ----------
+    uniform_share : float
+        Share of the sampling probability spread uniformly over the points, so that points with a
+        zero gradient can still be drawn.
+    """
+
+    uniform_share: float = 0.1
+    name = "pairs"
+
+    def sample(self, X, G, m: int, rng, activation: Activation, unit_scale: float):
+        """Return ``W`` (m, d) and ``c`` (m,) in float64 on the device of ``X``."""
+        xp = get_namespace(X)
+        n = X.shape[0]
+        w = to_numpy(abs(G).sum(axis=1)).astype(np.float64)
+        tot = w.sum()
+        p = np.full(n, 1.0 / n)
+        if tot > 0 and np.isfinite(tot):
+            p = (1 - self.uniform_share) * w / tot + self.uniform_share / n
+            p /= p.sum()
+        i = rng.choice(n, size=m, p=p)
+        j = rng.choice(n, size=m, p=p)
+        for _ in range(10):  # redraw the second point of pairs that drew one point twice
+            same = i == j
+            if not same.any():
+                break
+            j[same] = rng.choice(n, size=int(same.sum()), p=p)
+        # (a pair left with one point gives v = 0: a constant unit, which scores ~0 and is harmless)
+        t = xp.asarray(rng.uniform(0.0, 1.0, size=m))
+        Xi, Xj = X[xp.asarray(i)], X[xp.asarray(j)]
+        W = (Xi - Xj).astype(xp.float64)
+        x0 = Xj + t[:, None] * (Xi - Xj)
+        c = -(x0 * W).sum(axis=1)
+        return _finish(W, c, activation, unit_scale, rng, xp)
+
+
+@dataclass
+class Mixture:
+    """A share ``pairs_fraction`` of :class:`DataPairs` units, the rest :class:`RandomDirections`."""
+
+    pairs_fraction: float = 0.5
+    name = "mixture"
+
+    def sample(self, X, G, m: int, rng, activation: Activation, unit_scale: float):
+        """Return ``W`` (m, d) and ``c`` (m,) in float64 on the device of ``X``."""
+        xp = get_namespace(X)
+        mp = int(round(m * self.pairs_fraction))
+        parts = []
+        if m - mp > 0:
+            parts.append(RandomDirections().sample(X, G, m - mp, rng, activation, unit_scale))
+        if mp > 0:
+            parts.append(DataPairs().sample(X, G, mp, rng, activation, unit_scale))
+        W = xp.concatenate([p[0] for p in parts])
+        c = xp.concatenate([p[1] for p in parts])
+        return W, c
+
+
+@dataclass
+class FixedDictionary:
+    """A fixed, finite dictionary of units, scored exhaustively at every step (for studies and
+    tests: with it the greedy loop solves the L1 problem over the whole dictionary)."""
+
+    W: object
+    c: object
+    name = "dictionary"
+
+    def sample(self, X, G, m: int, rng, activation: Activation, unit_scale: float):
+        xp = get_namespace(X)
+        return xp.asarray(self.W, dtype=xp.float64), xp.asarray(self.c, dtype=xp.float64)
+
+
+SAMPLERS = {"mixture": Mixture, "random": RandomDirections, "pairs": DataPairs}
+
+
+def get_sampler(sampler):
+    """Build a sampler from a name (``"mixture"``, ``"random"``, ``"pairs"``) or pass one through."""
+    if hasattr(sampler, "sample"):
+        return sampler
+    try:
+        return SAMPLERS[sampler]()
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}"
+        ) from None

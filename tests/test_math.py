@@ -1,0 +1,247 @@
+"""The mathematical pieces: datafits, penalties, activations, samplers, scoring, refinement."""
+
+import numpy as np
+import pytest
+
+from boostnet.activations import ACTIVATIONS, get_activation, project_units
+from boostnet.datafits import Logistic, SoftmaxCrossEntropy, SquaredError
+from boostnet.exceptions import ConfigError
+from boostnet.penalties import L1, GroupL1, get_penalty
+from boostnet.refine import refine_units
+from boostnet.samplers import DataPairs, Mixture, RandomDirections, get_sampler
+from boostnet.scoring import NumpyScorer, reference_scores, transform
+
+
+def _problem(datafit, rng, n=40, K=3):
+    F = rng.standard_normal((n, K))
+    if isinstance(datafit, SquaredError):
+        Y = rng.standard_normal((n, K))
+    elif isinstance(datafit, Logistic):
+        F = F[:, :1]
+        Y = rng.integers(0, 2, size=(n, 1)).astype(float)
+    else:
+        Y = np.eye(K)[rng.integers(0, K, size=n)]
+    a = rng.random(n)
+    a /= a.sum()
+    return Y, F, a
+
+
+DATAFITS = [SquaredError(), Logistic(), SoftmaxCrossEntropy()]
+
+
+@pytest.mark.parametrize("datafit", DATAFITS, ids=lambda d: d.name)
+def test_raw_grad_matches_finite_differences(datafit, rng):
+    Y, F, a = _problem(datafit, rng)
+    G = datafit.raw_grad(Y, F, a)
+    eps = 1e-6
+    num = np.zeros_like(F)
+    for idx in np.ndindex(F.shape):
+        Fp, Fm = F.copy(), F.copy()
+        Fp[idx] += eps
+        Fm[idx] -= eps
+        num[idx] = (datafit.value(Y, Fp, a) - datafit.value(Y, Fm, a)) / (2 * eps)
+    np.testing.assert_allclose(G, num, rtol=1e-6, atol=1e-9)
+    v, G2 = datafit.value_grad(Y, F, a)
+    np.testing.assert_allclose(v, datafit.value(Y, F, a), rtol=1e-12)
+    np.testing.assert_allclose(G2, G, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("datafit", DATAFITS, ids=lambda d: d.name)
+def test_hessian_bound_and_diagonal(datafit, rng):
+    """The Hessian diagonal matches finite differences of the gradient and stays below the bound."""
+    Y, F, a = _problem(datafit, rng)
+    D = datafit.hess_diag(Y, F, a)
+    eps = 1e-6
+    for idx in [(0, 0), (5, F.shape[1] - 1)]:
+        Fp, Fm = F.copy(), F.copy()
+        Fp[idx] += eps
+        Fm[idx] -= eps
+        num = (datafit.raw_grad(Y, Fp, a)[idx] - datafit.raw_grad(Y, Fm, a)[idx]) / (2 * eps)
+        np.testing.assert_allclose(D[idx], num, rtol=1e-5)
+    assert np.all(D <= datafit.lipschitz * a[:, None] + 1e-15)
+
+
+@pytest.mark.parametrize("datafit", DATAFITS, ids=lambda d: d.name)
+def test_intercept_is_the_best_constant(datafit, rng):
+    Y, _, a = _problem(datafit, rng)
+    b = datafit.intercept(Y, a)
+    n = Y.shape[0]
+    G = datafit.raw_grad(Y, np.tile(b, (n, 1)), a)
+    np.testing.assert_allclose(G.sum(axis=0), 0, atol=1e-10)
+
+
+@pytest.mark.parametrize("datafit", DATAFITS, ids=lambda d: d.name)
+def test_fenchel_young_equality_at_the_gradient(datafit, rng):
+    """f(F) + f*(G) = <G, F> when G is the gradient at F (the conjugate is right)."""
+    Y, F, a = _problem(datafit, rng)
+    G = datafit.raw_grad(Y, F, a)
+    lhs = datafit.value(Y, F, a) + datafit.conjugate(Y, G, a)
+    np.testing.assert_allclose(lhs, (G * F).sum(), rtol=1e-10, atol=1e-12)
+    # and the Fenchel-Young inequality elsewhere
+    G2 = datafit.raw_grad(Y, F + rng.standard_normal(F.shape), a)
+    assert datafit.value(Y, F, a) + datafit.conjugate(Y, G2, a) >= (G2 * F).sum() - 1e-12
+
+
+def test_inverse_links(rng):
+    F = rng.standard_normal((5, 4))
+    P = SoftmaxCrossEntropy().inverse_link(F)
+    np.testing.assert_allclose(P.sum(axis=1), 1)
+    np.testing.assert_allclose(P, np.exp(F) / np.exp(F).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(Logistic().inverse_link(F), 1 / (1 + np.exp(-F)))
+    # extreme raw predictions stay finite
+    assert np.isfinite(SoftmaxCrossEntropy().value(np.eye(2)[[0, 1]], np.array([[1e4, -1e4],
+                                                                                 [-1e4, 1e4]]),
+                                                   np.array([0.5, 0.5])))
+
+
+@pytest.mark.parametrize("pen", [L1(0.3), GroupL1(0.3)], ids=["l1", "group_l1"])
+@pytest.mark.parametrize("step", [0.5, 2.0])
+def test_prox_satisfies_its_optimality_condition(pen, step, rng):
+    """p = prox(W) iff (W - p) / step is in alpha * dOmega(p): zero violation with grad (p-W)/step."""
+    W = rng.standard_normal((20, 4)) * 0.5
+    W[:5] *= 0.01  # small rows: thresholded to exactly zero by both penalties
+    P = pen.prox(W, step)
+    assert (P == 0).any()  # some entries (or groups) were thresholded to exactly zero
+    assert float(pen.violation(P, (P - W) / step)) < 1e-12
+    # and any other point violates it
+    Q = P + 0.01 * rng.standard_normal(P.shape)
+    assert float(pen.violation(Q, (Q - W) / step)) > 1e-4
+
+
+def test_dual_norms_and_lambda_max(rng):
+    R = rng.standard_normal((7, 3))
+    np.testing.assert_allclose(L1.dual_norm(R), np.abs(R).max(axis=1))
+    np.testing.assert_allclose(GroupL1.dual_norm(R), np.linalg.norm(R, axis=1))
+    assert L1.lambda_max(R) == np.abs(R).max()
+    # K = 1: both penalties coincide
+    r = R[:, :1]
+    np.testing.assert_allclose(L1.dual_norm(r), GroupL1.dual_norm(r))
+    W = rng.standard_normal((7, 1))
+    np.testing.assert_allclose(L1(0.2).prox(W, 1.0), GroupL1(0.2).prox(W, 1.0))
+    with pytest.raises(ConfigError):
+        get_penalty("l2", 1.0)
+
+
+def test_activations(rng):
+    z = np.array([-2.0, -0.1, 0.0, 0.3, 4.0])
+    np.testing.assert_allclose(ACTIVATIONS["relu"](z.copy()), np.maximum(z, 0))
+    np.testing.assert_allclose(ACTIVATIONS["sigmoid"](z.copy()), 1 / (1 + np.exp(-z)))
+    np.testing.assert_allclose(ACTIVATIONS["tanh"](z.copy()), np.tanh(z))
+    np.testing.assert_allclose(ACTIVATIONS["sign"](z.copy()), [-1, -1, -1, 1, 1])
+    for name in ("relu", "sigmoid", "tanh"):
+        act = ACTIVATIONS[name]
+        zz = np.array([-1.3, 0.2, 2.1])
+        eps = 1e-6
+        num = (act(zz + eps) - act(zz - eps)) / (2 * eps)
+        np.testing.assert_allclose(act.derivative(zz), num, rtol=1e-5)
+    with pytest.raises(ConfigError, match="unknown activation"):
+        get_activation("softplus")
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+@pytest.mark.parametrize("sampler", [RandomDirections(), DataPairs(), Mixture()],
+                         ids=["random", "pairs", "mixture"])
+def test_samplers_respect_the_units_feasible_set(name, sampler, rng):
+    X = rng.standard_normal((50, 6))
+    G = rng.standard_normal((50, 2))
+    act = ACTIVATIONS[name]
+    W, c = sampler.sample(X, G, 64, np.random.default_rng(0), act, 3.0)
+    assert W.shape == (64, 6) and c.shape == (64,)
+    norms = np.sqrt((W * W).sum(axis=1) + c * c)
+    if act.homogeneous:
+        np.testing.assert_allclose(norms, 1.0)
+    else:
+        assert np.all(norms <= 3.0 + 1e-12) and np.all(norms > 0)
+    # the same generator state gives the same pool; the next step's pool is fresh
+    W2, _ = sampler.sample(X, G, 64, np.random.default_rng(0), act, 3.0)
+    np.testing.assert_array_equal(W, W2)
+    g = np.random.default_rng(0)
+    Wa, _ = sampler.sample(X, G, 64, g, act, 3.0)
+    Wb, _ = sampler.sample(X, G, 64, g, act, 3.0)
+    assert not np.allclose(Wa, Wb)
+
+
+def test_random_direction_hyperplanes_cut_the_data(rng):
+    """Every random-direction unit's hyperplane passes through a training point."""
+    X = rng.standard_normal((30, 4)) + 5.0
+    W, c = RandomDirections().sample(X, None, 100, np.random.default_rng(1), ACTIVATIONS["relu"],
+                                     1.0)
+    Z = X @ W.T + c
+    assert np.all(np.abs(Z).min(axis=0) < 1e-9)  # some point sits on each hyperplane
+    assert np.all((Z > 1e-9).any(axis=0) | (Z < -1e-9).any(axis=0))
+
+
+def test_pairs_sampler_follows_the_gradient(rng):
+    """Points with zero gradient are drawn only through the uniform share."""
+    X = rng.standard_normal((200, 3))
+    G = np.zeros((200, 1))
+    G[:10] = 1.0  # only the first ten points carry gradient
+    s = DataPairs(uniform_share=0.0)
+    W, c = s.sample(X, G, 500, np.random.default_rng(0), ACTIVATIONS["relu"], 1.0)
+    # every unit's direction is a difference of two of the first ten points
+    D = X[:10, None, :] - X[None, :10, :]
+    D = D.reshape(-1, 3)
+    D /= np.maximum(np.linalg.norm(D, axis=1, keepdims=True), 1e-12)
+    Wn = W / np.linalg.norm(W, axis=1, keepdims=True)
+    assert np.all(np.abs(Wn @ D.T).max(axis=1) > 1 - 1e-9)
+    with pytest.raises(ConfigError):
+        get_sampler("grid")
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+@pytest.mark.parametrize("pen", [L1, GroupL1], ids=["l1", "group_l1"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_chunked_scorer_matches_the_float64_reference(name, pen, dtype, rng):
+    n, d, M, K = 173, 11, 301, 3
+    X = rng.standard_normal((n, d))
+    G = rng.standard_normal((n, K)) / n
+    act = ACTIVATIONS[name]
+    W, c = Mixture().sample(X, G, M, np.random.default_rng(3), act, 3.0)
+    # a tiny memory budget forces many chunks (and a last partial one)
+    scorer = NumpyScorer(X, dtype=dtype, memory_budget=n * 4 * 37)
+    assert scorer.chunk < M
+    res = scorer.score(W, c, G, act, pen, k=16)
+    ref = reference_scores(X, W, c, G, act, pen)
+    rtol = 1e-4 if dtype == "float32" else 1e-10
+    atol = rtol * ref.max()
+    if name == "sign" and dtype == "float32":
+        # a sign unit's hyperplane passes through a data point (z = 0 up to rounding): float32
+        # can flip that one point's sign, moving the score by up to 2 |G_t| per flipped point
+        atol = 4 * np.abs(G).max()
+    np.testing.assert_allclose(res.scores, ref, rtol=rtol, atol=atol)
+    # the exact re-score of the top-k is the float64 score, and the argmax is the reference's
+    np.testing.assert_allclose(res.top_scores, ref[res.top], rtol=1e-12)
+    assert res.top[0] == int(np.argmax(ref))
+    assert np.all(np.diff(res.top_scores) <= 0)
+
+
+def test_transform_shapes(rng):
+    X = rng.standard_normal((9, 4))
+    W = rng.standard_normal((3, 4))
+    c = rng.standard_normal(3)
+    H = transform(X, W, c, ACTIVATIONS["relu"])
+    np.testing.assert_allclose(H, np.maximum(X @ W.T + c, 0))
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid"])
+def test_refinement_raises_scores_and_stays_feasible(name, rng):
+    X = rng.standard_normal((120, 5))
+    G = rng.standard_normal((120, 2)) / 120
+    act = ACTIVATIONS[name]
+    W, c = RandomDirections().sample(X, G, 6, np.random.default_rng(0), act, 2.0)
+    s0 = reference_scores(X, W, c, G, act, L1)
+    W1, c1, s1 = refine_units(X, G, W, c, s0, act, L1, unit_scale=2.0, steps=20)
+    np.testing.assert_allclose(s1, reference_scores(X, W1, c1, G, act, L1), rtol=1e-10)
+    assert np.all(s1 >= s0) and np.any(s1 > s0 * 1.01)
+    norms = np.sqrt((W1 * W1).sum(axis=1) + c1 * c1)
+    if act.homogeneous:
+        np.testing.assert_allclose(norms, 1.0)
+    else:
+        assert np.all(norms <= 2.0 + 1e-9)
+
+
+def test_project_units(rng):
+    W = rng.standard_normal((4, 3)) * 10
+    c = rng.standard_normal(4) * 10
+    project_units(W, c, ACTIVATIONS["tanh"], 2.0)
+    np.testing.assert_allclose(np.sqrt((W * W).sum(1) + c * c), 2.0)
