@@ -4,7 +4,6 @@ __version__ = "0.1.0"
 
 from ._greedy import StepRecord  # noqa: E402
 from .estimators import BoostNetClassifier, BoostNetRegressor  # noqa: E402
-from .io import load  # noqa: E402
 from .exceptions import (  # noqa: E402
     BoostNetError,
     ConfigError,
@@ -12,6 +11,7 @@ from .exceptions import (  # noqa: E402
     DeviceError,
     ModelFileError,
 )
+from .io import load  # noqa: E402
 
 __all__ = [
     "BoostNetClassifier",

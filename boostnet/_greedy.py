@@ -12,7 +12,8 @@ Phases of one step (from the intercept-only model):
    units whose weights are exactly zero leave the model.
 
 Other stops: ``max_units``, ``max_time``, ``early_stopping`` (validation metric), ``callback`` (a callback
-asked to stop), ``interrupted`` (KeyboardInterrupt). The model is only replaced once a step has
+asked to stop), ``interrupted`` (KeyboardInterrupt), ``stalled`` (the best unit is an active one even
+after re-fitting to 1e-14: only rounding separates it from lambda). The model is only replaced once a step has
 completed, so every stop leaves a complete, valid network. Library code never prints; progress goes
 through callbacks.
 """
@@ -71,7 +72,7 @@ class GreedyConfig:
     activation: Activation
     penalty: str = "l1"
     alpha: float | None = None
-    alpha_ratio: float = 0.01
+    alpha_ratio: float = 0.0075
     n_candidates: int = 2048
     top_k: int = 32
     refine: bool = True
@@ -175,30 +176,74 @@ def fit_greedy(
     if init is not None and init.n_units > 0:
         state = init
         H = transform(X, state.W, state.c, act)
-        r = refit(H, Y, a, datafit, penalty, state.coef, state.intercept,
-                  tol=config.refit_tol, max_iter=config.refit_max_iter)
+        r = refit(
+            H,
+            Y,
+            a,
+            datafit,
+            penalty,
+            state.coef,
+            state.intercept,
+            tol=config.refit_tol,
+            max_iter=config.refit_max_iter,
+        )
         state = NetworkState(state.W, state.c, r.coef, r.intercept)
         F, G = r.F, r.G
-        loss, pen, refit_gap, refit_viol, refit_iter = r.loss, r.penalty, r.gap, r.violation, r.n_iter
+        loss, pen, refit_gap, refit_viol, refit_iter = (
+            r.loss,
+            r.penalty,
+            r.gap,
+            r.violation,
+            r.n_iter,
+        )
     else:
         b = datafit.intercept(Y, a) if init is None else init.intercept
         state = NetworkState(
             xp.zeros((0, d)), xp.zeros(0), xp.zeros((0, K)), xp.asarray(b, dtype=xp.float64)
         )
         H = xp.zeros((n, 0))
-        F, loss, pen = primal(H, Y, a, state.coef, state.intercept, datafit,
-                              penalty or get_penalty(config.penalty, 0.0))
+        F, loss, pen = primal(
+            H,
+            Y,
+            a,
+            state.coef,
+            state.intercept,
+            datafit,
+            penalty or get_penalty(config.penalty, 0.0),
+        )
         G = datafit.raw_grad(Y, F, a)
         refit_gap, refit_viol, refit_iter = 0.0, to_float(abs(G.sum(axis=0)).max()), 0
 
-    _call(callbacks, "on_fit_begin", {"n_samples": n, "n_features": d, "n_outputs": K,
-                                      "config": config})
+    _call(
+        callbacks,
+        "on_fit_begin",
+        {"n_samples": n, "n_features": d, "n_outputs": K, "config": config},
+    )
     total = 0
+    refit_tol = config.refit_tol
     history = []
     val = validation(state) if validation is not None else None
-    history.append(StepRecord(0, state.n_units, state.n_units, loss + pen, loss, pen, math.nan,
-                              math.nan, False, 0, refit_gap, refit_viol, refit_iter, 0, 0,
-                              time.perf_counter() - t_start, val))
+    history.append(
+        StepRecord(
+            0,
+            state.n_units,
+            state.n_units,
+            loss + pen,
+            loss,
+            pen,
+            math.nan,
+            math.nan,
+            False,
+            0,
+            refit_gap,
+            refit_viol,
+            refit_iter,
+            0,
+            0,
+            time.perf_counter() - t_start,
+            val,
+        )
+    )
     best_val, best_state, no_improve = val, state, 0
     stop_reason = None
     step = 0
@@ -220,9 +265,17 @@ def fit_greedy(
             Wt, ct, st = Wp[top], cp[top], xp.asarray(res.top_scores)
             if config.refine and config.n_refine > 0:
                 q = min(config.n_refine, Wt.shape[0])
-                Wr, cr, sr = refine_units(X, G, Wt[:q], ct[:q], st[:q], act,
-                                          reducer, config.unit_scale,
-                                          config.refine_steps)
+                Wr, cr, sr = refine_units(
+                    X,
+                    G,
+                    Wt[:q],
+                    ct[:q],
+                    st[:q],
+                    act,
+                    reducer,
+                    config.unit_scale,
+                    config.refine_steps,
+                )
                 Wt = xp.concatenate([Wr, Wt[q:]])
                 ct = xp.concatenate([cr, ct[q:]])
                 st = xp.concatenate([sr, st[q:]])
@@ -234,35 +287,91 @@ def fit_greedy(
                 penalty = get_penalty(config.penalty, alpha)
             # ---- phase: certify ---------------------------------------------------------------
             if best <= alpha * (1.0 + config.tol):
-                history.append(StepRecord(step, state.n_units, state.n_units, loss + pen, loss,
-                                          pen, best, best - alpha, False, 0, refit_gap,
-                                          refit_viol, 0, m_pool, total,
-                                          time.perf_counter() - t_start, val))
+                history.append(
+                    StepRecord(
+                        step,
+                        state.n_units,
+                        state.n_units,
+                        loss + pen,
+                        loss,
+                        pen,
+                        best,
+                        best - alpha,
+                        False,
+                        0,
+                        refit_gap,
+                        refit_viol,
+                        0,
+                        m_pool,
+                        total,
+                        time.perf_counter() - t_start,
+                        val,
+                    )
+                )
                 stop_reason = "certificate"
                 break
             # ---- phase: add + re-fit ----------------------------------------------------------
             w_new, c_new = Wt[j : j + 1], ct[j : j + 1]
-            H_new = xp.concatenate([H, transform(X, w_new, c_new, act)], axis=1)
-            coef0 = xp.concatenate([state.coef, xp.zeros((1, K))])
-            r = refit(H_new, Y, a, datafit, penalty, coef0, state.intercept,
-                      tol=config.refit_tol, max_iter=config.refit_max_iter)
-            keep = to_numpy((r.coef != 0).any(axis=1))
-            W_all = xp.concatenate([state.W, w_new])
-            c_all = xp.concatenate([state.c, c_new])
+            dup = (
+                state.n_units > 0
+                and to_float((abs(state.W - w_new).max(axis=1) + abs(state.c - c_new)).min())
+                < 1e-12
+            )
             n_before = state.n_units
+            if dup:
+                # the best unit is already active: its score exceeds lambda only because the
+                # last re-fit was inexact. Re-fit tighter instead of adding a copy.
+                if refit_tol <= 1e-14:
+                    stop_reason = "stalled"
+                    break
+                refit_tol = max(refit_tol * 1e-2, 1e-14)
+                W_all, c_all, coef0 = state.W, state.c, state.coef
+            else:
+                H = xp.concatenate([H, transform(X, w_new, c_new, act)], axis=1)
+                W_all = xp.concatenate([state.W, w_new])
+                c_all = xp.concatenate([state.c, c_new])
+                coef0 = xp.concatenate([state.coef, xp.zeros((1, K))])
+            r = refit(
+                H,
+                Y,
+                a,
+                datafit,
+                penalty,
+                coef0,
+                state.intercept,
+                tol=refit_tol,
+                max_iter=config.refit_max_iter,
+            )
+            keep = to_numpy((r.coef != 0).any(axis=1))
             if keep.all():
                 new_state = NetworkState(W_all, c_all, r.coef, r.intercept)
             else:
                 ki = xp.asarray(np.flatnonzero(keep))
                 new_state = NetworkState(W_all[ki], c_all[ki], r.coef[ki], r.intercept)
-                H_new = H_new[:, ki]
+                H = H[:, ki]
             # the step is complete: commit
-            state, H, F, G = new_state, H_new, r.F, r.G
+            state, F, G = new_state, r.F, r.G
             loss, pen, refit_gap, refit_viol = r.loss, r.penalty, r.gap, r.violation
             val = validation(state) if validation is not None else None
-            rec = StepRecord(step, n_before, state.n_units, r.objective, loss, pen, best,
-                             best - alpha, True, int((~keep).sum()), refit_gap, refit_viol,
-                             r.n_iter, m_pool, total, time.perf_counter() - t_start, val)
+            rec = StepRecord(
+                step,
+                n_before,
+                state.n_units,
+                r.objective,
+                loss,
+                pen,
+                best,
+                best - alpha,
+                not dup,
+                int((~keep).sum()),
+                refit_gap,
+                refit_viol,
+                r.n_iter,
+                m_pool,
+                total,
+                time.perf_counter() - t_start,
+                val,
+            )
             history.append(rec)
             if _call(callbacks, "on_step_end", rec):
                 stop_reason = "callback"
@@ -276,7 +385,13 @@ def fit_greedy(
                         stop_reason = "early_stopping"
     except KeyboardInterrupt:
         stop_reason = "interrupted"
-    result = GreedyResult(state, float(alpha) if alpha is not None else math.nan, lambda_max,
-                          stop_reason, history, total)
+    result = GreedyResult(
+        state,
+        float(alpha) if alpha is not None else math.nan,
+        lambda_max,
+        stop_reason,
+        history,
+        total,
+    )
     _call(callbacks, "on_fit_end", result)
     return result

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from ._backend import get_namespace
 from .exceptions import ConfigError
 

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
+from .estimators import DEFAULT_ALPHA_RATIO
 from .exceptions import BoostNetError, ConfigError
 
 app = typer.Typer(
@@ -44,7 +45,10 @@ def _root(
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    code = 2 if isinstance(exc, ConfigError) else 1
+    """One line on stderr; exit 2 for usage errors (bad option values), 1 for data errors."""
+    from sklearn.utils._param_validation import InvalidParameterError  # noqa: PLC0415
+
+    code = 2 if isinstance(exc, (ConfigError, InvalidParameterError)) else 1
     err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
@@ -56,7 +60,7 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of the split and of the training.")] = 0,
     alpha_ratio: Annotated[
         float, typer.Option(help="lambda as a fraction of lambda_max.")
-    ] = 0.01,
+    ] = DEFAULT_ALPHA_RATIO,
     max_units: Annotated[int, typer.Option(help="Largest number of hidden units.")] = 1000,
     activation: Annotated[str, typer.Option(help="relu, sigmoid, tanh or sign.")] = "relu",
     device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
@@ -77,7 +81,7 @@ def train(
                 "device": device,
             },
         )
-    except BoostNetError as exc:
+    except (BoostNetError, ValueError) as exc:
         raise _fail(exc) from None
     if as_json:
         print(json.dumps(metrics))

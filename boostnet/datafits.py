@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from ._backend import get_namespace
 
-
 #: Dual points are built from the gradient with the intercept's constraint enforced by centring,
 #: which can push a probability of ~1e-13 a hair below 0. Within this slack the point is clipped
 #: back into the conjugate's domain (the gap changes by about the slack); beyond it ``f*`` is inf.

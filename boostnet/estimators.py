@@ -24,7 +24,7 @@ from .scoring import NumpyScorer, transform
 
 #: Default lambda as a fraction of lambda_max. Chosen by measurement on the bundled data sets
 #: (experiments/choose_alpha.py): see the README's "Choosing lambda" section.
-DEFAULT_ALPHA_RATIO = 0.01
+DEFAULT_ALPHA_RATIO = 0.0075
 
 
 class _BaseBoostNet(TransformerMixin, BaseEstimator):
@@ -161,8 +161,11 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
 
             def validation(state):
                 H = transform(Xva, state.W, state.c, act)
-                return float(self._validation_metric(to_numpy(H @ state.coef + state.intercept),
-                                                     to_numpy(Yva)))
+                return float(
+                    self._validation_metric(
+                        to_numpy(H @ state.coef + state.intercept), to_numpy(Yva)
+                    )
+                )
 
         a = sw / sw.sum()
         scorer = NumpyScorer(
@@ -172,8 +175,10 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         alpha = self.alpha
         if warm:
             init = NetworkState(
-                xp.asarray(self.hidden_weights_), xp.asarray(self.hidden_bias_),
-                xp.asarray(self.coef_), xp.asarray(self.intercept_),
+                xp.asarray(self.hidden_weights_),
+                xp.asarray(self.hidden_bias_),
+                xp.asarray(self.coef_),
+                xp.asarray(self.intercept_),
             )
             alpha = self.alpha if self.alpha is not None else self.alpha_
         config = GreedyConfig(
@@ -251,18 +256,15 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return transform(X, self.hidden_weights_, self.hidden_bias_, get_activation(self.activation))
+        return transform(
+            X, self.hidden_weights_, self.hidden_bias_, get_activation(self.activation)
+        )
 
     def save(self, path):
         """Save the fitted model as one ``.npz`` file holding its arrays and JSON metadata."""
         from .io import save_model  # noqa: PLC0415
 
         return save_model(self, path)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags = None
-        return tags
 
 
 def _generator(random_state) -> np.random.Generator:
@@ -286,7 +288,7 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         ``l1``: elementwise ``||W||_1``. ``group_l1``: one L2 norm per unit over its K outputs.
     alpha : float, default=None
         lambda, absolute. If None, ``alpha_ratio * lambda_max`` is used.
-    alpha_ratio : float in (0, 1], default=0.01
+    alpha_ratio : float in (0, 1], default=0.0075
         lambda as a fraction of lambda_max (the best score at the intercept-only model), scale-free.
     sampler : {"mixture", "random", "pairs"} or sampler object, default="mixture"
         How each step's fresh pool of candidates is drawn.
@@ -366,7 +368,7 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         self.classes_ = np.unique(y)
         if self.classes_.shape[0] < 2:
             raise DataError(
-                f"y has a single class ({self.classes_[0]!r}); a classifier needs at least 2 classes"
+                f"y has only 1 class ({self.classes_[0]!r}); a classifier needs at least 2 classes"
             )
         return self._encode_known(y)
 
@@ -425,6 +427,11 @@ class BoostNetRegressor(RegressorMixin, _BaseBoostNet):
         sample_weight : array-like, shape (n_samples,), optional
         """
         return self._fit(X, y, sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
 
     def _encode_targets(self, y):
         self._y_ndim = np.ndim(y)

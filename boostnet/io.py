@@ -23,8 +23,16 @@ from .exceptions import ModelFileError
 FORMAT = "boostnet-model"
 FORMAT_VERSION = 1
 _ARRAYS = ("hidden_weights", "hidden_bias", "coef", "intercept")
-_SCALARS = ("alpha_", "lambda_max_", "stop_reason_", "n_candidates_searched_", "certificate_gap_",
-            "device_", "fit_time_", "n_iter_")
+_SCALARS = (
+    "alpha_",
+    "lambda_max_",
+    "stop_reason_",
+    "n_candidates_searched_",
+    "certificate_gap_",
+    "device_",
+    "fit_time_",
+    "n_iter_",
+)
 
 
 def _json_safe(v):
@@ -126,8 +134,11 @@ def load(path):
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError, TypeError) as exc:
         raise ModelFileError(f"cannot read model file {path}: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not a boostnet model (format {meta.get('format')!r})"
-                             if isinstance(meta, dict) else f"{path}: bad metadata record")
+        raise ModelFileError(
+            f"{path} is not a boostnet model (format {meta.get('format')!r})"
+            if isinstance(meta, dict)
+            else f"{path}: bad metadata record"
+        )
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(
             f"{path}: model format version {meta.get('format_version')!r} is not supported "
@@ -142,8 +153,14 @@ def load(path):
         d = int(meta["n_features_in"])
         W, c, coef, b = (arrays[k] for k in _ARRAYS)
         m = W.shape[0]
-        if W.ndim != 2 or W.shape[1] != d or c.shape != (m,) or coef.ndim != 2 \
-                or coef.shape[0] != m or b.shape != (coef.shape[1],):
+        if (
+            W.ndim != 2
+            or W.shape[1] != d
+            or c.shape != (m,)
+            or coef.ndim != 2
+            or coef.shape[0] != m
+            or b.shape != (coef.shape[1],)
+        ):
             raise ModelFileError(f"{path}: array shapes do not fit together")
         if not all(np.all(np.isfinite(x)) for x in (W, c, coef, b)):
             raise ModelFileError(f"{path}: model arrays hold NaN or infinite values")
@@ -153,9 +170,15 @@ def load(path):
         for k, v in meta.get("attributes", {}).items():
             if k in _SCALARS:
                 setattr(est, k, v)
-        est.history_ = [StepRecord(**{k: (math.nan if v is None and k not in ("val_score",)
-                                          else v) for k, v in r.items()})
-                        for r in meta.get("history", [])]
+        est.history_ = [
+            StepRecord(
+                **{
+                    k: (math.nan if v is None and k not in ("val_score",) else v)
+                    for k, v in r.items()
+                }
+            )
+            for r in meta.get("history", [])
+        ]
         if cls is BoostNetClassifier:
             kind = meta.get("classes_dtype", "O")
             est.classes_ = np.asarray(meta["classes"], dtype=None if kind in "OU" else kind)
@@ -167,6 +190,7 @@ def load(path):
     except ModelFileError:
         raise
     except Exception as exc:  # malformed metadata of any kind
-        raise ModelFileError(f"{path}: malformed model metadata ({type(exc).__name__}: {exc})") \
-            from None
+        raise ModelFileError(
+            f"{path}: malformed model metadata ({type(exc).__name__}: {exc})"
+        ) from None
     return est

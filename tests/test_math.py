@@ -89,9 +89,11 @@ def test_inverse_links(rng):
     np.testing.assert_allclose(P, np.exp(F) / np.exp(F).sum(axis=1, keepdims=True))
     np.testing.assert_allclose(Logistic().inverse_link(F), 1 / (1 + np.exp(-F)))
     # extreme raw predictions stay finite
-    assert np.isfinite(SoftmaxCrossEntropy().value(np.eye(2)[[0, 1]], np.array([[1e4, -1e4],
-                                                                                 [-1e4, 1e4]]),
-                                                   np.array([0.5, 0.5])))
+    assert np.isfinite(
+        SoftmaxCrossEntropy().value(
+            np.eye(2)[[0, 1]], np.array([[1e4, -1e4], [-1e4, 1e4]]), np.array([0.5, 0.5])
+        )
+    )
 
 
 @pytest.mark.parametrize("pen", [L1(0.3), GroupL1(0.3)], ids=["l1", "group_l1"])
@@ -139,8 +141,9 @@ def test_activations(rng):
 
 
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
-@pytest.mark.parametrize("sampler", [RandomDirections(), DataPairs(), Mixture()],
-                         ids=["random", "pairs", "mixture"])
+@pytest.mark.parametrize(
+    "sampler", [RandomDirections(), DataPairs(), Mixture()], ids=["random", "pairs", "mixture"]
+)
 def test_samplers_respect_the_units_feasible_set(name, sampler, rng):
     X = rng.standard_normal((50, 6))
     G = rng.standard_normal((50, 2))
@@ -164,8 +167,9 @@ def test_samplers_respect_the_units_feasible_set(name, sampler, rng):
 def test_random_direction_hyperplanes_cut_the_data(rng):
     """Every random-direction unit's hyperplane passes through a training point."""
     X = rng.standard_normal((30, 4)) + 5.0
-    W, c = RandomDirections().sample(X, None, 100, np.random.default_rng(1), ACTIVATIONS["relu"],
-                                     1.0)
+    W, c = RandomDirections().sample(
+        X, None, 100, np.random.default_rng(1), ACTIVATIONS["relu"], 1.0
+    )
     Z = X @ W.T + c
     assert np.all(np.abs(Z).min(axis=0) < 1e-9)  # some point sits on each hyperplane
     assert np.all((Z > 1e-9).any(axis=0) | (Z < -1e-9).any(axis=0))

@@ -1,0 +1,323 @@
+"""The greedy loop and the totally corrective re-fit."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Lasso, LogisticRegression
+
+from boostnet import BoostNetClassifier, BoostNetRegressor
+from boostnet.activations import ACTIVATIONS
+from boostnet.datafits import Logistic, SoftmaxCrossEntropy, SquaredError
+from boostnet.penalties import L1, GroupL1
+from boostnet.refit import duality_gap, refit
+from boostnet.samplers import FixedDictionary, RandomDirections
+from boostnet.scoring import transform
+
+
+def _features(rng, n=200, m=30):
+    X = rng.standard_normal((n, 5))
+    W, c = RandomDirections().sample(X, None, m, rng, ACTIVATIONS["relu"], 1.0)
+    return X, transform(X, W, c, ACTIVATIONS["relu"])
+
+
+def test_refit_matches_sklearn_lasso(rng):
+    X, H = _features(rng)
+    y = H[:, :4] @ np.array([1.0, -2.0, 0.5, 3.0]) + 0.3 * rng.standard_normal(H.shape[0])
+    n, m = H.shape
+    alpha = 0.02
+    r = refit(
+        H,
+        y[:, None],
+        np.full(n, 1 / n),
+        SquaredError(),
+        L1(alpha),
+        np.zeros((m, 1)),
+        np.zeros(1),
+        tol=1e-12,
+        max_iter=100000,
+    )
+    las = Lasso(alpha=alpha, tol=1e-14, max_iter=1_000_000).fit(H, y)
+    ref = 0.5 * np.mean((y - las.predict(H)) ** 2) + alpha * np.abs(las.coef_).sum()
+    assert r.converged
+    assert abs(r.objective - ref) <= 1e-6 * ref
+    assert r.objective <= ref * (1 + 1e-9)  # ours is no worse than the reference
+    np.testing.assert_allclose(H @ r.coef[:, 0] + r.intercept[0], las.predict(H), atol=1e-4)
+
+
+def test_refit_matches_sklearn_l1_logistic_regression(rng):
+    X, H = _features(rng)
+    n, m = H.shape
+    y = H[:, 0] - H[:, 1] + 0.5 * rng.standard_normal(n) > np.median(H[:, 0] - H[:, 1])
+    y = y.astype(float)
+    C = 2.0
+    alpha = 1.0 / (C * n)  # sklearn: C * sum(loss) + ||w||_1  <=>  mean(loss) + ||w||_1 / (C n)
+    r = refit(
+        H,
+        y[:, None],
+        np.full(n, 1 / n),
+        Logistic(),
+        L1(alpha),
+        np.zeros((m, 1)),
+        np.zeros(1),
+        tol=1e-12,
+        max_iter=200000,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lr = LogisticRegression(
+            C=C, l1_ratio=1.0, solver="saga", tol=1e-14, max_iter=1_000_000
+        ).fit(H, y)
+    F = H @ lr.coef_[0] + lr.intercept_[0]
+    ref = np.mean(np.logaddexp(0, F) - y * F) + alpha * np.abs(lr.coef_).sum()
+    assert r.converged
+    assert abs(r.objective - ref) <= 1e-6 * ref
+
+
+@pytest.mark.parametrize(
+    "datafit,pen",
+    [
+        (SquaredError(), L1(0.05)),
+        (SoftmaxCrossEntropy(), GroupL1(0.01)),
+        (SoftmaxCrossEntropy(), L1(0.005)),
+    ],
+    ids=["sq-l1", "softmax-group", "softmax-l1"],
+)
+def test_refit_gap_is_nonnegative_and_certifies(datafit, pen, rng):
+    X, H = _features(rng, n=150, m=20)
+    n, m = H.shape
+    K = 3
+    Y = (
+        np.eye(K)[rng.integers(0, K, n)]
+        if isinstance(datafit, SoftmaxCrossEntropy)
+        else rng.standard_normal((n, K))
+    )
+    a = np.full(n, 1 / n)
+    coef = np.zeros((m, K))
+    b = datafit.intercept(Y, a)
+    gaps = []
+    for it in (1, 10, 100, 100000):
+        r = refit(H, Y, a, datafit, pen, coef, b, tol=1e-10, max_iter=it)
+        assert r.gap >= -1e-12
+        gaps.append(r.gap)
+    assert gaps[-1] <= 1e-10 * r.objective * 1.0001 and r.converged
+    assert gaps[-1] < gaps[0]
+    # the solution is a fixed point: warm-starting from it takes no iteration
+    r2 = refit(H, Y, a, datafit, pen, r.coef, r.intercept, tol=1e-8)
+    assert r2.n_iter == 0
+    # and its gap recomputed from scratch agrees
+    g = duality_gap(H, Y, a, r.G, r.objective, datafit, pen)
+    assert g == pytest.approx(r.gap, abs=1e-12)
+
+
+def test_refit_never_worse_than_warm_start(rng):
+    X, H = _features(rng)
+    n, m = H.shape
+    y = rng.standard_normal(n)
+    a = np.full(n, 1 / n)
+    r0 = refit(
+        H,
+        y[:, None],
+        a,
+        SquaredError(),
+        L1(0.01),
+        np.zeros((m, 1)),
+        np.zeros(1),
+        tol=1e-10,
+        max_iter=5000,
+    )
+    r1 = refit(
+        H, y[:, None], a, SquaredError(), L1(0.01), r0.coef, r0.intercept, tol=1e-16, max_iter=3
+    )
+    assert r1.objective <= r0.objective
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_finite_dictionary_equivalence(task, rng):
+    """With a fixed dictionary scored exhaustively, the greedy loop stops by certificate at the
+    objective of the L1 problem solved over the whole dictionary at once."""
+    n, d, M = 100, 3, 40
+    X = rng.standard_normal((n, d))
+    act = ACTIVATIONS["relu"]
+    W, c = RandomDirections().sample(X, None, M, np.random.default_rng(7), act, 1.0)
+    H = transform(X, W, c, act)
+    a = np.full(n, 1 / n)
+    if task == "regression":
+        y = np.sin(X[:, 0]) + X[:, 1] ** 2 + 0.1 * rng.standard_normal(n)
+        est = BoostNetRegressor(
+            alpha_ratio=0.05,
+            refine=False,
+            tol=1e-9,
+            refit_tol=1e-10,
+            refit_max_iter=100000,
+            n_candidates=M,
+            top_k=M,
+            dtype="float64",
+            sampler=FixedDictionary(W, c),
+            random_state=0,
+        ).fit(X, y)
+        Y, datafit = y[:, None], SquaredError()
+    else:
+        y = np.argmax(X[:, :3], axis=1)
+        est = BoostNetClassifier(
+            alpha_ratio=0.05,
+            refine=False,
+            tol=1e-9,
+            refit_tol=1e-10,
+            refit_max_iter=100000,
+            n_candidates=M,
+            top_k=M,
+            dtype="float64",
+            sampler=FixedDictionary(W, c),
+            random_state=0,
+        ).fit(X, y)
+        Y, datafit = np.eye(3)[y], SoftmaxCrossEntropy()
+    assert est.stop_reason_ == "certificate"
+    full = refit(
+        H,
+        Y,
+        a,
+        datafit,
+        L1(est.alpha_),
+        np.zeros((M, Y.shape[1])),
+        datafit.intercept(Y, a),
+        tol=1e-12,
+        max_iter=200000,
+    )
+    final = est.history_[-1].objective
+    assert abs(final - full.objective) <= 1e-5 * full.objective
+    # lambda_max of the dictionary is what alpha_ratio scaled
+    G0 = datafit.raw_grad(Y, np.tile(datafit.intercept(Y, a), (n, 1)), a)
+    assert est.lambda_max_ == pytest.approx(L1.lambda_max(H.T @ G0), rel=1e-12)
+
+
+def test_objective_never_increases_and_records_are_consistent(digits_split):
+    Xtr, _, ytr, _ = digits_split
+    est = BoostNetClassifier(max_units=25, n_candidates=512, random_state=0).fit(Xtr, ytr)
+    h = est.history_
+    obj = np.array([r.objective for r in h])
+    assert np.all(np.diff(obj) <= 1e-12 * obj[:-1])
+    assert h[0].n_units == 0 and h[0].step == 0
+    for r in h[1:]:
+        assert r.objective == pytest.approx(r.loss + r.penalty)
+        if r.added:
+            assert r.best_score > est.alpha_ and r.certificate_gap == pytest.approx(
+                r.best_score - est.alpha_
+            )
+            assert r.n_units == r.n_units_before + 1 - r.n_removed
+    assert est.n_units_ == h[-1].n_units
+    assert est.stop_reason_ == "max_units" and est.n_units_ == 25
+    total = sum(r.n_candidates for r in h)
+    assert est.n_candidates_searched_ == total
+
+
+def test_same_seed_same_model(digits_split):
+    Xtr, _, ytr, _ = digits_split
+    kw = dict(max_units=10, n_candidates=256)
+    a = BoostNetClassifier(random_state=3, **kw).fit(Xtr, ytr)
+    b = BoostNetClassifier(random_state=3, **kw).fit(Xtr, ytr)
+    c = BoostNetClassifier(random_state=4, **kw).fit(Xtr, ytr)
+    np.testing.assert_array_equal(a.hidden_weights_, b.hidden_weights_)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    assert a.history_[-1].objective == b.history_[-1].objective
+    assert not np.array_equal(a.hidden_weights_, c.hidden_weights_)
+
+
+class _Recorder:
+    def __init__(self, stop_after=None, interrupt_after=None):
+        self.events = []
+        self.stop_after = stop_after
+        self.interrupt_after = interrupt_after
+
+    def on_fit_begin(self, info):
+        self.events.append(("begin", info["n_samples"]))
+
+    def on_step_end(self, rec):
+        self.events.append(("step", rec.n_units))
+        if self.interrupt_after is not None and rec.step >= self.interrupt_after:
+            raise KeyboardInterrupt
+        return self.stop_after is not None and rec.step >= self.stop_after
+
+    def on_fit_end(self, result):
+        self.events.append(("end", result.stop_reason))
+
+
+def test_callbacks_and_stop_request(digits_split):
+    Xtr, _, ytr, _ = digits_split
+    cb = _Recorder(stop_after=3)
+    est = BoostNetClassifier(n_candidates=256, callbacks=[cb], random_state=0).fit(Xtr, ytr)
+    assert cb.events[0] == ("begin", Xtr.shape[0])
+    assert [e[0] for e in cb.events[1:-1]] == ["step"] * 3
+    assert cb.events[-1] == ("end", "callback")
+    assert est.stop_reason_ == "callback"
+
+
+def test_keyboard_interrupt_leaves_a_usable_model(digits_split):
+    Xtr, Xte, ytr, yte = digits_split
+    cb = _Recorder(interrupt_after=5)
+    est = BoostNetClassifier(n_candidates=256, callbacks=[cb], random_state=0).fit(Xtr, ytr)
+    assert est.stop_reason_ == "interrupted"
+    assert est.n_units_ == est.history_[-1].n_units >= 1
+    assert est.score(Xte, yte) > 0.5
+    assert cb.events[-1] == ("end", "interrupted")
+
+
+def test_max_time_stops(digits_split):
+    Xtr, _, ytr, _ = digits_split
+    est = BoostNetClassifier(max_time=0.3, alpha_ratio=1e-4, random_state=0).fit(Xtr, ytr)
+    assert est.stop_reason_ == "max_time"
+    assert est.n_units_ >= 1
+
+
+def test_early_stopping_keeps_the_best_validation_model():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(400, 10, n_informative=4, flip_y=0.2, random_state=0)
+    est = BoostNetClassifier(
+        early_stopping=True, n_iter_no_change=3, alpha_ratio=1e-4, n_candidates=256, random_state=0
+    ).fit(X, y)
+    assert est.stop_reason_ == "early_stopping"
+    vals = [r.val_score for r in est.history_]
+    assert all(v is not None for v in vals)
+    best = max(vals)
+    first_best = next(r for r in est.history_ if r.val_score == best)
+    # the run went on for n_iter_no_change steps without beating it, then restored it
+    assert est.history_[-1].step - first_best.step == 3
+    assert est.n_units_ == first_best.n_units
+
+
+def test_warm_start_continues(digits_split):
+    Xtr, _, ytr, _ = digits_split
+    est = BoostNetClassifier(max_units=5, n_candidates=256, random_state=0, warm_start=True)
+    est.fit(Xtr, ytr)
+    obj5, alpha = est.history_[-1].objective, est.alpha_
+    W5 = est.hidden_weights_.copy()
+    est.set_params(max_units=10)
+    est.fit(Xtr, ytr)
+    assert est.alpha_ == alpha
+    assert est.n_units_ == 10
+    assert est.history_[-1].objective < obj5
+    # the first units are kept (the re-fit may drop units, but not on this short run)
+    assert np.any(np.all(np.isclose(est.hidden_weights_[:, None], W5[None]), axis=2))
+
+
+def test_certificate_stop_means_no_pool_unit_beats_lambda(digits_split):
+    """At a certificate stop, a fresh large pool at the final model also finds no unit above
+    lambda by more than a small margin (the certificate is relative to the pools searched)."""
+    from boostnet.samplers import Mixture
+    from boostnet.scoring import reference_scores
+
+    Xtr, _, ytr, _ = digits_split
+    est = BoostNetClassifier(alpha_ratio=0.1, random_state=0).fit(Xtr, ytr)
+    assert est.stop_reason_ == "certificate"
+    assert est.certificate_gap_ <= est.alpha_ * est.tol
+    Y = np.eye(10)[ytr]
+    a = np.full(len(ytr), 1 / len(ytr))
+    F = est.transform(Xtr) @ est.coef_ + est.intercept_
+    G = SoftmaxCrossEntropy().raw_grad(Y, F, a)
+    W, c = Mixture().sample(Xtr, G, 4096, np.random.default_rng(99), ACTIVATIONS["relu"], 1.0)
+    s = reference_scores(Xtr, W, c, G, ACTIVATIONS["relu"], L1)
+    assert s.max() <= est.alpha_ * 1.05
+    # active units sit at lambda (KKT of the re-fit)
+    sa = reference_scores(Xtr, est.hidden_weights_, est.hidden_bias_, G, ACTIVATIONS["relu"], L1)
+    np.testing.assert_allclose(sa, est.alpha_, rtol=1e-2)
