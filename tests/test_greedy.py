@@ -142,35 +142,24 @@ def test_finite_dictionary_equivalence(task, rng):
     W, c = RandomDirections().sample(X, None, M, np.random.default_rng(7), act, 1.0)
     H = transform(X, W, c, act)
     a = np.full(n, 1 / n)
+    kw = dict(
+        alpha_ratio=0.05,
+        refine=False,
+        tol=1e-9,
+        refit_tol=1e-10,
+        refit_max_iter=100000,
+        n_candidates=M,
+        top_k=M,
+        dtype="float64",
+        sampler=FixedDictionary(W, c),
+    )
     if task == "regression":
         y = np.sin(X[:, 0]) + X[:, 1] ** 2 + 0.1 * rng.standard_normal(n)
-        est = BoostNetRegressor(
-            alpha_ratio=0.05,
-            refine=False,
-            tol=1e-9,
-            refit_tol=1e-10,
-            refit_max_iter=100000,
-            n_candidates=M,
-            top_k=M,
-            dtype="float64",
-            sampler=FixedDictionary(W, c),
-            random_state=0,
-        ).fit(X, y)
+        est = BoostNetRegressor(**kw).fit(X, y)
         Y, datafit = y[:, None], SquaredError()
     else:
         y = np.argmax(X[:, :3], axis=1)
-        est = BoostNetClassifier(
-            alpha_ratio=0.05,
-            refine=False,
-            tol=1e-9,
-            refit_tol=1e-10,
-            refit_max_iter=100000,
-            n_candidates=M,
-            top_k=M,
-            dtype="float64",
-            sampler=FixedDictionary(W, c),
-            random_state=0,
-        ).fit(X, y)
+        est = BoostNetClassifier(**kw).fit(X, y)
         Y, datafit = np.eye(3)[y], SoftmaxCrossEntropy()
     assert est.stop_reason_ == "certificate"
     full = refit(
