@@ -117,11 +117,18 @@ class GreedyResult:
 
 
 def _call(callbacks, name, *args):
-    stop = False
+    """Call ``name(*args)`` on every callback that has it; return the stop request, if any.
+
+    A callback asks to stop by returning True (reason ``"callback"``) or a string (the reason).
+    """
+    stop = None
     for cb in callbacks:
         fn = getattr(cb, name, None)
-        if fn is not None and fn(*args):
-            stop = True
+        if fn is None:
+            continue
+        ret = fn(*args)
+        if ret and stop is None:
+            stop = ret if isinstance(ret, str) else "callback"
     return stop
 
 
@@ -157,8 +164,10 @@ def fit_greedy(
     validation : callable, optional
         ``validation(state) -> float`` (higher is better): enables early stopping.
     callbacks : sequence
-        Objects with any of ``on_fit_begin(info)``, ``on_step_end(record)``, ``on_fit_end(result)``;
-        ``on_step_end`` returning True stops the loop (reason ``callback``).
+        Objects with any of ``on_fit_begin(info)``, ``on_step_network(record, network)`` (the
+        :class:`NetworkState` after the step, arrays on the training device), ``on_step_end(record)``
+        and ``on_fit_end(result)``. ``on_step_end`` returning True stops the loop after the step
+        (reason ``callback``); returning a string stops it with that string as the reason.
     """
     X = scorer.X64
     xp = get_namespace(X)
@@ -373,8 +382,10 @@ def fit_greedy(
                 val,
             )
             history.append(rec)
-            if _call(callbacks, "on_step_end", rec):
-                stop_reason = "callback"
+            _call(callbacks, "on_step_network", rec, state)
+            requested = _call(callbacks, "on_step_end", rec)
+            if requested:
+                stop_reason = requested
             if validation is not None:
                 if best_val is None or val > best_val + 1e-12:
                     best_val, best_state, no_improve = val, state, 0

@@ -1,31 +1,82 @@
 """The ``boostnet`` command line: a thin typed layer over the library.
 
-It parses options, calls the library, and renders with rich. Library errors
-(:class:`~boostnet.exceptions.BoostNetError`) become one line on stderr and exit code 1 (data) or
-2 (usage); no traceback.
+It parses options, calls the library (:mod:`boostnet.experiment`, :mod:`boostnet.datasets`,
+:mod:`boostnet.io`) and renders with rich. Library errors become one line on stderr: exit code 2 for
+usage errors (bad option values, unknown configuration keys), 1 for data and model-file errors, 130
+after Ctrl-C. No traceback.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+from enum import Enum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
-from .estimators import DEFAULT_ALPHA_RATIO
-from .exceptions import BoostNetError, ConfigError
+from .exceptions import BoostNetError, ConfigError, DataError, ModelFileError
 
 app = typer.Typer(
     name="boostnet",
     help="Grow single-hidden-layer networks by greedy hidden-unit selection with an L1 certificate.",
     no_args_is_help=True,
-    add_completion=True,
+    pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
 out = Console()
+
+
+class Activation(str, Enum):
+    relu = "relu"
+    sigmoid = "sigmoid"
+    tanh = "tanh"
+    sign = "sign"
+
+
+class Penalty(str, Enum):
+    l1 = "l1"
+    group_l1 = "group_l1"
+
+
+class Sampler(str, Enum):
+    mixture = "mixture"
+    random = "random"
+    pairs = "pairs"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    gpu = "gpu"
+
+
+class Task(str, Enum):
+    classification = "classification"
+    regression = "regression"
+
+
+class Dtype(str, Enum):
+    float32 = "float32"
+    float64 = "float64"
+
+
+class SplitPart(str, Enum):
+    all = "all"
+    train = "train"
+    test = "test"
 
 
 def _version(value: bool):
@@ -41,56 +92,555 @@ def _root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = None,
 ):
-    """boostnet command line."""
+    """boostnet: greedy hidden-unit selection with an optimality certificate."""
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    """One line on stderr; exit 2 for usage errors (bad option values), 1 for data errors."""
+def _fail(exc: BaseException) -> typer.Exit:
+    """One line on stderr; exit 2 for usage errors, 1 for data and model-file errors."""
     from sklearn.utils._param_validation import InvalidParameterError  # noqa: PLC0415
 
     code = 2 if isinstance(exc, (ConfigError, InvalidParameterError)) else 1
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    err.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True, markup=True)
     return typer.Exit(code)
+
+
+def _val(v):
+    return v.value if isinstance(v, Enum) else v
+
+
+# ---- train ---------------------------------------------------------------------------------------
+_DATA = "Data"
+_SPLIT = "Split and preprocessing"
+_MODEL = "Estimator"
+_OUT = "Output"
+
+
+class _Progress:
+    """Adapts the loop's callbacks to one live line on stderr."""
+
+    def __init__(self, console: Console, enabled: bool):
+        self.console = console
+        self.enabled = enabled
+        self.live = None
+        self.t0 = time.perf_counter()
+
+    def start(self):
+        if self.enabled:
+            self.live = Live(
+                Text("starting ..."), console=self.console, transient=False, refresh_per_second=8
+            )
+            self.live.start()
+
+    def update(self, rec, curve_row):
+        if self.live is None:
+            return
+        ratio = rec.best_score / (rec.best_score - rec.certificate_gap)
+        parts = [
+            f"step {rec.step}",
+            f"units {rec.n_units}",
+            f"objective {rec.objective:.5g}",
+            f"best/lambda {ratio:.4f}",
+        ]
+        if rec.val_score is not None:
+            parts.append(f"val {rec.val_score:.4f}")
+        if curve_row is not None and "test" in curve_row:
+            parts.append(f"test {curve_row['test']:.4f}")
+        parts.append(f"{time.perf_counter() - self.t0:.1f} s")
+        self.live.update(Text(" | ".join(parts)))
+
+    def stop(self):
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+
+def _resolve(ctx: typer.Context, config: Path | None, values: dict) -> dict:
+    """Defaults < config file < command line."""
+    from .experiment import read_config  # noqa: PLC0415
+
+    merged = {}
+    if config is not None:
+        merged.update({k.replace("-", "_"): v for k, v in read_config(config).items()})
+    for k, v in values.items():
+        src = getattr(ctx.get_parameter_source(k), "name", "DEFAULT")
+        if src in ("COMMANDLINE", "ENVIRONMENT") or k not in merged:
+            merged[k] = _val(v)
+    return merged
 
 
 @app.command()
 def train(
-    data: Annotated[str, typer.Option(help="Data set name.")] = "digits",
-    test_size: Annotated[float, typer.Option(help="Share of samples held out for testing.")] = 0.25,
-    seed: Annotated[int, typer.Option(help="Seed of the split and of the training.")] = 0,
+    ctx: typer.Context,
+    data: Annotated[
+        str,
+        typer.Option(
+            help="Data set name or path (see `boostnet datasets`).", rich_help_panel=_DATA
+        ),
+    ] = "digits",
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="Target column of a CSV/TSV (name or index; default: the last).",
+            rich_help_panel=_DATA,
+        ),
+    ] = None,
+    task: Annotated[
+        Task | None, typer.Option(help="Force the task (default: inferred).", rich_help_panel=_DATA)
+    ] = None,
+    n_samples: Annotated[
+        int | None, typer.Option(help="Samples of a synthetic set.", min=2, rich_help_panel=_DATA)
+    ] = None,
+    noise: Annotated[
+        float | None, typer.Option(help="Noise of a synthetic set.", min=0.0, rich_help_panel=_DATA)
+    ] = None,
+    n_features: Annotated[
+        int | None,
+        typer.Option(help="Dimensions of xor / friedman1.", min=1, rich_help_panel=_DATA),
+    ] = None,
+    data_dir: Annotated[
+        str | None,
+        typer.Option(help="Folder of the fashion-mnist IDX files.", rich_help_panel=_DATA),
+    ] = None,
+    test_size: Annotated[
+        float, typer.Option(help="Share held out for testing (stratified).", rich_help_panel=_SPLIT)
+    ] = 0.25,
+    train_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Train on a subset of this many training samples.", rich_help_panel=_SPLIT
+        ),
+    ] = None,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="Seed of the split, the subset and the training.", rich_help_panel=_SPLIT
+        ),
+    ] = 0,
+    standardize: Annotated[
+        bool,
+        typer.Option(
+            help="Standardise features (fitted on the training part).", rich_help_panel=_SPLIT
+        ),
+    ] = True,
+    activation: Annotated[
+        Activation, typer.Option(help="Hidden-unit activation.", rich_help_panel=_MODEL)
+    ] = Activation.relu,
+    penalty: Annotated[
+        Penalty,
+        typer.Option(help="l1 (elementwise) or group_l1 (per unit).", rich_help_panel=_MODEL),
+    ] = Penalty.l1,
+    alpha: Annotated[
+        float | None,
+        typer.Option(help="lambda, absolute (overrides --alpha-ratio).", rich_help_panel=_MODEL),
+    ] = None,
     alpha_ratio: Annotated[
-        float, typer.Option(help="lambda as a fraction of lambda_max.")
-    ] = DEFAULT_ALPHA_RATIO,
-    max_units: Annotated[int, typer.Option(help="Largest number of hidden units.")] = 1000,
-    activation: Annotated[str, typer.Option(help="relu, sigmoid, tanh or sign.")] = "relu",
-    device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
+        float, typer.Option(help="lambda as a fraction of lambda_max.", rich_help_panel=_MODEL)
+    ] = 0.0075,
+    sampler: Annotated[
+        Sampler,
+        typer.Option(
+            help="Candidate pool: random directions, data pairs, or a mixture.",
+            rich_help_panel=_MODEL,
+        ),
+    ] = Sampler.mixture,
+    n_candidates: Annotated[
+        int, typer.Option(help="Candidates per step.", rich_help_panel=_MODEL)
+    ] = 2048,
+    top_k: Annotated[
+        int, typer.Option(help="Candidates re-scored exactly per step.", rich_help_panel=_MODEL)
+    ] = 32,
+    refine: Annotated[
+        bool,
+        typer.Option(help="Refine the best candidate by gradient ascent.", rich_help_panel=_MODEL),
+    ] = True,
+    n_refine: Annotated[
+        int, typer.Option(help="Candidates refined per step.", rich_help_panel=_MODEL)
+    ] = 1,
+    refine_steps: Annotated[
+        int, typer.Option(help="Ascent steps per refined candidate.", rich_help_panel=_MODEL)
+    ] = 10,
+    unit_scale: Annotated[
+        float, typer.Option(help="Norm bound of sigmoid/tanh units.", rich_help_panel=_MODEL)
+    ] = 3.0,
+    max_units: Annotated[
+        int, typer.Option(help="Stop at this many units.", rich_help_panel=_MODEL)
+    ] = 1000,
+    max_time: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds.", rich_help_panel=_MODEL)
+    ] = None,
+    tol: Annotated[
+        float,
+        typer.Option(
+            help="Certificate tolerance: stop when best score <= lambda (1 + tol).",
+            rich_help_panel=_MODEL,
+        ),
+    ] = 1e-3,
+    refit_tol: Annotated[
+        float, typer.Option(help="Relative duality gap of the re-fit.", rich_help_panel=_MODEL)
+    ] = 1e-6,
+    refit_max_iter: Annotated[
+        int, typer.Option(help="Iterations per re-fit at most.", rich_help_panel=_MODEL)
+    ] = 2000,
+    early_stopping: Annotated[
+        bool, typer.Option(help="Stop on a validation split's metric.", rich_help_panel=_MODEL)
+    ] = False,
+    validation_fraction: Annotated[
+        float,
+        typer.Option(
+            help="Share of the training part held out for early stopping.", rich_help_panel=_MODEL
+        ),
+    ] = 0.1,
+    n_iter_no_change: Annotated[
+        int, typer.Option(help="Early-stopping patience in steps.", rich_help_panel=_MODEL)
+    ] = 10,
+    dtype: Annotated[
+        Dtype, typer.Option(help="Screening precision of the scorer.", rich_help_panel=_MODEL)
+    ] = Dtype.float32,
+    memory_budget_mb: Annotated[
+        float, typer.Option(help="Scorer buffer memory (MiB).", rich_help_panel=_MODEL)
+    ] = 256.0,
+    device: Annotated[
+        Device,
+        typer.Option(help="auto, cpu or gpu.", envvar="BOOSTNET_DEVICE", rich_help_panel=_MODEL),
+    ] = Device.auto,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="TOML file with any of these options (the command line wins).",
+            rich_help_panel=_OUT,
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Run directory (default runs/<timestamp>-<data>).", rich_help_panel=_OUT
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the final metrics as one JSON object on stdout.",
+            rich_help_panel=_OUT,
+        ),
+    ] = False,
+    progress: Annotated[
+        bool, typer.Option(help="Show live progress on stderr.", rich_help_panel=_OUT)
+    ] = True,
+):
+    """Train a network and write a run directory (config, metrics, history, model, plots)."""
+    from .callbacks import StopOnInterrupt  # noqa: PLC0415
+    from .experiment import RunConfig, default_run_dir, run_train  # noqa: PLC0415
+
+    values = {
+        k: v for k, v in ctx.params.items() if k not in ("config", "out_dir", "as_json", "progress")
+    }
+    bar = _Progress(err, progress)
+    stopper = StopOnInterrupt()
+    try:
+        cfg = RunConfig.from_mapping(_resolve(ctx, config, values))
+        target_dir = out_dir if out_dir is not None else default_run_dir(cfg.data)
+        bar.start()
+        result = run_train(
+            cfg,
+            out=target_dir,
+            callbacks=[stopper],
+            progress=bar.update,
+            command=shlex.join(["boostnet", *sys.argv[1:]]) if sys.argv else None,
+        )
+    except KeyboardInterrupt:
+        bar.stop()
+        err.print("interrupted before training finished; nothing written")
+        raise typer.Exit(130) from None
+    except (BoostNetError, ValueError) as exc:
+        bar.stop()
+        raise _fail(exc) from None
+    finally:
+        bar.stop()
+    m = result.metrics
+    if as_json:
+        print(json.dumps(m))
+    else:
+        _print_summary(m, result.run_dir)
+    if m["stop_reason"] == "interrupted":
+        err.print(f"interrupted: the model of the last step is saved in {result.run_dir}")
+        raise typer.Exit(130)
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e-3 or abs(v) >= 1e4 else f"{v:.4f}"
+    return "-" if v is None else str(v)
+
+
+def _print_summary(m, run_dir):
+    table = Table(title=f"boostnet on {m['data']}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    keys = [k for k in m if k.startswith(("train_", "test_"))] + [
+        "units",
+        "stop_reason",
+        "certificate_gap",
+        "alpha",
+        "steps",
+        "fit_time_s",
+        "device",
+    ]
+    for k in keys:
+        table.add_row(k, _fmt(m.get(k)))
+    out.print(table)
+    if run_dir is not None:
+        out.print(f"run directory: {run_dir}", highlight=False)
+
+
+# ---- predict / evaluate --------------------------------------------------------------------------
+def _model_path(model: Path) -> Path:
+    if model.is_dir():
+        p = model / "model.npz"
+        if not p.exists():
+            raise ModelFileError(f"no model.npz in run directory {model}")
+        return p
+    return model
+
+
+def _load_eval_data(
+    model: Path, data, target, task, data_dir, n_samples, noise, n_features, seed, split: SplitPart
+):
+    """Load the model and the data to apply it to (the run's split when asked)."""
+    from .experiment import RunConfig, load_for, make_split, preprocess  # noqa: PLC0415
+    from .io import load_bundle  # noqa: PLC0415
+
+    est, extra = load_bundle(_model_path(model))
+    run = dict(extra.get("run") or {})
+    if split != SplitPart.all:
+        if not run:
+            raise DataError(
+                "this model has no run record; --split train/test needs a model "
+                "written by `boostnet train`"
+            )
+        given = {
+            "data": data,
+            "target": target,
+            "task": _val(task),
+            "data_dir": data_dir,
+            "n_samples": n_samples,
+            "noise": noise,
+            "n_features": n_features,
+            "seed": seed,
+        }
+        for k, v in given.items():
+            if v is not None and run.get(k) is not None and str(run[k]) != str(v):
+                raise DataError(
+                    f"--split {split.value} re-creates the run's split, but --{k} "
+                    f"{v} differs from the run's {run[k]}"
+                )
+            if v is not None:
+                run[k] = v
+        cfg = RunConfig.from_mapping({**run, "standardize": False})
+        s = make_split(load_for(cfg), cfg)
+        X, y = (s.X_train, s.y_train) if split == SplitPart.train else (s.X_test, s.y_test)
+    else:
+        if data is None:
+            raise ConfigError("--data is required (or use --split test with a run's model)")
+        cfg = RunConfig(
+            data=data,
+            target=target,
+            task=_val(task),
+            data_dir=data_dir,
+            n_samples=n_samples,
+            noise=noise,
+            n_features=n_features,
+            seed=0 if seed is None else seed,
+        )
+        ds = load_for(cfg)
+        X, y = ds.X, ds.y
+        if ds.X_test is not None:
+            import numpy as np  # noqa: PLC0415
+
+            X, y = np.concatenate([ds.X, ds.X_test]), np.concatenate([ds.y, ds.y_test])
+    if X.shape[1] != est.n_features_in_:
+        raise DataError(
+            f"the data has {X.shape[1]} features; the model expects {est.n_features_in_}"
+        )
+    return est, preprocess(X, extra), y
+
+
+_DataOpt = Annotated[str | None, typer.Option(help="Data set name or path.")]
+_TargetOpt = Annotated[str | None, typer.Option(help="Target column of a CSV/TSV.")]
+_TaskOpt = Annotated[Task | None, typer.Option(help="Force the task.")]
+_DirOpt = Annotated[str | None, typer.Option(help="Folder of IDX files (fashion-mnist).")]
+_NOpt = Annotated[int | None, typer.Option(help="Samples of a synthetic set.")]
+_NoiseOpt = Annotated[float | None, typer.Option(help="Noise of a synthetic set.")]
+_NfOpt = Annotated[int | None, typer.Option(help="Dimensions of xor / friedman1.")]
+_SeedOpt = Annotated[int | None, typer.Option(help="Seed of a synthetic set (default: the run's).")]
+_SplitOpt = Annotated[SplitPart, typer.Option(help="all the data, or the run's train/test part.")]
+_ModelArg = Annotated[Path, typer.Argument(help="Run directory or model .npz file.")]
+
+
+@app.command()
+def predict(
+    model: _ModelArg,
+    data: _DataOpt = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="CSV file to write (default: stdout).")
+    ] = None,
+    split: _SplitOpt = SplitPart.all,
+    target: _TargetOpt = None,
+    task: _TaskOpt = None,
+    data_dir: _DirOpt = None,
+    n_samples: _NOpt = None,
+    noise: _NoiseOpt = None,
+    n_features: _NfOpt = None,
+    seed: _SeedOpt = None,
+):
+    """Write predictions (and class probabilities) of a saved model as CSV."""
+    try:
+        est, X, y = _load_eval_data(
+            model, data, target, task, data_dir, n_samples, noise, n_features, seed, split
+        )
+        pred = est.predict(X)
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        if hasattr(est, "classes_"):
+            P = est.predict_proba(X)
+            w.writerow(["prediction", "target", *[f"p_{c}" for c in est.classes_]])
+            for p, t, row in zip(pred, y, P, strict=True):
+                w.writerow([p, t, *[f"{v:.6g}" for v in row]])
+        else:
+            pred2 = pred.reshape(len(pred), -1)
+            y2 = y.reshape(len(y), -1)
+            k = pred2.shape[1]
+            w.writerow(
+                [
+                    *(["prediction"] if k == 1 else [f"prediction_{i}" for i in range(k)]),
+                    *(["target"] if k == 1 else [f"target_{i}" for i in range(k)]),
+                ]
+            )
+            for p, t in zip(pred2, y2, strict=True):
+                w.writerow([*[f"{v:.8g}" for v in p], *[f"{v:.8g}" for v in t]])
+    except (BoostNetError, ValueError) as exc:
+        raise _fail(exc) from None
+    if out_file is None:
+        sys.stdout.write(buf.getvalue())
+        return
+    _atomic_write(out_file, buf.getvalue())
+    err.print(f"wrote {len(pred)} predictions to {out_file}", highlight=False)
+
+
+def _atomic_write(path: Path, text: str):
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise _fail(DataError(f"cannot write {path}: {exc}")) from None
+
+
+@app.command()
+def evaluate(
+    model: _ModelArg,
+    data: _DataOpt = None,
+    split: _SplitOpt = SplitPart.all,
+    target: _TargetOpt = None,
+    task: _TaskOpt = None,
+    data_dir: _DirOpt = None,
+    n_samples: _NOpt = None,
+    noise: _NoiseOpt = None,
+    n_features: _NfOpt = None,
+    seed: _SeedOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ):
-    """Train a network on a data set and print its test metric, units, stop reason and time."""
-    from .experiment import run_train  # noqa: PLC0415  (keeps `boostnet --help` fast)
+    """Evaluate a saved model on data (accuracy and log-loss, or R^2 and RMSE)."""
+    from .experiment import metrics_for  # noqa: PLC0415
 
     try:
-        metrics = run_train(
-            data=data,
-            test_size=test_size,
-            seed=seed,
-            params={
-                "alpha_ratio": alpha_ratio,
-                "max_units": max_units,
-                "activation": activation,
-                "device": device,
-            },
+        est, X, y = _load_eval_data(
+            model, data, target, task, data_dir, n_samples, noise, n_features, seed, split
         )
+        if hasattr(est, "classes_"):
+            import numpy as np  # noqa: PLC0415
+
+            unseen = set(np.unique(y).tolist()) - set(est.classes_.tolist())
+            if unseen:
+                raise DataError(f"labels not seen in training: {sorted(map(str, unseen))[:5]}")
+        m = {"n_samples": int(X.shape[0]), **metrics_for(est, X, y)}
     except (BoostNetError, ValueError) as exc:
         raise _fail(exc) from None
     if as_json:
-        print(json.dumps(metrics))
+        print(json.dumps(m))
         return
-    table = Table(title=f"boostnet on {data}")
+    table = Table(title=f"{model} on {data or 'the run data'} ({split.value})")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for k, v in metrics.items():
-        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    for k, v in m.items():
+        table.add_row(k, _fmt(v))
+    out.print(table)
+
+
+# ---- datasets / info -----------------------------------------------------------------------------
+@app.command()
+def datasets():
+    """List the named data sets."""
+    from .datasets import dataset_table  # noqa: PLC0415
+
+    table = Table(title="named data sets (--data NAME); paths: CSV/TSV, .npz, svmlight, IDX folder")
+    for col in ("name", "task", "samples", "features", "classes", "source"):
+        table.add_column(
+            col, justify="right" if col in ("samples", "features", "classes") else "left"
+        )
+    for row in dataset_table():
+        table.add_row(
+            *[_fmt(row[c]) for c in ("name", "task", "samples", "features", "classes", "source")]
+        )
+    out.print(table)
+
+
+@app.command()
+def info():
+    """Versions and the compute devices found (and why the GPU path is unavailable, if it is)."""
+    import platform  # noqa: PLC0415
+
+    import matplotlib  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+    import rich  # noqa: PLC0415, F401
+    import scipy  # noqa: PLC0415
+    import sklearn  # noqa: PLC0415
+    from threadpoolctl import threadpool_info  # noqa: PLC0415
+
+    from ._backend import gpu_status  # noqa: PLC0415
+
+    table = Table(title="boostnet info")
+    table.add_column("item")
+    table.add_column("value")
+    rows = [
+        ("boostnet", __version__),
+        ("python", platform.python_version()),
+        ("numpy", np.__version__),
+        ("scipy", scipy.__version__),
+        ("scikit-learn", sklearn.__version__),
+        ("typer", getattr(typer, "__version__", "?")),
+        ("matplotlib", matplotlib.__version__),
+        ("platform", platform.platform()),
+        ("CPU threads", str(os.cpu_count())),
+    ]
+    for lib in threadpool_info():
+        if lib.get("user_api") == "blas":
+            rows.append(
+                (
+                    "BLAS",
+                    f"{lib.get('internal_api')} {lib.get('version')}, "
+                    f"{lib.get('num_threads')} threads",
+                )
+            )
+    ok, what = gpu_status()
+    rows.append(("GPU", what if ok else f"unavailable: {what}"))
+    rows.append(("default device", "gpu" if ok else "cpu"))
+    for k, v in rows:
+        table.add_row(k, v)
     out.print(table)
 
 

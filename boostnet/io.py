@@ -57,8 +57,11 @@ def _params(est) -> dict:
     return out
 
 
-def save_model(est, path) -> Path:
+def save_model(est, path, extra: dict | None = None) -> Path:
     """Write a fitted estimator to ``path`` (``.npz`` is appended if missing), atomically.
+
+    ``extra`` is any JSON-serialisable dict stored beside the model (the command line keeps the
+    preprocessing and the run's data options there); :func:`load_bundle` returns it.
 
     Returns
     -------
@@ -81,6 +84,8 @@ def save_model(est, path) -> Path:
         "attributes": {k: _json_safe(getattr(est, k, None)) for k in _SCALARS},
         "history": [{k: _json_safe(v) for k, v in r.as_dict().items()} for r in est.history_],
     }
+    if extra:
+        meta["extra"] = extra
     if hasattr(est, "classes_"):
         meta["classes"] = est.classes_.tolist()
         meta["classes_dtype"] = est.classes_.dtype.kind
@@ -113,6 +118,11 @@ def load(path):
     ModelFileError
         The file is missing, unreadable, corrupted, or not a boostnet model.
     """
+    return load_bundle(path)[0]
+
+
+def load_bundle(path):
+    """Load a model and the ``extra`` dict saved with it (empty if none): ``(estimator, extra)``."""
     from ._greedy import StepRecord  # noqa: PLC0415
     from .estimators import BoostNetClassifier, BoostNetRegressor  # noqa: PLC0415
 
@@ -193,4 +203,7 @@ def load(path):
         raise ModelFileError(
             f"{path}: malformed model metadata ({type(exc).__name__}: {exc})"
         ) from None
-    return est
+    extra = meta.get("extra") or {}
+    if not isinstance(extra, dict):
+        raise ModelFileError(f"{path}: malformed model metadata (extra is not a record)")
+    return est, extra

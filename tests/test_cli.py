@@ -1,10 +1,16 @@
 """The command line, through typer's CliRunner and as the installed entry point."""
 
+import csv
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -12,52 +18,328 @@ from boostnet import __version__
 from boostnet.cli import app
 
 runner = CliRunner()
+FAST = ["--n-candidates", "256", "--no-progress"]
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def _run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _is_png(path):
+    import matplotlib.image as mpimg
+
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    img = mpimg.imread(path)
+    assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+    return True
 
 
 def test_version_and_help():
-    r = runner.invoke(app, ["--version"])
+    r = _run("--version")
     assert r.exit_code == 0 and __version__ in r.output
-    r = runner.invoke(app, ["--help"])
-    assert r.exit_code == 0 and "train" in r.output
+    r = _run("--help")
+    assert r.exit_code == 0
+    for cmd in ("train", "predict", "evaluate", "datasets", "info"):
+        assert cmd in r.output
+    r = _run("train", "--help")
+    assert r.exit_code == 0 and "--alpha-ratio" in r.output and "--config" in r.output
 
 
-def test_train_default_json():
-    r = runner.invoke(app, ["train", "--json"])
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """`boostnet train` with no options but the output folder (digits, the defaults)."""
+    out = tmp_path_factory.mktemp("runs") / "digits-run"
+    r = _run("train", "--out", out, "--json")
     assert r.exit_code == 0, r.output
-    m = json.loads(r.stdout.strip().splitlines()[-1])
+    return out, json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_train_default_reaches_the_target_and_writes_the_run_dir(default_run):
+    out, m = default_run
     assert m["data"] == "digits"
     assert m["test_accuracy"] >= 0.975
     assert m["stop_reason"] == "certificate"
     assert 0 < m["units"] <= 120
+    for f in (
+        "config.toml",
+        "metrics.json",
+        "history.csv",
+        "model.npz",
+        "objective.png",
+        "metric.png",
+        "summary.md",
+    ):
+        assert (out / f).exists(), f
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] == m["test_accuracy"]
+    assert _is_png(out / "objective.png") and _is_png(out / "metric.png")
+    rows = list(csv.DictReader(open(out / "history.csv")))
+    assert len(rows) == m["steps"] + 1
+    assert int(rows[-1]["n_units"]) == m["units"]
+    assert "boostnet" in (out / "summary.md").read_text()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folder left
 
 
-def test_train_table_on_a_small_set():
-    r = runner.invoke(app, ["train", "--data", "iris", "--seed", "1"])
+def test_predict_and_evaluate_reproduce_the_saved_test_metric(default_run, tmp_path):
+    out, m = default_run
+    preds = tmp_path / "preds.csv"
+    r = _run("predict", out, "--split", "test", "--out", preds)
     assert r.exit_code == 0, r.output
-    assert "test_accuracy" in r.output and "stop_reason" in r.output
+    rows = list(csv.DictReader(open(preds)))
+    assert len(rows) == m["n_test"]
+    acc = np.mean([row["prediction"] == row["target"] for row in rows])
+    assert acc == pytest.approx(m["test_accuracy"], abs=1e-12)
+    r = _run("evaluate", out / "model.npz", "--split", "test", "--json")
+    assert r.exit_code == 0, r.output
+    ev = json.loads(r.stdout.strip().splitlines()[-1])
+    assert ev["accuracy"] == pytest.approx(m["test_accuracy"], abs=1e-12)
+    assert ev["log_loss"] == pytest.approx(m["test_log_loss"], rel=1e-9)
+    # on all of digits (standardised with the saved training statistics)
+    r = _run("evaluate", out, "--data", "digits")
+    assert r.exit_code == 0 and "accuracy" in r.output
 
 
-def test_train_unknown_data_is_one_line_error():
-    r = runner.invoke(app, ["train", "--data", "nope"])
-    assert r.exit_code == 1
-    assert "unknown data set 'nope'" in r.output
-    assert "Traceback" not in r.output
-
-
-def test_train_bad_option_value_is_usage_error():
-    r = runner.invoke(app, ["train", "--data", "iris", "--activation", "softplus"])
-    assert r.exit_code == 2
-    assert "activation" in r.output and "Traceback" not in r.output
-
-
-def test_installed_entry_point_runs():
-    exe = shutil.which("boostnet") or str(
-        __import__("pathlib").Path(sys.executable).with_name("boostnet")
+def test_config_file_and_command_line_precedence(tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('data = "iris"\nmax_units = 2\nalpha_ratio = 0.001\nseed = 3\n')
+    r = _run("train", "--config", cfg, "--max-units", "3", "--out", tmp_path / "r", "--json", *FAST)
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout.strip().splitlines()[-1])
+    assert m["data"] == "iris" and m["units"] == 3 and m["seed"] == 3
+    saved = (tmp_path / "r" / "config.toml").read_text()
+    assert "max_units = 3" in saved and 'data = "iris"' in saved
+    # the saved config reproduces the run
+    r2 = _run(
+        "train",
+        "--config",
+        tmp_path / "r" / "config.toml",
+        "--out",
+        tmp_path / "r2",
+        "--json",
+        "--no-progress",
     )
-    if not __import__("pathlib").Path(exe).exists():
+    m2 = json.loads(r2.stdout.strip().splitlines()[-1])
+    assert m2["test_accuracy"] == m["test_accuracy"] and m2["units"] == m["units"]
+
+
+def test_two_d_data_plots_decision_regions(tmp_path):
+    r = _run(
+        "train", "--data", "moons", "--n-samples", "300", "--out", tmp_path / "m", "--json", *FAST
+    )
+    assert r.exit_code == 0, r.output
+    assert _is_png(tmp_path / "m" / "regions.png")
+    assert json.loads(r.stdout.strip().splitlines()[-1])["test_accuracy"] > 0.9
+
+
+def test_regression_run(tmp_path):
+    r = _run(
+        "train",
+        "--data",
+        "friedman1",
+        "--n-samples",
+        "300",
+        "--out",
+        tmp_path / "f",
+        "--json",
+        *FAST,
+    )
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout.strip().splitlines()[-1])
+    assert m["task"] == "regression" and m["test_r2"] > 0.7 and "test_rmse" in m
+    r = _run("evaluate", tmp_path / "f", "--split", "test", "--json")
+    assert json.loads(r.stdout.strip().splitlines()[-1])["r2"] == pytest.approx(m["test_r2"])
+
+
+def test_csv_training_and_predict(tmp_path):
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True)
+    path = tmp_path / "wine.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([f"f{i}" for i in range(X.shape[1])] + ["kind"])
+        for row, t in zip(X, y, strict=True):
+            w.writerow([*row, ["a", "b", "c"][t]])
+    r = _run("train", "--data", path, "--target", "kind", "--out", tmp_path / "w", "--json", *FAST)
+    assert r.exit_code == 0, r.output
+    r = _run("predict", tmp_path / "w", "--data", path, "--target", "kind")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].startswith("prediction,target,p_a,p_b,p_c") and len(lines) == 179
+
+
+def test_datasets_and_info():
+    r = _run("datasets")
+    assert r.exit_code == 0
+    for name in (
+        "digits",
+        "iris",
+        "wine",
+        "breast-cancer",
+        "diabetes",
+        "moons",
+        "circles",
+        "xor",
+        "double-moon",
+        "friedman1",
+        "fashion-mnist",
+    ):
+        assert name in r.output
+    r = _run("info")
+    assert r.exit_code == 0
+    assert "numpy" in r.output and "GPU" in r.output and "CPU threads" in r.output
+
+
+def _err(r):
+    assert "Traceback" not in r.output
+    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
+    return lines[-1]
+
+
+def test_bad_input_gives_one_line_errors(tmp_path, default_run):
+    out, _ = default_run
+    cases = []
+    r = _run("train", "--data", tmp_path / "missing.csv", *FAST)
+    cases.append((r, 1, "not found"))
+    (tmp_path / "bad.npz").write_bytes(b"garbage")
+    r = _run("train", "--data", tmp_path / "bad.npz", *FAST)
+    cases.append((r, 1, "bad.npz"))
+    r = _run("train", "--data", "no-such-set", *FAST)
+    cases.append((r, 1, "no-such-set"))
+    c = tmp_path / "d.csv"
+    c.write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
+    r = _run("train", "--data", c, "--target", "label", *FAST)
+    cases.append((r, 1, "label"))
+    c2 = tmp_path / "s.csv"
+    c2.write_text("a,b,y\n1,x,0\n3,4,1\n5,6,0\n7,8,1\n")
+    r = _run("train", "--data", c2, *FAST)
+    cases.append((r, 1, "non-numeric"))
+    c3 = tmp_path / "n.csv"
+    c3.write_text("a,b,y\n1,nan,0\n3,4,1\n5,6,0\n7,8,1\n")
+    r = _run("train", "--data", c3, *FAST)
+    cases.append((r, 1, "NaN"))
+    c4 = tmp_path / "one.csv"
+    c4.write_text("a,b,y\n1,2,k\n3,4,k\n5,6,k\n7,8,k\n")
+    r = _run("train", "--data", c4, *FAST)
+    cases.append((r, 1, "1 class"))
+    r = _run("predict", out, "--data", "iris")
+    cases.append((r, 1, "features"))
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"PK\x03\x04 not really")
+    r = _run("evaluate", junk, "--data", "digits")
+    cases.append((r, 1, "junk.npz"))
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, a=np.zeros(2))
+    r = _run("predict", foreign, "--data", "digits")
+    cases.append((r, 1, "not a boostnet model"))
+    r = _run("train", "--activation", "softplus")
+    cases.append((r, 2, "softplus"))
+    r = _run("train", "--alpha-ratio", "5", *FAST)
+    cases.append((r, 2, "alpha_ratio"))
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("colour = 3\n")
+    r = _run("train", "--config", cfg, *FAST)
+    cases.append((r, 2, "colour"))
+    for r, code, needle in cases:
+        assert r.exit_code == code, (needle, r.output)
+        assert needle in r.output, (needle, r.output)
+        _err(r)
+
+
+def test_existing_output_directory_is_never_overwritten(tmp_path):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    r = _run("train", "--data", "iris", "--out", out, *FAST)
+    assert r.exit_code == 2 and "already exists" in r.output
+    assert (out / "keep.txt").read_text() == "precious"
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+
+
+def test_interrupt_writes_the_model_so_far_and_exits_130(tmp_path, monkeypatch):
+    from boostnet.callbacks import StopOnInterrupt
+
+    def interrupt_at_step_3(self, record):
+        return "interrupted" if record.step >= 3 else None
+
+    monkeypatch.setattr(StopOnInterrupt, "on_step_end", interrupt_at_step_3)
+    r = _run("train", "--out", tmp_path / "i", *FAST)
+    assert r.exit_code == 130
+    m = json.loads((tmp_path / "i" / "metrics.json").read_text())
+    assert m["stop_reason"] == "interrupted" and m["units"] >= 1
+    r = _run("evaluate", tmp_path / "i", "--split", "test", "--json")
+    assert r.exit_code == 0
+
+
+def _entry_point():
+    exe = shutil.which("boostnet") or str(Path(sys.executable).with_name("boostnet"))
+    if not Path(exe).exists():
         pytest.skip("the boostnet console script is not installed in this environment")
+    return exe
+
+
+def test_installed_entry_point_runs(tmp_path):
     out = subprocess.run(
-        [exe, "train", "--data", "wine", "--json"], capture_output=True, text=True, timeout=300
+        [_entry_point(), "train", "--data", "wine", "--json", "--out", str(tmp_path / "w")],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1])["data"] == "wine"
+
+
+def test_real_ctrl_c_stops_at_the_end_of_a_step(tmp_path):
+    """SIGINT to the running command: the run directory is written and the exit code is 130."""
+    proc = subprocess.Popen(
+        [
+            _entry_point(),
+            "train",
+            "--alpha-ratio",
+            "0.0001",
+            "--max-time",
+            "120",
+            "--out",
+            str(tmp_path / "c"),
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    time.sleep(8)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    m = json.loads((tmp_path / "c" / "metrics.json").read_text())
+    assert m["stop_reason"] == "interrupted"
+
+
+@pytest.mark.skipif(
+    not FASHION.exists(),
+    reason="Debian package dataset-fashion-mnist not "
+    "installed (apt-get install dataset-fashion-mnist)",
+)
+def test_fashion_mnist_end_to_end(tmp_path):
+    r = _run(
+        "train",
+        "--data",
+        "fashion-mnist",
+        "--train-size",
+        "10000",
+        "--out",
+        tmp_path / "fm",
+        "--json",
+        "--no-progress",
+    )
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout.strip().splitlines()[-1])
+    assert m["n_train"] == 10000 and m["n_test"] == 10000 and m["official_split"]
+    assert m["test_accuracy"] > 0.8
+    print(
+        f"\nfashion-mnist --train-size 10000: test accuracy {m['test_accuracy']:.4f}, "
+        f"{m['units']} units, stop {m['stop_reason']}, fit {m['fit_time_s']:.1f} s"
+    )
