@@ -27,7 +27,11 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
+from .estimators import BoostNetClassifier
 from .exceptions import BoostNetError, ConfigError, DataError, ModelFileError
+
+#: Option defaults are the estimator's own defaults.
+_D = BoostNetClassifier().get_params()
 
 app = typer.Typer(
     name="boostnet",
@@ -236,7 +240,7 @@ def train(
     ] = None,
     alpha_ratio: Annotated[
         float, typer.Option(help="lambda as a fraction of lambda_max.", rich_help_panel=_MODEL)
-    ] = 0.0075,
+    ] = _D["alpha_ratio"],
     sampler: Annotated[
         Sampler,
         typer.Option(
@@ -246,26 +250,26 @@ def train(
     ] = Sampler.mixture,
     n_candidates: Annotated[
         int, typer.Option(help="Candidates per step.", rich_help_panel=_MODEL)
-    ] = 2048,
+    ] = _D["n_candidates"],
     top_k: Annotated[
         int, typer.Option(help="Candidates re-scored exactly per step.", rich_help_panel=_MODEL)
-    ] = 32,
+    ] = _D["top_k"],
     refine: Annotated[
         bool,
         typer.Option(help="Refine the best candidate by gradient ascent.", rich_help_panel=_MODEL),
-    ] = True,
+    ] = _D["refine"],
     n_refine: Annotated[
         int, typer.Option(help="Candidates refined per step.", rich_help_panel=_MODEL)
-    ] = 1,
+    ] = _D["n_refine"],
     refine_steps: Annotated[
         int, typer.Option(help="Ascent steps per refined candidate.", rich_help_panel=_MODEL)
-    ] = 10,
+    ] = _D["refine_steps"],
     unit_scale: Annotated[
         float, typer.Option(help="Norm bound of sigmoid/tanh units.", rich_help_panel=_MODEL)
-    ] = 3.0,
+    ] = _D["unit_scale"],
     max_units: Annotated[
         int, typer.Option(help="Stop at this many units.", rich_help_panel=_MODEL)
-    ] = 1000,
+    ] = _D["max_units"],
     max_time: Annotated[
         float | None, typer.Option(help="Stop after this many seconds.", rich_help_panel=_MODEL)
     ] = None,
@@ -275,31 +279,31 @@ def train(
             help="Certificate tolerance: stop when best score <= lambda (1 + tol).",
             rich_help_panel=_MODEL,
         ),
-    ] = 1e-3,
+    ] = _D["tol"],
     refit_tol: Annotated[
         float, typer.Option(help="Relative duality gap of the re-fit.", rich_help_panel=_MODEL)
-    ] = 1e-6,
+    ] = _D["refit_tol"],
     refit_max_iter: Annotated[
         int, typer.Option(help="Iterations per re-fit at most.", rich_help_panel=_MODEL)
-    ] = 2000,
+    ] = _D["refit_max_iter"],
     early_stopping: Annotated[
         bool, typer.Option(help="Stop on a validation split's metric.", rich_help_panel=_MODEL)
-    ] = False,
+    ] = _D["early_stopping"],
     validation_fraction: Annotated[
         float,
         typer.Option(
             help="Share of the training part held out for early stopping.", rich_help_panel=_MODEL
         ),
-    ] = 0.1,
+    ] = _D["validation_fraction"],
     n_iter_no_change: Annotated[
         int, typer.Option(help="Early-stopping patience in steps.", rich_help_panel=_MODEL)
-    ] = 10,
+    ] = _D["n_iter_no_change"],
     dtype: Annotated[
         Dtype, typer.Option(help="Screening precision of the scorer.", rich_help_panel=_MODEL)
     ] = Dtype.float32,
     memory_budget_mb: Annotated[
         float, typer.Option(help="Scorer buffer memory (MiB).", rich_help_panel=_MODEL)
-    ] = 256.0,
+    ] = _D["memory_budget_mb"],
     device: Annotated[
         Device,
         typer.Option(help="auto, cpu or gpu.", envvar="BOOSTNET_DEVICE", rich_help_panel=_MODEL),
