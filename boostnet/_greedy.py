@@ -85,6 +85,7 @@ class GreedyConfig:
     refit_tol: float = 1e-6
     refit_max_iter: int = 2000
     n_iter_no_change: int = 10
+    corrective: bool = True
 
 
 @dataclass
@@ -130,6 +131,43 @@ def _call(callbacks, name, *args):
         if ret and stop is None:
             stop = ret if isinstance(ret, str) else "callback"
     return stop
+
+
+def _stagewise(H, Y, a, datafit, penalty, state, F, tol, config):
+    """Fit only the new unit's weights and the intercept; the other units stay fixed (plain
+    stagewise boosting, the "no totally corrective re-fit" ablation)."""
+    from .refit import RefitResult  # noqa: PLC0415
+
+    xp = get_namespace(H)
+    h = H[:, -1:]
+    offset = F - state.intercept
+    r = refit(
+        h,
+        Y,
+        a,
+        datafit,
+        penalty,
+        xp.zeros((1, Y.shape[1])),
+        state.intercept,
+        tol=tol,
+        max_iter=config.refit_max_iter,
+        offset=offset,
+    )
+    coef = xp.concatenate([state.coef, r.coef])
+    pen = to_float(penalty.value(coef))
+    return RefitResult(
+        coef,
+        r.intercept,
+        r.F,
+        r.G,
+        r.loss + pen,
+        r.loss,
+        pen,
+        r.gap,
+        r.violation,
+        r.n_iter,
+        r.converged,
+    )
 
 
 def fit_greedy(
@@ -340,17 +378,20 @@ def fit_greedy(
                 W_all = xp.concatenate([state.W, w_new])
                 c_all = xp.concatenate([state.c, c_new])
                 coef0 = xp.concatenate([state.coef, xp.zeros((1, K))])
-            r = refit(
-                H,
-                Y,
-                a,
-                datafit,
-                penalty,
-                coef0,
-                state.intercept,
-                tol=refit_tol,
-                max_iter=config.refit_max_iter,
-            )
+            if config.corrective or dup:
+                r = refit(
+                    H,
+                    Y,
+                    a,
+                    datafit,
+                    penalty,
+                    coef0,
+                    state.intercept,
+                    tol=refit_tol,
+                    max_iter=config.refit_max_iter,
+                )
+            else:
+                r = _stagewise(H, Y, a, datafit, penalty, state, F, refit_tol, config)
             keep = to_numpy((r.coef != 0).any(axis=1))
             if keep.all():
                 new_state = NetworkState(W_all, c_all, r.coef, r.intercept)

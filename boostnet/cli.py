@@ -585,6 +585,140 @@ def evaluate(
     out.print(table)
 
 
+# ---- compare -------------------------------------------------------------------------------------
+@app.command()
+def compare(
+    ctx: typer.Context,
+    datasets: Annotated[str, typer.Option(help="Comma-separated data set names or paths.")] = (
+        "digits,breast-cancer,wine"
+    ),
+    methods: Annotated[str, typer.Option(help="Comma-separated methods (see --list-methods).")] = (
+        "boostnet,mlp,random-features-l1,hgb"
+    ),
+    seeds: Annotated[int, typer.Option(help="Seeds 0..N-1 (split and training).", min=1)] = 3,
+    cv: Annotated[
+        int | None, typer.Option(help="K-fold cross-validation instead of one split.", min=2)
+    ] = None,
+    test_size: Annotated[float, typer.Option(help="Held-out share of the single split.")] = 0.25,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default runs/compare-<timestamp>).")
+    ] = None,
+    jobs: Annotated[int, typer.Option(help="Parallel runs (joblib processes).", min=1)] = 1,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address, e.g. tcp://127.0.0.1:8786.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file (the command line wins).")] = None,
+    resume: Annotated[bool, typer.Option(help="Skip runs already in the output folder.")] = False,
+    report: Annotated[bool, typer.Option(help="Write report.md with PNG plots.")] = False,
+    list_methods: Annotated[
+        bool, typer.Option("--list-methods", help="List the methods and exit.")
+    ] = False,
+):
+    """Compare boostnet with baselines: one row per (dataset, method, seed, fold)."""
+    from . import compare as cmp  # noqa: PLC0415
+    from .experiment import read_config  # noqa: PLC0415
+
+    if list_methods:
+        table = Table(title="methods")
+        table.add_column("name")
+        table.add_column("what")
+        for k, v in cmp.METHODS.items():
+            table.add_row(k, v)
+        out.print(table)
+        return
+    values = {
+        "datasets": datasets,
+        "methods": methods,
+        "seeds": seeds,
+        "cv": cv,
+        "test_size": test_size,
+    }
+    try:
+        merged = dict(read_config(config)) if config is not None else {}
+        for k, v in values.items():
+            src = getattr(ctx.get_parameter_source(k), "name", "DEFAULT")
+            if src in ("COMMANDLINE", "ENVIRONMENT") or k not in merged:
+                merged[k] = v
+        cfg = cmp.CompareConfig.from_mapping(merged)
+        cfg.validate()
+        target = out_dir or Path("runs") / f"compare-{time.strftime('%Y%m%d-%H%M%S')}"
+    except (BoostNetError, ValueError) as exc:
+        raise _fail(exc) from None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn  # noqa: PLC0415
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=err,
+        transient=False,
+    )
+    task_id = None
+
+    def progress(done, total, row):
+        nonlocal task_id
+        if task_id is None:
+            task_id = bar.add_task("runs", total=total, last="")
+        status = row["status"] if row["status"] != "ok" else "ok"
+        bar.update(
+            task_id,
+            completed=done,
+            last=f"{row['dataset']} {row['method']} seed {row['seed']} fold "
+            f"{row['fold']}: {status}",
+        )
+
+    try:
+        with bar:
+            res = cmp.compare(
+                cfg,
+                out=target,
+                resume=resume,
+                jobs=jobs,
+                scheduler=scheduler,
+                progress=progress,
+                invocation=shlex.join(["boostnet", *sys.argv[1:]]),
+            )
+    except KeyboardInterrupt:
+        err.print(f"interrupted; finished rows are in {target / 'rows.csv'}")
+        raise typer.Exit(130) from None
+    except (BoostNetError, ValueError, OSError) as exc:
+        raise _fail(exc) from None
+    _print_compare_table(cmp.summarize(res.rows))
+    errors = [r for r in res.rows if r.get("status") == "error"]
+    for r in errors[:5]:
+        err.print(
+            f"error row: {r['dataset']} {r['method']} seed {r['seed']}: {r['error']}",
+            highlight=False,
+        )
+    if report:
+        from .report import write_report  # noqa: PLC0415
+
+        path = write_report(res.rows, target)
+        out.print(f"report: {path}", highlight=False)
+    out.print(f"rows: {target / 'rows.csv'}", highlight=False)
+    if res.interrupted:
+        err.print("interrupted; the finished rows are kept")
+        raise typer.Exit(130)
+
+
+def _print_compare_table(summary):
+    table = Table(title="mean +- sd over seeds and folds (best per data set marked *)")
+    for col in ("dataset", "method", "metric", "mean +- sd", "units", "fit s", "runs"):
+        table.add_column(col, justify="left" if col in ("dataset", "method", "metric") else "right")
+    for s in sorted(
+        summary, key=lambda s: (s["dataset"], -(s["mean"] if s["mean"] == s["mean"] else -1e9))
+    ):
+        mark = " *" if s["best"] else ""
+        val = "-" if s["mean"] != s["mean"] else f"{s['mean']:.4f} +- {s['sd']:.4f}{mark}"
+        units = "-" if s["units"] != s["units"] else f"{s['units']:.0f}"
+        runs = f"{s['runs']}" + (f" ({s['errors']} failed)" if s["errors"] else "")
+        table.add_row(
+            s["dataset"], s["method"], s["metric"], val, units, f"{s['fit_time_s']:.2f}", runs
+        )
+    out.print(table)
+
+
 # ---- datasets / info -----------------------------------------------------------------------------
 @app.command()
 def datasets():

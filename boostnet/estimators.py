@@ -55,6 +55,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         "random_state": ["random_state"],
         "device": [StrOptions(set(DEVICES)), None],
         "warm_start": ["boolean"],
+        "corrective": ["boolean"],
         "callbacks": [list, tuple, None],
     }
 
@@ -86,6 +87,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         device="auto",
         warm_start=False,
         callbacks=None,
+        corrective=True,
     ):
         self.activation = activation
         self.penalty = penalty
@@ -112,6 +114,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         self.device = device
         self.warm_start = warm_start
         self.callbacks = callbacks
+        self.corrective = corrective
 
     # ---- hooks of the subclasses ------------------------------------------------------------
     def _encode_targets(self, y):
@@ -198,6 +201,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             refit_tol=self.refit_tol,
             refit_max_iter=self.refit_max_iter,
             n_iter_no_change=self.n_iter_no_change,
+            corrective=self.corrective,
         )
         t0 = time.perf_counter()
         result = fit_greedy(
@@ -325,8 +329,12 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
     warm_start : bool, default=False
         Continue from the fitted units (same lambda) instead of starting over.
     callbacks : list, default=None
-        Objects with ``on_fit_begin(info)``, ``on_step_end(record)`` (return True to stop),
-        ``on_fit_end(result)``.
+        Objects with ``on_fit_begin(info)``, ``on_step_network(record, network)``,
+        ``on_step_end(record)`` (return True or a reason to stop), ``on_fit_end(result)``.
+    corrective : bool, default=True
+        Re-fit every output weight after each added unit (totally corrective). False fits only the
+        new unit's weights and the intercept (plain stagewise boosting, an ablation): the stop
+        rule then no longer certifies the objective.
 
     Attributes
     ----------

@@ -98,6 +98,7 @@ def refit(
     tol=1e-6,
     max_iter=2000,
     check_every=10,
+    offset=None,
 ) -> RefitResult:
     """Solve the finite L1 problem on fixed features by FISTA with adaptive restart.
 
@@ -124,6 +125,8 @@ def refit(
     max_iter : int
     check_every : int
         Iterations between duality-gap evaluations.
+    offset : array, shape (n, K), optional
+        Fixed predictions added to ``H W + b`` (the other units' output in a stagewise step).
 
     Returns
     -------
@@ -138,6 +141,8 @@ def refit(
     L_max = lipschitz_constant(H, a, datafit)
     x_w, x_b = coef0.copy(), intercept0 + mu @ coef0
     F_x = H @ x_w + x_b
+    if offset is not None:
+        F_x = F_x + offset
     y_w, y_b, F_y = x_w, x_b, F_x
     t = 1.0
     # diagonal metric: the curvature of each coordinate at the warm start
@@ -174,6 +179,8 @@ def refit(
             new_b = y_b - s_b * g_b
             dw, db = new_w - y_w, new_b - y_b
             F_new = H @ new_w + new_b
+            if offset is not None:
+                F_new = F_new + offset
             f_new = to_float(datafit.value(Y, F_new, a))
             quad = to_float((g_w * dw).sum() + (g_b * db).sum()) + 0.5 * sigma * to_float(
                 (D_w * dw * dw).sum() + (D_b * db * db).sum()
