@@ -310,3 +310,27 @@ def test_certificate_stop_means_no_pool_unit_beats_lambda(digits_split):
     # active units sit at lambda (KKT of the re-fit)
     sa = reference_scores(Xtr, est.hidden_weights_, est.hidden_bias_, G, ACTIVATIONS["relu"], L1)
     np.testing.assert_allclose(sa, est.alpha_, rtol=1e-2)
+
+
+def test_stagewise_ablation_keeps_earlier_weights_fixed(digits_split):
+    """corrective=False: each step fits only the new unit's weights (and the intercept)."""
+    Xtr, _, ytr, _ = digits_split
+
+    class Snap:
+        def __init__(self):
+            self.coefs = []
+
+        def on_step_network(self, record, network):
+            self.coefs.append(np.array(network.coef))
+
+    snap = Snap()
+    est = BoostNetClassifier(
+        corrective=False, max_units=6, n_candidates=256, random_state=0, callbacks=[snap]
+    ).fit(Xtr, ytr)
+    assert est.n_units_ == 6
+    for prev, cur in zip(snap.coefs[:-1], snap.coefs[1:], strict=True):
+        np.testing.assert_array_equal(cur[: prev.shape[0]], prev)
+    obj = [r.objective for r in est.history_]
+    assert all(b <= a + 1e-12 for a, b in zip(obj[:-1], obj[1:], strict=True))
+    full = BoostNetClassifier(max_units=6, n_candidates=256, random_state=0).fit(Xtr, ytr)
+    assert full.history_[-1].objective < est.history_[-1].objective
