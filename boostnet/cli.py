@@ -635,6 +635,8 @@ def compare(
     }
     try:
         merged = dict(read_config(config)) if config is not None else {}
+        if "method" in merged and "methods" not in merged:
+            merged["methods"] = []  # the file lists its methods as [[method]] tables only
         for k, v in values.items():
             src = getattr(ctx.get_parameter_source(k), "name", "DEFAULT")
             if src in ("COMMANDLINE", "ENVIRONMENT") or k not in merged:

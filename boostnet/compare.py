@@ -436,6 +436,24 @@ class CompareConfig:
             raise ConfigError(f"cv must be at least 2 (or 0 for one split), got {self.cv}")
         if not 0 < self.test_size < 1:
             raise ConfigError(f"test_size must be between 0 and 1, got {self.test_size}")
+        allowed = {
+            "n_samples",
+            "noise",
+            "n_features",
+            "train_size",
+            "test_size",
+            "target",
+            "task",
+            "data_dir",
+        }
+        for name, opts in (self.dataset_options or {}).items():
+            if name not in self.datasets:
+                raise ConfigError(f"dataset_options for {name!r}, which is not in datasets")
+            bad = set(opts) - allowed
+            if bad:
+                raise ConfigError(
+                    f"unknown dataset option(s) for {name!r}: {', '.join(sorted(bad))}"
+                )
 
 
 def plan(cfg: CompareConfig) -> tuple[list[RunSpec], list[RunSpec]]:
