@@ -509,26 +509,27 @@ def _execute(specs, jobs, scheduler, on_row):
         for s in specs:
             on_row(run_one(s))
         return
-    from joblib import Parallel, delayed, parallel_config  # noqa: PLC0415
+    from joblib import Parallel, delayed  # noqa: PLC0415
 
     if scheduler is not None:
         try:
-            from dask.distributed import Client  # noqa: PLC0415
+            from dask.distributed import Client, as_completed  # noqa: PLC0415
         except ImportError:
             raise ConfigError(
                 "--scheduler needs dask.distributed: pip install 'boostnet[distributed]'"
             ) from None
         try:
-            client = Client(scheduler, timeout=20)
+            client = Client(scheduler, timeout=10)
         except OSError as exc:
             raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        # one task per run, submitted directly: joblib's Dask backend would run everything in
+        # this process when the cluster has a single thread
+        futures = [client.submit(run_one, s, pure=False) for s in specs]
         try:
-            with parallel_config(backend="dask", wait_for_workers_timeout=60):
-                for row in Parallel(return_as="generator_unordered")(
-                    delayed(run_one)(s) for s in specs
-                ):
-                    on_row(row)
+            for fut in as_completed(futures):
+                on_row(fut.result())
         finally:
+            client.cancel(futures)
             client.close()
         return
     for row in Parallel(n_jobs=jobs, return_as="generator_unordered")(
