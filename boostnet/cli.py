@@ -27,8 +27,12 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
+from ._backend import DEVICES
+from .activations import ACTIVATIONS
 from .estimators import BoostNetClassifier
 from .exceptions import BoostNetError, ConfigError, DataError, ModelFileError
+from .penalties import PENALTIES
+from .samplers import SAMPLERS
 
 #: Option defaults are the estimator's own defaults.
 _D = BoostNetClassifier().get_params()
@@ -43,28 +47,11 @@ err = Console(stderr=True)
 out = Console()
 
 
-class Activation(str, Enum):
-    relu = "relu"
-    sigmoid = "sigmoid"
-    tanh = "tanh"
-    sign = "sign"
-
-
-class Penalty(str, Enum):
-    l1 = "l1"
-    group_l1 = "group_l1"
-
-
-class Sampler(str, Enum):
-    mixture = "mixture"
-    random = "random"
-    pairs = "pairs"
-
-
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    gpu = "gpu"
+# Choices come from the library's registries.
+Activation = Enum("Activation", {k: k for k in ACTIVATIONS}, type=str)
+Penalty = Enum("Penalty", {k: k for k in PENALTIES}, type=str)
+Sampler = Enum("Sampler", {k: k for k in SAMPLERS}, type=str)
+Device = Enum("Device", {k: k for k in DEVICES}, type=str)
 
 
 class Task(str, Enum):

@@ -649,21 +649,19 @@ def _jsonable(cfg):
     return asdict(cfg)
 
 
+#: Columns holding integers and floats (everything else is text).
+INT_COLUMNS = ("seed", "fold", "units", "model_size", "n_train", "n_test", "n_features")
+FLOAT_COLUMNS = ("accuracy", "log_loss", "r2", "rmse", "fit_time_s", "predict_time_s",
+                 "certificate_gap")  # fmt: skip
+
+
 def _typed(r: dict) -> dict:
     """Convert a CSV row's strings back to numbers."""
     out = dict(r)
-    for k in ("seed", "fold", "units", "model_size", "n_train", "n_test", "n_features"):
+    for k in INT_COLUMNS:
         if out.get(k) is not None:
             out[k] = int(float(out[k]))
-    for k in (
-        "accuracy",
-        "log_loss",
-        "r2",
-        "rmse",
-        "fit_time_s",
-        "predict_time_s",
-        "certificate_gap",
-    ):
+    for k in FLOAT_COLUMNS:
         if out.get(k) is not None:
             out[k] = float(out[k])
     return out

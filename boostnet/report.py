@@ -18,6 +18,8 @@ import math
 import os
 from pathlib import Path
 
+from .compare import FLOAT_COLUMNS, INT_COLUMNS
+
 __all__ = ["write_report"]
 
 REPORT_NAME = "report.md"
@@ -25,16 +27,6 @@ UNITS_PNG = "metric_vs_units.png"
 TIME_PNG = "metric_vs_fit_time.png"
 BARS_PNG = "metric_bars.png"
 
-_INT_KEYS = ("seed", "fold", "units", "model_size", "n_train", "n_test", "n_features")
-_FLOAT_KEYS = (
-    "accuracy",
-    "log_loss",
-    "r2",
-    "rmse",
-    "fit_time_s",
-    "predict_time_s",
-    "certificate_gap",
-)
 _MIN_TIME = 1e-4  # fit times are clipped to this for the log axis
 
 
@@ -84,10 +76,10 @@ def _normalize(rows) -> list[dict]:
             r[k] = _text(r.get(k))
         r["dataset"] = r["dataset"] or "?"
         r["method"] = r["method"] or "?"
-        for k in _INT_KEYS:
+        for k in INT_COLUMNS:
             x = _num(r.get(k))
             r[k] = None if x is None else int(x)
-        for k in _FLOAT_KEYS:
+        for k in FLOAT_COLUMNS:
             r[k] = _num(r.get(k))
         out.append(r)
     # a data set's task from its successful rows (error rows may lack it)
