@@ -91,6 +91,12 @@ def get_namespace(*arrays) -> Any:
     return np
 
 
+def synchronize(xp) -> None:
+    """Wait for the device's queued work (no-op on the CPU); time GPU work only after this."""
+    if xp is not np:
+        xp.cuda.Device().synchronize()
+
+
 def to_numpy(a) -> np.ndarray:
     """Return ``a`` as a NumPy array (copies from the GPU when needed)."""
     if type(a).__module__.startswith("cupy"):

@@ -771,6 +771,47 @@ def info():
     out.print(table)
 
 
+@app.command()
+def bench(
+    device: Annotated[Device, typer.Option(help="auto, cpu or gpu.")] = Device.cpu,
+    n: Annotated[int, typer.Option("--n", help="Samples.", min=1)] = 60000,
+    d: Annotated[int, typer.Option("--d", help="Features.", min=1)] = 784,
+    m: Annotated[int, typer.Option("--m", help="Candidates in the pool.", min=1)] = 65536,
+    k: Annotated[int, typer.Option("--k", help="Outputs (columns of G).", min=1)] = 10,
+    activation: Annotated[Activation, typer.Option(help="Hidden-unit activation.")] = (
+        Activation.relu
+    ),
+    repeat: Annotated[int, typer.Option(help="Timed repeats (median).", min=1)] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+):
+    """Time one scoring step against the plain GEMM of the same shape (synthetic data).
+
+    On a 2-core CPU the default (reference) shape takes minutes: pass a smaller --m.
+    """
+    from .bench import run_bench  # noqa: PLC0415
+
+    try:
+        res = run_bench(
+            _val(device), n=n, d=d, m=m, k=k, activation=_val(activation), repeat=repeat
+        )
+    except (BoostNetError, ValueError, MemoryError) as exc:
+        raise _fail(exc) from None
+    if as_json:
+        print(json.dumps(res))
+        return
+    table = Table(title=f"scoring bench on {res['device']} ({res['device_name']})")
+    table.add_column("item")
+    table.add_column("value", justify="right")
+    sh = res["shape"]
+    table.add_row("shape (n, d, m, k)", f"{sh['n']}, {sh['d']}, {sh['m']}, {sh['k']}")
+    table.add_row("activation", res["activation"])
+    table.add_row("scoring step (median)", f"{res['scoring_s'] * 1e3:.2f} ms")
+    table.add_row("plain GEMM (median)", f"{res['gemm_s'] * 1e3:.2f} ms")
+    table.add_row("ratio scoring / GEMM", f"{res['ratio']:.3f}")
+    table.add_row("scoring rate", f"{res['tflops'] * 1e3:.1f} GFLOP/s")
+    out.print(table)
+
+
 def main():
     """Console-script entry point."""
     app()

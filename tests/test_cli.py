@@ -343,3 +343,28 @@ def test_fashion_mnist_end_to_end(tmp_path):
         f"\nfashion-mnist --train-size 10000: test accuracy {m['test_accuracy']:.4f}, "
         f"{m['units']} units, stop {m['stop_reason']}, fit {m['fit_time_s']:.1f} s"
     )
+
+
+def test_bench_json_on_cpu():
+    r = _run(
+        "bench",
+        "--device",
+        "cpu",
+        "--n",
+        "500",
+        "--d",
+        "20",
+        "--m",
+        "300",
+        "--repeat",
+        "2",
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["device"] == "cpu" and res["shape"] == {"n": 500, "d": 20, "m": 300, "k": 10}
+    assert res["scoring_s"] > 0 and res["gemm_s"] > 0
+    assert res["ratio"] == pytest.approx(res["scoring_s"] / res["gemm_s"])
+    assert res["tflops"] == pytest.approx(2 * 500 * 20 * 300 / res["scoring_s"] / 1e12)
+    r = _run("bench", "--activation", "softplus")
+    assert r.exit_code == 2
