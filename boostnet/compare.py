@@ -288,36 +288,27 @@ def _env() -> dict:
 
 
 def _split(spec: RunSpec):
-    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split  # noqa: PLC0415
+    """The run's standardised train/test parts: ``boostnet train``'s split (official, or stratified
+    random with ``test_size``; ``train_size`` subset), or fold ``spec.fold`` of a K-fold split."""
+    import dataclasses  # noqa: PLC0415
 
-    from .datasets import load_data  # noqa: PLC0415
+    from sklearn.model_selection import KFold, StratifiedKFold  # noqa: PLC0415
+
+    from .experiment import RunConfig, load_for, make_split  # noqa: PLC0415
 
     opts = dict(spec.data_options)
-    train_size = opts.pop("train_size", None)
     test_size = opts.pop("test_size", spec.test_size)
-    ds = load_data(spec.dataset, seed=spec.seed, **opts)
-    clf = ds.task == "classification"
-    strat = ds.y if clf and np.unique(ds.y, return_counts=True)[1].min() >= 2 else None
+    cfg = RunConfig(data=spec.dataset, seed=spec.seed, test_size=test_size, **opts)
+    ds = load_for(cfg)
     if spec.cv:
-        kf = (StratifiedKFold if strat is not None else KFold)(
-            spec.cv, shuffle=True, random_state=spec.seed
-        )
+        clf = ds.task == "classification"
+        strat = clf and np.unique(ds.y, return_counts=True)[1].min() >= 2
+        kf = (StratifiedKFold if strat else KFold)(spec.cv, shuffle=True, random_state=spec.seed)
         tr, te = list(kf.split(ds.X, ds.y))[spec.fold]
-        Xtr, Xte, ytr, yte = ds.X[tr], ds.X[te], ds.y[tr], ds.y[te]
-    elif ds.X_test is not None:
-        Xtr, ytr, Xte, yte = ds.X, ds.y, ds.X_test, ds.y_test
-    else:
-        Xtr, Xte, ytr, yte = train_test_split(
-            ds.X, ds.y, test_size=test_size, random_state=spec.seed, stratify=strat
-        )
-    if train_size is not None and train_size < Xtr.shape[0]:
-        st = ytr if clf and np.unique(ytr, return_counts=True)[1].min() >= 2 else None
-        Xtr, _, ytr, _ = train_test_split(
-            Xtr, ytr, train_size=int(train_size), random_state=spec.seed, stratify=st
-        )
-    mean, scale = Xtr.mean(axis=0), Xtr.std(axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    return ds.task, (Xtr - mean) / scale, ytr, (Xte - mean) / scale, yte
+        # the fold plays the part of an official split
+        ds = dataclasses.replace(ds, X=ds.X[tr], y=ds.y[tr], X_test=ds.X[te], y_test=ds.y[te])
+    s = make_split(ds, cfg)
+    return ds.task, s.X_train, s.y_train, s.X_test, s.y_test
 
 
 def _model_size(est) -> int | None:

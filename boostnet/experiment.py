@@ -226,8 +226,11 @@ def make_split(ds: Dataset, cfg: RunConfig) -> Split:
     if ds.X_test is not None:
         Xtr, ytr, Xte, yte, official = ds.X, ds.y, ds.X_test, ds.y_test, True
     else:
-        if not 0.0 < cfg.test_size < 1.0:
-            raise ConfigError(f"test_size must be between 0 and 1, got {cfg.test_size}")
+        t = cfg.test_size
+        if not (0.0 < t < 1.0 or (isinstance(t, int) and not isinstance(t, bool) and t >= 1)):
+            raise ConfigError(
+                f"test_size must be a share between 0 and 1 or a count of samples, got {t}"
+            )
         stratified = strat_ok(ds.y)
         try:
             Xtr, Xte, ytr, yte = train_test_split(
