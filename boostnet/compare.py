@@ -156,6 +156,7 @@ class RandomFeaturesL1(BaseEstimator):
                     solver="saga",
                     max_iter=self.max_iter,
                     tol=self.tol,
+                    random_state=self.random_state,  # saga shuffles: seed it for reproducible rows
                 )
             else:
                 self.model_ = Lasso(alpha=lam, max_iter=10 * self.max_iter, tol=self.tol)
