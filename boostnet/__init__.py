@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 from ._greedy import StepRecord  # noqa: E402
+from .cv import BoostNetClassifierCV, BoostNetRegressorCV  # noqa: E402
 from .estimators import BoostNetClassifier, BoostNetRegressor  # noqa: E402
 from .exceptions import (  # noqa: E402
     BoostNetError,
@@ -12,16 +13,24 @@ from .exceptions import (  # noqa: E402
     ModelFileError,
 )
 from .io import load  # noqa: E402
+from .pathwise import PathPoint, PathResult, alpha_grid  # noqa: E402
+from .pathwise import path as path  # noqa: E402
 
 __all__ = [
     "BoostNetClassifier",
+    "BoostNetClassifierCV",
     "BoostNetError",
     "BoostNetRegressor",
+    "BoostNetRegressorCV",
     "ConfigError",
     "DataError",
     "DeviceError",
     "ModelFileError",
+    "PathPoint",
+    "PathResult",
     "StepRecord",
+    "alpha_grid",
+    "path",
     "load",
     "__version__",
 ]

@@ -170,6 +170,50 @@ def _stagewise(H, Y, a, datafit, penalty, state, F, tol, config):
     )
 
 
+def search_pool(scorer, G, sampler, config: GreedyConfig, rng, reducer):
+    """Phases ``sample``, ``score`` and ``refine`` of one step.
+
+    Returns
+    -------
+    W : array, shape (k, d)
+        The top-k candidates (the first ``n_refine`` of them refined), on the device.
+    c : array, shape (k,)
+    scores : array, shape (k,)
+        Their exact scores.
+    m_pool : int
+        Candidates drawn.
+    """
+    X = scorer.X64
+    xp = get_namespace(X)
+    act = config.activation
+    Wp, cp = sampler.sample(X, G, config.n_candidates, rng, act, config.unit_scale)
+    res = scorer.score(Wp, cp, G, act, reducer, k=config.top_k)
+    top = xp.asarray(res.top)
+    Wt, ct, st = Wp[top], cp[top], xp.asarray(res.top_scores)
+    if config.refine and config.n_refine > 0:
+        q = min(config.n_refine, Wt.shape[0])
+        Wr, cr, sr = refine_units(
+            X, G, Wt[:q], ct[:q], st[:q], act, reducer, config.unit_scale, config.refine_steps
+        )
+        Wt = xp.concatenate([Wr, Wt[q:]])
+        ct = xp.concatenate([cr, ct[q:]])
+        st = xp.concatenate([sr, st[q:]])
+    return Wt, ct, st, int(Wp.shape[0])
+
+
+def estimate_lambda_max(scorer, Y, a, datafit, sampler, config: GreedyConfig, rng) -> float:
+    """lambda_max: the best score of one searched pool at the intercept-only model (for lambda at
+    or above it the empty network is optimal over that pool). ``fit_greedy`` with
+    ``config.alpha = None`` estimates it the same way."""
+    xp = get_namespace(scorer.X64)
+    n, K = Y.shape
+    b = xp.asarray(datafit.intercept(Y, a), dtype=xp.float64)
+    F = xp.zeros((n, K)) + b
+    G = datafit.raw_grad(Y, F, a)
+    _, _, st, _ = search_pool(scorer, G, sampler, config, rng, PENALTIES[config.penalty])
+    return to_float(st.max())
+
+
 def fit_greedy(
     scorer,
     Y,
@@ -234,7 +278,11 @@ def fit_greedy(
             tol=config.refit_tol,
             max_iter=config.refit_max_iter,
         )
-        state = NetworkState(state.W, state.c, r.coef, r.intercept)
+        keep = to_numpy((r.coef != 0).any(axis=1))
+        ki = xp.asarray(np.flatnonzero(keep))
+        state = NetworkState(state.W[ki], state.c[ki], r.coef[ki], r.intercept)
+        H = H[:, ki]
+        n_removed0 = int((~keep).sum())
         F, G = r.F, r.G
         loss, pen, refit_gap, refit_viol, refit_iter = (
             r.loss,
@@ -260,6 +308,7 @@ def fit_greedy(
         )
         G = datafit.raw_grad(Y, F, a)
         refit_gap, refit_viol, refit_iter = 0.0, to_float(abs(G.sum(axis=0)).max()), 0
+        n_removed0 = 0
 
     _call(
         callbacks,
@@ -281,7 +330,7 @@ def fit_greedy(
             math.nan,
             math.nan,
             False,
-            0,
+            n_removed0,
             refit_gap,
             refit_viol,
             refit_iter,
@@ -304,28 +353,8 @@ def fit_greedy(
                 break
             step += 1
             # ---- phases: sample, score, refine --------------------------------------------
-            Wp, cp = sampler.sample(X, G, config.n_candidates, rng, act, config.unit_scale)
-            m_pool = int(Wp.shape[0])
-            res = scorer.score(Wp, cp, G, act, reducer, k=config.top_k)
+            Wt, ct, st, m_pool = search_pool(scorer, G, sampler, config, rng, reducer)
             total += m_pool
-            top = xp.asarray(res.top)
-            Wt, ct, st = Wp[top], cp[top], xp.asarray(res.top_scores)
-            if config.refine and config.n_refine > 0:
-                q = min(config.n_refine, Wt.shape[0])
-                Wr, cr, sr = refine_units(
-                    X,
-                    G,
-                    Wt[:q],
-                    ct[:q],
-                    st[:q],
-                    act,
-                    reducer,
-                    config.unit_scale,
-                    config.refine_steps,
-                )
-                Wt = xp.concatenate([Wr, Wt[q:]])
-                ct = xp.concatenate([cr, ct[q:]])
-                st = xp.concatenate([sr, st[q:]])
             j = int(to_numpy(st.argmax()))
             best = to_float(st[j])
             if penalty is None:  # lambda as a fraction of lambda_max (estimated from this pool)

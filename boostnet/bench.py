@@ -3,12 +3,14 @@
 Synthetic standardised data X (n, d), a gradient G (n, K) and a pool of M unit-norm candidates.
 ``scoring_s`` is the median over ``repeat`` timed runs (after one warm-up, synchronised on a GPU) of
 the backend's full scoring step (screen, epilogue, exact top-k re-score). ``gemm_s`` is the median
-time of the GEMMs alone that the step performs: ``X @ W[chunk].T`` into the same reused buffer, chunk
-by chunk (the n x M product does not fit in memory at the reference shape: 15.7 GB in float32).
+time of float32 GEMMs ``X @ W[chunk].T`` over the same chunks into a reused buffer (TF32 tensor cores
+on the GPU, whatever the screen's precision; the n x M product does not fit in memory at the
+reference shape: 15.7 GB in float32).
 """
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import statistics
 import time
@@ -17,8 +19,9 @@ import numpy as np
 
 from ._backend import resolve_device, synchronize
 from .activations import get_activation
+from .gpu_scoring import tf32_scope
 from .penalties import L1
-from .scoring import NumpyScorer
+from .scoring import make_scorer
 
 
 def _cpu_name() -> str:
@@ -32,7 +35,33 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def run_bench(device="cpu", n=60000, d=784, m=65536, k=10, activation="relu", repeat=5, seed=0):
+def random_pool(n, d, M, K, seed, activation, unit_scale=3.0):
+    """A random scoring problem: ``X`` (n, d), ``G`` (n, K), and M candidates ``W`` (M, d), ``c``
+    (M,) whose hyperplanes pass through data points, normalised as the samplers do (unit norm for
+    relu/sign, norm in (0.1 R, R] for sigmoid/tanh). Float64 NumPy arrays, reproducible from
+    ``seed``."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    G = rng.standard_normal((n, K)) / n
+    W = rng.standard_normal((M, d))
+    c = -(X[rng.integers(0, n, M)] * W).sum(axis=1)
+    norm = np.sqrt((W * W).sum(axis=1) + c * c)
+    act = get_activation(activation)
+    scale = 1.0 if act.homogeneous else unit_scale * rng.uniform(0.1, 1.0, M)
+    return X, G, W * (scale / norm)[:, None], c * scale / norm
+
+
+def run_bench(
+    device="cpu",
+    n=60000,
+    d=784,
+    m=65536,
+    k=10,
+    activation="relu",
+    repeat=5,
+    seed=0,
+    dtype="float32",
+):
     """Time the scoring step and the plain GEMM; return one result row (dict).
 
     Returns
@@ -54,8 +83,8 @@ def run_bench(device="cpu", n=60000, d=784, m=65536, k=10, activation="relu", re
     W = xp.asarray(W, dtype=xp.float64)
     c = xp.asarray(rng.standard_normal(m) / np.sqrt(2.0))
     act = get_activation(activation)
-    scorer = NumpyScorer(X)
-    scorer.score(W, c, G, act, L1, k=32)  # warm-up (and buffer allocation)
+    scorer = make_scorer(X, dtype=dtype)
+    scorer.score(W, c, G, act, L1, k=32)  # warm-up (kernel compilation, buffer allocation)
     synchronize(xp)
     t_score = []
     for _ in range(repeat):
@@ -63,14 +92,22 @@ def run_bench(device="cpu", n=60000, d=784, m=65536, k=10, activation="relu", re
         scorer.score(W, c, G, act, L1, k=32)
         synchronize(xp)
         t_score.append(time.perf_counter() - t0)
-    Ws = W.astype(scorer.dtype)
+    # the baseline: float32 GEMMs of the same chunks (TF32 tensor cores on the GPU)
+    X32 = X.astype(xp.float32)
+    W32 = W.astype(xp.float32)
     mc = scorer.chunk
+    buf = xp.empty((n, min(mc, m)), dtype=xp.float32)
+    tf32 = backend.name == "gpu"
     t_gemm = []
     for _ in range(repeat + 1):  # the first is a warm-up
         t0 = time.perf_counter()
         for j0 in range(0, m, mc):
             j1 = min(m, j0 + mc)
-            xp.matmul(scorer.X, Ws[j0:j1].T, out=scorer._buf[:, : j1 - j0])
+            out = (
+                buf[:, : j1 - j0] if j1 - j0 == buf.shape[1] else xp.empty((n, j1 - j0), xp.float32)
+            )
+            with tf32_scope(xp) if tf32 else contextlib.nullcontext():
+                xp.matmul(X32, W32[j0:j1].T, out=out)
         synchronize(xp)
         t_gemm.append(time.perf_counter() - t0)
     scoring_s = statistics.median(t_score)
@@ -81,6 +118,7 @@ def run_bench(device="cpu", n=60000, d=784, m=65536, k=10, activation="relu", re
         "device_name": name,
         "shape": {"n": n, "d": d, "m": m, "k": k},
         "activation": act.name,
+        "screen": getattr(scorer, "screen", str(getattr(scorer, "dtype", dtype))),
         "repeat": repeat,
         "scoring_s": scoring_s,
         "gemm_s": gemm_s,

@@ -60,6 +60,7 @@ class Task(str, Enum):
 
 
 class Dtype(str, Enum):
+    float16 = "float16"
     float32 = "float32"
     float64 = "float64"
 
@@ -105,6 +106,7 @@ _DATA = "Data"
 _SPLIT = "Split and preprocessing"
 _MODEL = "Estimator"
 _OUT = "Output"
+_PATH = "Regularisation path (--alpha auto)"
 
 
 class _Progress:
@@ -137,6 +139,18 @@ class _Progress:
             parts.append(f"val {rec.val_score:.4f}")
         if curve_row is not None and "test" in curve_row:
             parts.append(f"test {curve_row['test']:.4f}")
+        parts.append(f"{time.perf_counter() - self.t0:.1f} s")
+        self.live.update(Text(" | ".join(parts)))
+
+    def path_point(self, point):
+        if self.live is None:
+            return
+        parts = [
+            f"path lambda {point.alpha:.4g} ({point.ratio:.3g} lambda_max)",
+            f"units {point.n_units}",
+        ]
+        if point.val_score is not None:
+            parts.append(f"val {point.val_score:.4f}")
         parts.append(f"{time.perf_counter() - self.t0:.1f} s")
         self.live.update(Text(" | ".join(parts)))
 
@@ -222,12 +236,40 @@ def train(
         typer.Option(help="l1 (elementwise) or group_l1 (per unit).", rich_help_panel=_MODEL),
     ] = Penalty.l1,
     alpha: Annotated[
-        float | None,
-        typer.Option(help="lambda, absolute (overrides --alpha-ratio).", rich_help_panel=_MODEL),
+        str | None,
+        typer.Option(
+            help="lambda: a number (absolute), 'ratio' (--alpha-ratio x lambda_max) or 'auto' "
+            "(chosen on a held-out part along the regularisation path). Default: 'ratio' for "
+            "classification, 'auto' for regression.",
+            rich_help_panel=_MODEL,
+        ),
     ] = None,
     alpha_ratio: Annotated[
         float, typer.Option(help="lambda as a fraction of lambda_max.", rich_help_panel=_MODEL)
     ] = _D["alpha_ratio"],
+    n_alphas: Annotated[
+        int, typer.Option(help="Path: lambdas on the grid.", min=1, rich_help_panel=_PATH)
+    ] = _D["n_alphas"],
+    alpha_min_ratio: Annotated[
+        float,
+        typer.Option(help="Path: smallest lambda / lambda_max.", rich_help_panel=_PATH),
+    ] = _D["alpha_min_ratio"],
+    path_patience: Annotated[
+        int | None,
+        typer.Option(
+            help="Path: stop after this many lambdas without a better validation score.",
+            min=1,
+            rich_help_panel=_PATH,
+        ),
+    ] = None,
+    show_path: Annotated[
+        bool,
+        typer.Option(
+            "--path",
+            help="Same as --alpha auto, and print the path's table.",
+            rich_help_panel=_PATH,
+        ),
+    ] = False,
     sampler: Annotated[
         Sampler,
         typer.Option(
@@ -286,7 +328,11 @@ def train(
         int, typer.Option(help="Early-stopping patience in steps.", rich_help_panel=_MODEL)
     ] = _D["n_iter_no_change"],
     dtype: Annotated[
-        Dtype, typer.Option(help="Screening precision of the scorer.", rich_help_panel=_MODEL)
+        Dtype,
+        typer.Option(
+            help="Screening precision (GPU: float32 = TF32, float16 = FP16 tensor cores).",
+            rich_help_panel=_MODEL,
+        ),
     ] = Dtype.float32,
     memory_budget_mb: Annotated[
         float, typer.Option(help="Scorer buffer memory (MiB).", rich_help_panel=_MODEL)
@@ -325,12 +371,20 @@ def train(
     from .experiment import RunConfig, default_run_dir, run_train  # noqa: PLC0415
 
     values = {
-        k: v for k, v in ctx.params.items() if k not in ("config", "out_dir", "as_json", "progress")
+        k: v
+        for k, v in ctx.params.items()
+        if k not in ("config", "out_dir", "as_json", "progress", "show_path")
     }
     bar = _Progress(err, progress)
     stopper = StopOnInterrupt()
     try:
-        cfg = RunConfig.from_mapping(_resolve(ctx, config, values))
+        resolved = _resolve(ctx, config, values)
+        if show_path:
+            resolved["alpha"] = "auto"
+        resolved["alpha"] = _parse_alpha(resolved.get("alpha"))
+        if resolved["alpha"] is None and _given(ctx, config, "alpha_ratio"):
+            resolved["alpha"] = "ratio"  # an explicit --alpha-ratio is a fixed lambda
+        cfg = RunConfig.from_mapping(resolved)
         target_dir = out_dir if out_dir is not None else default_run_dir(cfg.data)
         bar.start()
         result = run_train(
@@ -338,6 +392,7 @@ def train(
             out=target_dir,
             callbacks=[stopper],
             progress=bar.update,
+            path_progress=bar.path_point,
             command=shlex.join(["boostnet", *sys.argv[1:]]) if sys.argv else None,
         )
     except KeyboardInterrupt:
@@ -353,6 +408,8 @@ def train(
     if as_json:
         print(json.dumps(m))
     else:
+        if show_path and result.path:
+            _print_path(result.path, result.metrics)
         _print_summary(m, result.run_dir)
     if m["stop_reason"] == "interrupted":
         err.print(f"interrupted: the model of the last step is saved in {result.run_dir}")
@@ -363,6 +420,52 @@ def _fmt(v):
     if isinstance(v, float):
         return f"{v:.4g}" if abs(v) < 1e-3 or abs(v) >= 1e4 else f"{v:.4f}"
     return "-" if v is None else str(v)
+
+
+def _given(ctx: typer.Context, config: Path | None, key: str) -> bool:
+    """Whether an option was set on the command line, in the environment or in the config file."""
+    from .experiment import read_config  # noqa: PLC0415
+
+    src = getattr(ctx.get_parameter_source(key), "name", "DEFAULT")
+    if src in ("COMMANDLINE", "ENVIRONMENT"):
+        return True
+    return config is not None and key in {k.replace("-", "_") for k in read_config(config)}
+
+
+def _parse_alpha(v):
+    """``--alpha``: a positive number, ``auto`` or ``ratio`` (None: the estimator's default)."""
+    if v is None or isinstance(v, (int, float)) and not isinstance(v, bool):
+        return v
+    if str(v).strip().lower() in ("auto", "ratio"):
+        return str(v).strip().lower()
+    try:
+        x = float(v)
+    except ValueError:
+        x = float("nan")
+    if not x > 0 or x == float("inf"):
+        raise ConfigError(f"--alpha must be a positive number, 'auto' or 'ratio', got {v!r}")
+    return x
+
+
+def _print_path(rows, m):
+    metric = next((k[5:] for k in m if k.startswith("test_")), "score")
+    table = Table(title="regularisation path (validation chooses; test only reported)")
+    for col in ("lambda", "lambda/max", "units", "certificate", "val", f"train {metric}"):
+        table.add_column(col, justify="right")
+    table.add_column(f"test {metric}", justify="right")
+    for r in rows:
+        style = "bold green" if r["chosen"] else None
+        table.add_row(
+            f"{r['alpha']:.4g}",
+            f"{r['ratio']:.4g}",
+            str(r["n_units"]),
+            "yes" if r["stop_reason"] == "certificate" else r["stop_reason"],
+            _fmt(r["val_score"]),
+            _fmt(r["train"]),
+            _fmt(r["test"]),
+            style=style,
+        )
+    out.print(table)
 
 
 def _print_summary(m, run_dir):
@@ -782,6 +885,9 @@ def bench(
         Activation.relu
     ),
     repeat: Annotated[int, typer.Option(help="Timed repeats (median).", min=1)] = 5,
+    dtype: Annotated[
+        Dtype, typer.Option(help="Screening precision (GPU: float32 = TF32, float16 = FP16).")
+    ] = Dtype.float32,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ):
     """Time one scoring step against the plain GEMM of the same shape (synthetic data).
@@ -792,7 +898,14 @@ def bench(
 
     try:
         res = run_bench(
-            _val(device), n=n, d=d, m=m, k=k, activation=_val(activation), repeat=repeat
+            _val(device),
+            n=n,
+            d=d,
+            m=m,
+            k=k,
+            activation=_val(activation),
+            repeat=repeat,
+            dtype=_val(dtype),
         )
     except (BoostNetError, ValueError, MemoryError) as exc:
         raise _fail(exc) from None
@@ -805,6 +918,7 @@ def bench(
     sh = res["shape"]
     table.add_row("shape (n, d, m, k)", f"{sh['n']}, {sh['d']}, {sh['m']}, {sh['k']}")
     table.add_row("activation", res["activation"])
+    table.add_row("screen", res["screen"])
     table.add_row("scoring step (median)", f"{res['scoring_s'] * 1e3:.2f} ms")
     table.add_row("plain GEMM (median)", f"{res['gemm_s'] * 1e3:.2f} ms")
     table.add_row("ratio scoring / GEMM", f"{res['ratio']:.3f}")

@@ -42,8 +42,11 @@ METHODS = {
     "boostnet-stagewise": "ablation: no totally corrective re-fit (stagewise; <= 200 units)",
     "boostnet-random-sampler": "ablation: random-direction sampler only",
     "boostnet-squared": "boostnet with the squared loss on +-1 labels (binary; Bengio et al. 2005)",
+    "boostnet-auto": "boostnet with alpha='auto' (lambda validated along the path)",
+    "boostnet-cv": "BoostNetClassifierCV / BoostNetRegressorCV (5-fold CV over the path)",
 }
 _ABLATIONS = {
+    "boostnet-auto": {"alpha": "auto"},
     "boostnet-no-refine": {"refine": False},
     "boostnet-stagewise": {"corrective": False, "max_units": 200},
     "boostnet-random-sampler": {"sampler": "random"},
@@ -200,7 +203,8 @@ class SquaredLossClassifier(ClassifierMixin, BaseEstimator):
         if self.classes_.shape[0] != 2:
             raise ConfigError("boostnet-squared handles two classes only")
         t = np.where(y == self.classes_[1], 1.0, -1.0)
-        self.reg_ = BoostNetRegressor(**self.params).fit(X, t)
+        # a classifier: lambda follows the classifier's default rule unless given
+        self.reg_ = BoostNetRegressor(**{"alpha": "ratio", **self.params}).fit(X, t)
         for k in ("n_units_", "stop_reason_", "certificate_gap_", "device_"):
             setattr(self, k, getattr(self.reg_, k))
         return self
@@ -227,6 +231,11 @@ def build_estimator(entry: MethodEntry, task: str, seed: int, matched_units: int
     if m == "boostnet" or m in _ABLATIONS:
         cls = BoostNetClassifier if clf else BoostNetRegressor
         return cls(**{"random_state": seed, **_ABLATIONS.get(m, {}), **p})
+    if m == "boostnet-cv":
+        from .cv import BoostNetClassifierCV, BoostNetRegressorCV  # noqa: PLC0415
+
+        cls = BoostNetClassifierCV if clf else BoostNetRegressorCV
+        return cls(**{"random_state": seed, **p})
     if m == "boostnet-squared":
         if not clf:
             raise ConfigError("boostnet-squared is for classification")

@@ -14,13 +14,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._backend import DEVICES, resolve_device, to_numpy
-from ._greedy import GreedyConfig, NetworkState, fit_greedy
+from ._greedy import GreedyConfig, GreedyResult, NetworkState, estimate_lambda_max, fit_greedy
 from .activations import ACTIVATIONS, get_activation
 from .datafits import Logistic, SoftmaxCrossEntropy, SquaredError
-from .exceptions import DataError
+from .exceptions import ConfigError, DataError
 from .penalties import PENALTIES
 from .samplers import SAMPLERS, get_sampler
-from .scoring import NumpyScorer, transform
+from .scoring import make_scorer, transform
 
 #: Default lambda as a fraction of lambda_max. Chosen by measurement on the bundled data sets
 #: (experiments/choose_alpha.py): see the README's "Choosing lambda" section.
@@ -33,7 +33,11 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "activation": [StrOptions(set(ACTIVATIONS))],
         "penalty": [StrOptions(set(PENALTIES))],
-        "alpha": [Interval(Real, 0, None, closed="neither"), None],
+        "alpha": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto", "ratio"}), None],
+        "n_alphas": [Interval(Integral, 1, None, closed="left")],
+        "alpha_min_ratio": [Interval(Real, 0, 1, closed="right")],
+        "path_patience": [Interval(Integral, 1, None, closed="left"), None],
+        "val_criterion": [StrOptions({"loss", "metric"})],
         "alpha_ratio": [Interval(Real, 0, 1, closed="right")],
         "sampler": [StrOptions(set(SAMPLERS)), HasMethods(["sample"])],
         "n_candidates": [Interval(Integral, 1, None, closed="left")],
@@ -50,7 +54,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "dtype": [StrOptions({"float32", "float64"})],
+        "dtype": [StrOptions({"float16", "float32", "float64"})],
         "memory_budget_mb": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
         "device": [StrOptions(set(DEVICES)), None],
@@ -66,6 +70,10 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         penalty="l1",
         alpha=None,
         alpha_ratio=DEFAULT_ALPHA_RATIO,
+        n_alphas=20,
+        alpha_min_ratio=1e-3,
+        path_patience=5,
+        val_criterion="loss",
         sampler="mixture",
         n_candidates=2048,
         top_k=32,
@@ -93,6 +101,10 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         self.penalty = penalty
         self.alpha = alpha
         self.alpha_ratio = alpha_ratio
+        self.n_alphas = n_alphas
+        self.alpha_min_ratio = alpha_min_ratio
+        self.path_patience = path_patience
+        self.val_criterion = val_criterion
         self.sampler = sampler
         self.n_candidates = n_candidates
         self.top_k = top_k
@@ -126,9 +138,9 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         raise NotImplementedError
 
     # ---- fit --------------------------------------------------------------------------------
-    def _fit(self, X, y, sample_weight=None):
-        self._validate_params()
-        warm = self.warm_start and hasattr(self, "hidden_weights_")
+    def _validate_xy(self, X, y, sample_weight, warm):
+        """Validated ``X`` (n, d) float64, ``y``, encoded ``Y`` (n, K), the datafit and the sample
+        weights (n,)."""
         multi = isinstance(self, RegressorMixin)
         X, y = validate_data(
             self, X, y, dtype=np.float64, multi_output=multi, y_numeric=multi, reset=not warm
@@ -145,50 +157,19 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             Y, datafit = self._encode_known(y)
         else:
             Y, datafit = self._encode_targets(y)
-        rng = _generator(self.random_state)
-        act = get_activation(self.activation)
-        backend = resolve_device(self.device)
-        xp = backend.xp
+        return X, y, Y, datafit, sw
 
-        validation = None
-        if self.early_stopping:
-            strat = y if isinstance(self, ClassifierMixin) else None
-            idx_tr, idx_va = train_test_split(
-                np.arange(X.shape[0]),
-                test_size=self.validation_fraction,
-                random_state=int(rng.integers(2**31 - 1)),
-                stratify=strat,
-            )
-            Xva, Yva = xp.asarray(X[idx_va]), xp.asarray(Y[idx_va])
-            X, Y, sw = X[idx_tr], Y[idx_tr], sw[idx_tr]
-
-            def validation(state):
-                H = transform(Xva, state.W, state.c, act)
-                return float(
-                    self._validation_metric(
-                        to_numpy(H @ state.coef + state.intercept), to_numpy(Yva)
-                    )
-                )
-
-        a = sw / sw.sum()
-        scorer = NumpyScorer(
+    def _scorer(self, X, xp):
+        return make_scorer(
             xp.asarray(X), dtype=self.dtype, memory_budget=int(self.memory_budget_mb * 2**20)
         )
-        init = None
-        alpha = self.alpha
-        if warm:
-            init = NetworkState(
-                xp.asarray(self.hidden_weights_),
-                xp.asarray(self.hidden_bias_),
-                xp.asarray(self.coef_),
-                xp.asarray(self.intercept_),
-            )
-            alpha = self.alpha if self.alpha is not None else self.alpha_
-        config = GreedyConfig(
-            activation=act,
+
+    def _config(self, alpha, alpha_ratio=DEFAULT_ALPHA_RATIO) -> GreedyConfig:
+        return GreedyConfig(
+            activation=get_activation(self.activation),
             penalty=self.penalty,
             alpha=alpha,
-            alpha_ratio=self.alpha_ratio,
+            alpha_ratio=alpha_ratio,
             n_candidates=self.n_candidates,
             top_k=self.top_k,
             refine=self.refine,
@@ -200,26 +181,162 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             tol=self.tol,
             refit_tol=self.refit_tol,
             refit_max_iter=self.refit_max_iter,
-            n_iter_no_change=self.n_iter_no_change,
+            n_iter_no_change=getattr(self, "n_iter_no_change", 10),
             corrective=self.corrective,
         )
+
+    def _metric_of(self, X, Y, xp, datafit=None):
+        """``f(state) -> float`` (higher is better) of a network on (X, Y), any device: the
+        validation metric (accuracy or R^2), or with ``datafit`` minus the mean loss."""
+        act = get_activation(self.activation)
+        Xd, Yd = xp.asarray(X), xp.asarray(Y)
+        a = xp.full(Xd.shape[0], 1.0 / Xd.shape[0])
+
+        def metric(state):
+            H = transform(Xd, xp.asarray(state.W), xp.asarray(state.c), act)
+            F = H @ xp.asarray(state.coef) + xp.asarray(state.intercept)
+            if datafit is not None:
+                return -float(datafit.value(Yd, F, a))
+            return float(self._validation_metric(to_numpy(F), to_numpy(Yd)))
+
+        return metric
+
+    def _path_validation(self, X, Y, xp, datafit):
+        """``(criterion, extra scores)`` for a path scored on held-out (X, Y)."""
+        metric = self._metric_of(X, Y, xp)
+        if self.val_criterion == "loss":
+            return self._metric_of(X, Y, xp, datafit), {"val_metric": metric}
+        return metric, {"val_loss": lambda st: -self._metric_of(X, Y, xp, datafit)(st)}
+
+    def _holdout(self, X, y, Y, sw, rng):
+        """Split off ``validation_fraction`` of the rows: ``(train_idx, val_idx)``.
+
+        Stratified for classifiers when every class has two members and both parts can hold every
+        class (the held-out part is enlarged to one row per class if needed).
+        """
+        n = X.shape[0]
+        n_val = max(int(np.ceil(self.validation_fraction * n)), 1)
+        strat = None
+        if isinstance(self, ClassifierMixin):
+            _, counts = np.unique(y, return_counts=True)
+            k = counts.shape[0]
+            if counts.min() >= 2 and n - max(n_val, k) >= k:
+                strat, n_val = y, max(n_val, k)
+        if n_val >= n:
+            raise DataError(f"cannot hold out a validation split from {n} samples")
+        return train_test_split(
+            np.arange(n),
+            test_size=n_val,
+            random_state=int(rng.integers(2**31 - 1)),
+            stratify=strat,
+        )
+
+    def _fit(self, X, y, sample_weight=None):
+        self._validate_params()
+        warm = self.warm_start and hasattr(self, "hidden_weights_")
+        X, y, Y, datafit, sw = self._validate_xy(X, y, sample_weight, warm)
+        rng = _generator(self.random_state)
+        backend = resolve_device(self.device)
+        xp = backend.xp
+        sampler = get_sampler(self.sampler)
+        callbacks = self.callbacks or ()
+        rule = self._alpha_rule()
+        auto = rule == "auto" and not warm
+        if rule == "auto" and self.early_stopping:
+            raise ConfigError(
+                "alpha='auto' and early_stopping both hold out a validation split; use one"
+            )
         t0 = time.perf_counter()
-        result = fit_greedy(
+
+        validation = None
+        if self.early_stopping:
+            idx_tr, idx_va = self._holdout(X, y, Y, sw, rng)
+            validation = self._metric_of(X[idx_va], Y[idx_va], xp)
+            X, Y, sw = X[idx_tr], Y[idx_tr], sw[idx_tr]
+
+        init, alpha, path = None, None if rule in ("ratio", "auto") else rule, None
+        if warm:
+            init = NetworkState(
+                xp.asarray(self.hidden_weights_),
+                xp.asarray(self.hidden_bias_),
+                xp.asarray(self.coef_),
+                xp.asarray(self.intercept_),
+            )
+            alpha = rule if rule not in ("ratio", "auto") else self.alpha_
+        elif auto:
+            path = self._auto_path(X, y, Y, sw, datafit, sampler, rng, xp, callbacks)
+            best = path.best_index()
+            alpha = path.points[best].alpha
+            net = path.network(best)
+            init = NetworkState(*(xp.asarray(v) for v in (net.W, net.c, net.coef, net.intercept)))
+        a = sw / sw.sum()
+        config = self._config(alpha, self.alpha_ratio)
+        if path is not None and path.stop_reason in ("interrupted", "callback"):
+            # the path was stopped: keep the best network found so far, without the final fit
+            result = GreedyResult(init, alpha, path.lambda_max, path.stop_reason, [], 0)
+        else:
+            result = fit_greedy(
+                self._scorer(X, xp),
+                xp.asarray(Y),
+                xp.asarray(a),
+                datafit,
+                sampler,
+                config,
+                rng,
+                init=init,
+                validation=validation,
+                callbacks=callbacks,
+            )
+        if path is not None:
+            self.path_ = path
+            self.alphas_ = path.alphas
+            result.lambda_max = path.lambda_max
+        self._set_result(result, X.shape[1], Y.shape[1], backend.name, warm, t0)
+        return self
+
+    #: What ``alpha=None`` means for this estimator (see the ``alpha`` parameter).
+    _default_alpha = "ratio"
+
+    def _alpha_rule(self):
+        """lambda's rule: a float, ``"ratio"`` (alpha_ratio * lambda_max) or ``"auto"``."""
+        if self.alpha is None:
+            return "ratio" if self.early_stopping else self._default_alpha
+        return self.alpha
+
+    def _auto_path(self, X, y, Y, sw, datafit, sampler, rng, xp, callbacks):
+        """``alpha='auto'``: one path on a training part, scored on the held-out part."""
+        from .pathwise import alpha_grid, compute_path  # noqa: PLC0415
+
+        idx_tr, idx_va = self._holdout(X, y, Y, sw, rng)
+        scorer = self._scorer(X[idx_tr], xp)
+        Ytr = xp.asarray(Y[idx_tr])
+        a = xp.asarray(sw[idx_tr] / sw[idx_tr].sum())
+        config = self._config(None)
+        lam = estimate_lambda_max(scorer, Ytr, a, datafit, sampler, config, rng)
+        alphas = alpha_grid(lam, self.n_alphas, self.alpha_min_ratio)
+        validation, extra = self._path_validation(X[idx_va], Y[idx_va], xp, datafit)
+        return compute_path(
             scorer,
-            xp.asarray(Y),
-            xp.asarray(a),
+            Ytr,
+            a,
             datafit,
-            get_sampler(self.sampler),
+            sampler,
             config,
             rng,
-            init=init,
+            alphas,
+            lambda_max=lam,
             validation=validation,
-            callbacks=self.callbacks or (),
+            scores=extra,
+            patience=self.path_patience,
+            callbacks=[cb for cb in callbacks if hasattr(cb, "on_path_point")],
         )
+
+    def _set_result(self, result, n_features, K, device, warm, t0):
+        """Fitted attributes (NumPy) from a :class:`GreedyResult`."""
         st = result.state
-        self.hidden_weights_ = to_numpy(st.W).astype(np.float64).reshape(-1, X.shape[1])
+        self.hidden_weights_ = to_numpy(st.W).astype(np.float64).reshape(-1, n_features)
         self.hidden_bias_ = to_numpy(st.c).astype(np.float64).ravel()
-        self.coef_ = to_numpy(st.coef).astype(np.float64).reshape(-1, Y.shape[1])
+        self.coef_ = to_numpy(st.coef).astype(np.float64).reshape(-1, K)
         self.intercept_ = to_numpy(st.intercept).astype(np.float64).ravel()
         self.n_units_ = int(self.hidden_weights_.shape[0])
         self.alpha_ = result.alpha
@@ -230,11 +347,105 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         self.stop_reason_ = result.stop_reason
         self.history_ = list(getattr(self, "history_", []) if warm else []) + result.history
         self.n_candidates_searched_ = result.total_candidates
-        last = result.history[-1]
-        self.certificate_gap_ = last.certificate_gap if not last.added else None
-        self.device_ = backend.name
+        last = result.history[-1] if result.history else None
+        self.certificate_gap_ = (
+            last.certificate_gap if last is not None and not last.added else None
+        )
+        self.device_ = device
         self.fit_time_ = time.perf_counter() - t0
-        self.n_iter_ = len(result.history) - 1
+        self.n_iter_ = max(len(result.history) - 1, 0)
+
+    def path(self, X, y, sample_weight=None, *, alphas=None, X_val=None, y_val=None):
+        """Compute the regularisation path on (X, y): certified networks for decreasing lambdas,
+        each warm-started from the previous one.
+
+        The grid is ``alphas`` if given, else ``n_alphas`` lambdas from lambda_max (estimated on
+        (X, y)) down to ``alpha_min_ratio * lambda_max``. The estimator is left fitted at the last
+        point; ``path_`` holds every point (``path_.network(i)`` rebuilds one, :meth:`use_point`
+        makes it the estimator's network).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : array-like, shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like, shape (n_samples,), optional
+        alphas : array-like, optional
+            Lambdas (absolute); sorted into decreasing order.
+        X_val, y_val : array-like, optional
+            Held-out data: each point records its validation metric (accuracy or R^2).
+
+        Returns
+        -------
+        PathResult
+        """
+        from .pathwise import alpha_grid, check_alphas, compute_path  # noqa: PLC0415
+
+        self._validate_params()
+        X, y, Y, datafit, sw = self._validate_xy(X, y, sample_weight, False)
+        rng = _generator(self.random_state)
+        backend = resolve_device(self.device)
+        xp = backend.xp
+        sampler = get_sampler(self.sampler)
+        t0 = time.perf_counter()
+        scorer = self._scorer(X, xp)
+        Yd, a = xp.asarray(Y), xp.asarray(sw / sw.sum())
+        config = self._config(None)
+        validation, extra = None, None
+        if (X_val is None) != (y_val is None):
+            raise DataError("give both X_val and y_val, or neither")
+        if X_val is not None:
+            X_val = validate_data(self, X_val, dtype=np.float64, reset=False)
+            if isinstance(self, ClassifierMixin) and not np.all(
+                np.isin(np.unique(y_val), self.classes_)
+            ):
+                raise DataError("y_val has classes not seen in y")
+            Yv = self._encode_known(np.asarray(y_val))[0]
+            if Yv.shape[0] != X_val.shape[0]:
+                raise DataError(f"X_val has {X_val.shape[0]} rows but y_val has {Yv.shape[0]}")
+            validation, extra = self._path_validation(X_val, Yv, xp, datafit)
+        if alphas is None:
+            lam = estimate_lambda_max(scorer, Yd, a, datafit, sampler, config, rng)
+            grid = alpha_grid(lam, self.n_alphas, self.alpha_min_ratio)
+        else:
+            grid = check_alphas(alphas)
+            lam = None
+        path = compute_path(
+            scorer,
+            Yd,
+            a,
+            datafit,
+            sampler,
+            config,
+            rng,
+            grid,
+            lambda_max=lam,
+            validation=validation,
+            train_score=self._metric_of(X, Y, xp),
+            scores=extra,
+            callbacks=self.callbacks or (),
+        )
+        self.path_ = path
+        self.alphas_ = path.alphas
+        self.device_ = backend.name
+        self.use_point(len(path.points) - 1)
+        self.fit_time_ = time.perf_counter() - t0
+        self.n_candidates_searched_ = sum(p.n_candidates for p in path.points)
+        self.n_iter_ = sum(p.n_steps for p in path.points)
+        return path
+
+    def use_point(self, i: int):
+        """Make point ``i`` of ``path_`` the estimator's network (its lambda becomes ``alpha_``)."""
+        check_is_fitted(self, "path_")
+        p = self.path_.points[i]
+        net = self.path_.network(i)
+        self.hidden_weights_, self.hidden_bias_ = net.W.copy(), net.c.copy()
+        self.coef_, self.intercept_ = net.coef.copy(), net.intercept.copy()
+        self.n_units_ = p.n_units
+        self.alpha_ = p.alpha
+        self.lambda_max_ = self.path_.lambda_max
+        self.stop_reason_ = p.stop_reason
+        self.certificate_gap_ = p.certificate_gap
+        self.history_ = []
         return self
 
     def _encode_known(self, y):
@@ -290,10 +501,27 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
     activation : {"relu", "sigmoid", "tanh", "sign"}, default="relu"
     penalty : {"l1", "group_l1"}, default="l1"
         ``l1``: elementwise ``||W||_1``. ``group_l1``: one L2 norm per unit over its K outputs.
-    alpha : float, default=None
-        lambda, absolute. If None, ``alpha_ratio * lambda_max`` is used.
+    alpha : float, "ratio", "auto" or None, default=None
+        lambda. A float: absolute. ``"ratio"``: ``alpha_ratio * lambda_max``. ``"auto"``: hold out
+        ``validation_fraction`` of the data (stratified), compute the regularisation path on the
+        rest (``n_alphas`` lambdas from lambda_max down to ``alpha_min_ratio * lambda_max``, each
+        warm-started from the previous), pick the lambda with the best held-out
+        ``val_criterion``, then continue from that network on all the data to its certificate.
+        None: the estimator's default, ``"ratio"`` for the classifier and ``"auto"`` for the
+        regressor (measured: see the README's "Choosing lambda"); ``"ratio"`` with
+        ``early_stopping``.
     alpha_ratio : float in (0, 1], default=0.0075
         lambda as a fraction of lambda_max (the best score at the intercept-only model), scale-free.
+    n_alphas : int, default=20
+        Lambdas on the path's grid (``alpha="auto"`` and :meth:`path`).
+    alpha_min_ratio : float in (0, 1], default=1e-3
+        Smallest lambda of the grid, as a fraction of lambda_max.
+    path_patience : int or None, default=5
+        ``alpha="auto"``: stop the path once the held-out criterion has not improved for this many
+        lambdas (None: the whole grid).
+    val_criterion : {"loss", "metric"}, default="loss"
+        What chooses lambda on held-out data: the mean loss (log-loss or squared error), or the
+        metric (accuracy or R^2; coarse on small held-out sets).
     sampler : {"mixture", "random", "pairs"} or sampler object, default="mixture"
         How each step's fresh pool of candidates is drawn.
     n_candidates : int, default=2048
@@ -318,11 +546,15 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         Hold out ``validation_fraction`` (stratified) and stop when its accuracy has not improved for
         ``n_iter_no_change`` steps; the best model is kept.
     validation_fraction : float, default=0.1
+        Share held out by ``early_stopping`` and by ``alpha="auto"``.
     n_iter_no_change : int, default=10
-    dtype : {"float32", "float64"}, default="float32"
-        Screening precision (the top-k are always re-scored in float64).
+    dtype : {"float16", "float32", "float64"}, default="float32"
+        Screening precision (the top-k are always re-scored in float64). On the GPU, ``float32``
+        screens with TF32 tensor cores and ``float16`` with FP16 ones; on the CPU ``float16``
+        screens in float32.
     memory_budget_mb : float, default=256
-        Memory for the scorer's activation buffer.
+        Memory for the CPU scorer's activation buffer (the GPU scorer sizes its chunks from free
+        device memory).
     random_state : int, RandomState, Generator or None
     device : {"auto", "cpu", "gpu"} or None, default="auto"
         None reads the ``BOOSTNET_DEVICE`` environment variable.
@@ -354,6 +586,11 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
     certificate_gap_ : float or None
         Best score minus alpha at the final model, when the last step searched it.
     n_candidates_searched_ : int
+    path_ : PathResult
+        After ``alpha="auto"`` (the path on the training part, with held-out scores) or
+        :meth:`path`.
+    alphas_ : ndarray, shape (n_alphas,)
+        The path's grid.
     classes_ : ndarray, shape (n_classes,)
     n_features_in_ : int
     device_ : str
@@ -422,8 +659,12 @@ class BoostNetRegressor(RegressorMixin, _BaseBoostNet):
     """Single-hidden-layer network grown by greedy unit selection (regression, squared error).
 
     Same parameters and attributes as :class:`BoostNetClassifier` (without ``classes_``); ``y`` may
-    have several outputs (K columns). Early stopping monitors the validation R^2.
+    have several outputs (K columns). Early stopping monitors the validation R^2. The default
+    ``alpha=None`` means ``"auto"`` here: lambda is validated along the path (a fixed
+    ``alpha_ratio`` over-fitted noisy regression sets; see the README's "Choosing lambda").
     """
+
+    _default_alpha = "auto"
 
     def fit(self, X, y, sample_weight=None):
         """Fit the network.

@@ -29,7 +29,8 @@ from .callbacks import MetricCurve
 from .datasets import Dataset, load_data
 from .estimators import BoostNetClassifier, BoostNetRegressor
 from .exceptions import ConfigError, DataError
-from .io import save_model
+from .io import save_model, save_path
+from .scoring import transform
 
 #: Estimator parameters a run may set (``random_state`` comes from ``seed``).
 ESTIMATOR_PARAMS = tuple(
@@ -274,6 +275,29 @@ def preprocess(X, extra: dict) -> np.ndarray:
 
 
 # ---- the run ------------------------------------------------------------------------------------
+def path_rows(est, split: Split, metric) -> list:
+    """One row per point of ``est.path_``: the point's figures plus its train and test metric.
+
+    ``val_score`` is the metric on the held-out part of the training data that chose lambda; the
+    test metric is only reported, never used for the choice.
+    """
+    from .activations import get_activation  # noqa: PLC0415
+
+    act = get_activation(est.activation)
+    rows = []
+    for i, row in enumerate(est.path_.rows()):
+        net = est.path_.network(i)
+        for name, X, y in (
+            ("train", split.X_train, split.y_train),
+            ("test", split.X_test, split.y_test),
+        ):
+            F = transform(X, net.W, net.c, act) @ net.coef + net.intercept
+            row[name] = float(metric(F, y))
+        row["chosen"] = bool(np.isclose(row["alpha"], est.alpha_, rtol=1e-12, atol=0))
+        rows.append(row)
+    return rows
+
+
 @dataclass
 class RunResult:
     """What :func:`run_train` produced."""
@@ -283,6 +307,7 @@ class RunResult:
     run_dir: Path | None
     curve: list
     split: Split
+    path: list | None = None
 
 
 def _provenance(est) -> dict:
@@ -303,15 +328,25 @@ def _provenance(est) -> dict:
 
 
 class _ProgressAdapter:
-    def __init__(self, fn, curve):
-        self.fn, self.curve = fn, curve
+    def __init__(self, fn, curve, path_fn=None):
+        self.fn, self.curve, self.path_fn = fn, curve, path_fn
 
     def on_step_end(self, record):
         self.fn(record, self.curve.rows[-1] if self.curve.rows else None)
 
+    def on_path_point(self, point):
+        if self.path_fn is not None:
+            self.path_fn(point)
+
 
 def run_train(
-    cfg: RunConfig, *, out: str | Path | None = None, callbacks=(), progress=None, command=None
+    cfg: RunConfig,
+    *,
+    out: str | Path | None = None,
+    callbacks=(),
+    progress=None,
+    path_progress=None,
+    command=None,
 ):
     """Run one training: load, split, standardise, fit, evaluate; write the run directory.
 
@@ -325,6 +360,8 @@ def run_train(
     progress : callable, optional
         ``progress(record, curve_row)`` after every step; ``curve_row`` has the step's train and
         test metric.
+    path_progress : callable, optional
+        ``path_progress(point)`` after every point of the path (``alpha="auto"``).
     command : str, optional
         The command line, recorded in ``summary.md``.
 
@@ -351,7 +388,7 @@ def run_train(
     )
     cbs = [curve, *callbacks]
     if progress is not None:
-        cbs.append(_ProgressAdapter(progress, curve))
+        cbs.append(_ProgressAdapter(progress, curve, path_progress))
     est = cls(random_state=cfg.seed, callbacks=cbs, **params)
     t0 = time.perf_counter()
     est.fit(split.X_train, split.y_train)
@@ -385,13 +422,21 @@ def run_train(
         k: (None if isinstance(v, float) and not math.isfinite(v) else v)
         for k, v in metrics.items()
     }
+    prows = path_rows(est, split, curve_metric) if hasattr(est, "path_") else None
+    if prows is not None:
+        metrics["path_points"] = len(prows)
+        metrics["path_stop_reason"] = est.path_.stop_reason
     run_dir = None
     if out is not None:
-        run_dir = write_run_dir(out, cfg, est, metrics, curve.rows, split, metric_name, command)
-    return RunResult(metrics, est, run_dir, curve.rows, split)
+        run_dir = write_run_dir(
+            out, cfg, est, metrics, curve.rows, split, metric_name, command, prows
+        )
+    return RunResult(metrics, est, run_dir, curve.rows, split, prows)
 
 
-def write_run_dir(out: Path, cfg, est, metrics, curve_rows, split, metric_name, command=None):
+def write_run_dir(
+    out: Path, cfg, est, metrics, curve_rows, split, metric_name, command=None, path_rows=None
+):
     """Write the run directory atomically (temporary folder, then rename)."""
     from . import plots  # noqa: PLC0415
 
@@ -430,6 +475,14 @@ def write_run_dir(out: Path, cfg, est, metrics, curve_rows, split, metric_name, 
         if split.X_train.shape[1] == 2 and isinstance(est, BoostNetClassifier):
             plots.plot_decision_regions(est, split.X_train, split.y_train, tmp / "regions.png")
             files.append("regions.png")
+        if path_rows:
+            with open(tmp / "path.csv", "w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=list(path_rows[0]))
+                w.writeheader()
+                w.writerows(path_rows)
+            plots.plot_path(path_rows, est.alpha_, metric_name, tmp / "path.png")
+            save_path(est.path_, tmp / "path.npz")
+            files += ["path.csv", "path.png", "path.npz"]
         (tmp / "summary.md").write_text(_summary(metrics, files, command, metric_name))
         os.rename(tmp, out)
     except BaseException:
@@ -448,6 +501,10 @@ _DESCRIPTIONS = {
     "objective.png": "objective and certificate gap vs units",
     "metric.png": "train/test metric vs units",
     "regions.png": "decision regions with the units' hyperplanes",
+    "path.csv": "the regularisation path (alpha='auto'): one row per lambda with units, objective, "
+    "certificate gap, train, validation and test metric; `chosen` marks the selected lambda",
+    "path.png": "validation/test metric and units vs lambda, the chosen lambda marked",
+    "path.npz": "every point's network (`boostnet.io.load_path`; the union of units stored once)",
 }
 
 

@@ -8,6 +8,7 @@ naming the problem for a missing, corrupted or foreign file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -154,7 +155,12 @@ def load_bundle(path):
             f"{path}: model format version {meta.get('format_version')!r} is not supported "
             f"(this boostnet reads version {FORMAT_VERSION})"
         )
-    classes = {"BoostNetClassifier": BoostNetClassifier, "BoostNetRegressor": BoostNetRegressor}
+    from .cv import BoostNetClassifierCV, BoostNetRegressorCV  # noqa: PLC0415
+
+    classes = {
+        c.__name__: c
+        for c in (BoostNetClassifier, BoostNetRegressor, BoostNetClassifierCV, BoostNetRegressorCV)
+    }
     cls = classes.get(meta.get("estimator"))
     if cls is None:
         raise ModelFileError(f"{path}: unknown estimator {meta.get('estimator')!r}")
@@ -189,7 +195,7 @@ def load_bundle(path):
             )
             for r in meta.get("history", [])
         ]
-        if cls is BoostNetClassifier:
+        if issubclass(cls, BoostNetClassifier):
             kind = meta.get("classes_dtype", "O")
             est.classes_ = np.asarray(meta["classes"], dtype=None if kind in "OU" else kind)
             K = 1 if len(est.classes_) == 2 else len(est.classes_)
@@ -207,3 +213,91 @@ def load_bundle(path):
     if not isinstance(extra, dict):
         raise ModelFileError(f"{path}: malformed model metadata (extra is not a record)")
     return est, extra
+
+
+PATH_FORMAT = "boostnet-path"
+
+
+def _atomic_savez(path: Path, arrays: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def save_path(result, path) -> Path:
+    """Write a :class:`~boostnet.pathwise.PathResult` as one ``.npz``: the union of units once, each
+    point's unit indices and output weights, and its figures as a JSON record (no pickle)."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    rows = [{k: _json_safe(v) for k, v in r.items()} for r in result.rows()]
+    meta = {
+        "format": PATH_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "boostnet_version": __version__,
+        "activation": result.activation,
+        "lambda_max": _json_safe(result.lambda_max),
+        "stop_reason": result.stop_reason,
+        "rows": rows,
+    }
+    arrays = {"__meta__": np.array(json.dumps(meta)), "W": result.W, "c": result.c}
+    arrays["alphas"] = np.asarray(result.alphas, dtype=np.float64)
+    for i, p in enumerate(result.points):
+        arrays[f"units_{i}"] = p.units
+        arrays[f"coef_{i}"] = p.coef
+        arrays[f"intercept_{i}"] = p.intercept
+    return _atomic_savez(path, arrays)
+
+
+def load_path(path):
+    """Read a path written by :func:`save_path`.
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing, unreadable or not a boostnet path.
+    """
+    from .pathwise import PathPoint, PathResult  # noqa: PLC0415
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"path file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["__meta__"]))
+            if not isinstance(meta, dict) or meta.get("format") != PATH_FORMAT:
+                raise ModelFileError(f"{path} is not a boostnet path file")
+            W, c = np.asarray(z["W"], dtype=np.float64), np.asarray(z["c"], dtype=np.float64)
+            points = []
+            names = {f.name for f in dataclasses.fields(PathPoint)}
+            for i, row in enumerate(meta["rows"]):
+                units = np.asarray(z[f"units_{i}"], dtype=np.int64)
+                if units.size and (units.min() < 0 or units.max() >= W.shape[0]):
+                    raise ModelFileError(f"{path}: point {i} names units outside the union")
+                fields = {k: v for k, v in row.items() if k in names and k != "extra"}
+                extra = {k: v for k, v in row.items() if k not in names and k != "index"}
+                points.append(
+                    PathPoint(
+                        **fields,
+                        units=units,
+                        coef=np.asarray(z[f"coef_{i}"], dtype=np.float64),
+                        intercept=np.asarray(z[f"intercept_{i}"], dtype=np.float64),
+                        extra=extra,
+                    )
+                )
+            alphas = np.asarray(z["alphas"], dtype=np.float64)
+    except ModelFileError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"cannot read path file {path}: {exc}") from None
+    return PathResult(
+        alphas, meta["lambda_max"], W, c, points, meta["activation"], meta["stop_reason"]
+    )

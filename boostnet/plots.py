@@ -118,3 +118,45 @@ def plot_decision_regions(est, X, y, path, resolution=300):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_path(rows, chosen_alpha, metric_name, path):
+    """Metric (validation, and test when present) and units against lambda along a path.
+
+    Parameters
+    ----------
+    rows : list of dict
+        One per point, with ``alpha``, ``n_units`` and any of ``val_score``, ``test``, ``train``.
+    chosen_alpha : float or None
+        Marked with a vertical line.
+    metric_name : str
+    path : path-like
+        PNG file to write.
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    alphas = [r["alpha"] for r in rows]
+    for key, label, style in (
+        ("train", "train", ".:"),
+        ("val_score", "validation", "o-"),
+        ("test", "test", ".--"),
+    ):
+        vals = [r.get(key) for r in rows]
+        if any(v is not None for v in vals):
+            ax.plot(alphas, [np.nan if v is None else v for v in vals], style, label=label)
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("lambda (decreasing)")
+    ax.set_ylabel(metric_name)
+    ax2 = ax.twinx()
+    ax2.plot(alphas, [r["n_units"] for r in rows], "s-", color="gray", alpha=0.5, label="units")
+    ax2.set_ylabel("hidden units")
+    if chosen_alpha is not None:
+        ax.axvline(chosen_alpha, color="red", lw=1, label=f"chosen lambda = {chosen_alpha:.3g}")
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="lower left", fontsize=8)
+    ax.set_title("regularisation path")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

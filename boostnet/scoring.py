@@ -130,12 +130,27 @@ class NumpyScorer:
         return self._rescore(W, c, G, scores, activation, penalty, k)
 
     def _rescore(self, W, c, G, scores, activation, penalty, k):
-        xp = get_namespace(scores)
-        k = int(min(k, scores.shape[0]))
-        top = xp.argpartition(-scores, k - 1)[:k] if k < scores.shape[0] else xp.arange(k)
-        exact = exact_scores(self.X64, W[top], c[top], G, activation, penalty)
-        order = xp.argsort(-exact)
-        return ScoreResult(scores, to_numpy(top[order]), to_numpy(exact[order]))
+        return rescore_top(self.X64, W, c, G, scores, activation, penalty, k)
+
+
+def rescore_top(X64, W, c, G, scores, activation: Activation, penalty, k: int) -> ScoreResult:
+    """Re-score the ``k`` best screened candidates exactly (float64) and order them, best first.
+
+    Parameters
+    ----------
+    X64 : array, shape (n, d), float64
+    W : array, shape (M, d)
+    c : array, shape (M,)
+    G : array, shape (n, K)
+    scores : array, shape (M,)
+        Screening scores.
+    """
+    xp = get_namespace(scores)
+    k = int(min(k, scores.shape[0]))
+    top = xp.argpartition(-scores, k - 1)[:k] if k < scores.shape[0] else xp.arange(k)
+    exact = exact_scores(X64, W[top], c[top], G, activation, penalty)
+    order = xp.argsort(-exact)
+    return ScoreResult(scores, to_numpy(top[order]), to_numpy(exact[order]))
 
 
 def reference_scores(X, W, c, G, activation: Activation, penalty):
@@ -149,3 +164,19 @@ def reference_scores(X, W, c, G, activation: Activation, penalty):
         activation,
         penalty,
     )
+
+
+def make_scorer(X, dtype="float32", memory_budget=256 * 2**20):
+    """The scorer for the device of ``X``.
+
+    NumPy: :class:`NumpyScorer` screening in ``dtype`` (``float16`` screens in float32 there: the
+    CPU has no fast half-precision GEMM). CuPy: :class:`boostnet.gpu_scoring.GpuScorer` with a TF32
+    (``float32``) or FP16 (``float16``) screen; ``float64`` runs the plain float64 chain.
+    """
+    xp = get_namespace(X)
+    if xp is np or dtype == "float64":
+        dt = "float32" if dtype == "float16" else dtype
+        return NumpyScorer(X, dtype=dt, memory_budget=memory_budget)
+    from .gpu_scoring import GpuScorer  # noqa: PLC0415
+
+    return GpuScorer(X, screen="fp16" if dtype == "float16" else "tf32")

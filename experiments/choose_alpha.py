@@ -39,7 +39,7 @@ def main():
             scores, units, times = [], [], []
             for tr, te in cv.split(ds.X, ds.y):
                 est = (BoostNetClassifier if clf else BoostNetRegressor)(
-                    alpha_ratio=r, random_state=0
+                    alpha="ratio", alpha_ratio=r, random_state=0
                 )
                 pipe = make_pipeline(StandardScaler(), est)
                 t0 = time.perf_counter()

@@ -147,6 +147,16 @@ def test_regression_run(tmp_path):
     assert r.exit_code == 0, r.output
     m = json.loads(r.stdout.strip().splitlines()[-1])
     assert m["task"] == "regression" and m["test_r2"] > 0.7 and "test_rmse" in m
+    # the regressor's default lambda is validated along the path
+    assert m["path_points"] >= 2 and (tmp_path / "f" / "path.csv").exists()
+    # an explicit --alpha-ratio is a fixed lambda
+    r2 = _run(
+        "train", "--data", "friedman1", "--n-samples", "300", "--alpha-ratio", "0.05",
+        "--out", tmp_path / "g", "--json", *FAST,
+    )  # fmt: skip
+    assert r2.exit_code == 0, r2.output
+    m2 = json.loads(r2.stdout.strip().splitlines()[-1])
+    assert "path_points" not in m2 and m2["alpha"] == pytest.approx(0.05 * m2["lambda_max"])
     r = _run("evaluate", tmp_path / "f", "--split", "test", "--json")
     assert json.loads(r.stdout.strip().splitlines()[-1])["r2"] == pytest.approx(m["test_r2"])
 
@@ -368,3 +378,59 @@ def test_bench_json_on_cpu():
     assert res["tflops"] == pytest.approx(2 * 500 * 20 * 300 / res["scoring_s"] / 1e12)
     r = _run("bench", "--activation", "softplus")
     assert r.exit_code == 2
+
+
+def test_train_alpha_auto_writes_the_path(tmp_path):
+    out = tmp_path / "auto"
+    r = _run(
+        "train",
+        "--data",
+        "wine",
+        "--path",
+        "--n-alphas",
+        "6",
+        "--alpha-min-ratio",
+        "0.01",
+        "--out",
+        out,
+        *FAST,
+    )
+    assert r.exit_code == 0, r.output
+    assert "regularisation path" in r.output
+    rows = list(csv.DictReader(open(out / "path.csv")))
+    assert len(rows) == 6
+    assert sum(row["chosen"] == "True" for row in rows) == 1
+    chosen = next(row for row in rows if row["chosen"] == "True")
+    m = json.loads((out / "metrics.json").read_text())
+    assert float(chosen["alpha"]) == pytest.approx(m["alpha"])
+    assert m["path_points"] == 6
+    # the chosen lambda has the best held-out criterion; the test metric is only reported
+    best = max(float(row["val_score"]) for row in rows)
+    assert float(chosen["val_score"]) == best
+    assert _is_png(out / "path.png")
+    from boostnet.io import load_path
+
+    saved = load_path(out / "path.npz")
+    assert [p.n_units for p in saved.points] == [int(row["n_units"]) for row in rows]
+    assert 'alpha = "auto"' in (out / "config.toml").read_text()
+    # the saved configuration re-runs it
+    r2 = _run("train", "--config", out / "config.toml", "--out", tmp_path / "again", "--json")
+    assert r2.exit_code == 0, r2.output
+    assert json.loads(r2.stdout.strip().splitlines()[-1])["alpha"] == m["alpha"]
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "0", "inf"])
+def test_train_bad_alpha_is_a_usage_error(value, tmp_path):
+    r = _run("train", "--data", "iris", "--alpha", value, "--out", tmp_path / "x", *FAST)
+    assert r.exit_code == 2
+    assert "--alpha must be a positive number, 'auto' or 'ratio'" in r.output
+    assert "Traceback" not in r.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_train_numeric_alpha(tmp_path):
+    r = _run("train", "--data", "iris", "--alpha", "0.01", "--out", tmp_path / "a", "--json", *FAST)
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout.strip().splitlines()[-1])
+    assert m["alpha"] == 0.01 and "path_points" not in m
+    assert not (tmp_path / "a" / "path.csv").exists()

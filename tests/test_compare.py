@@ -59,6 +59,9 @@ def test_method_registry_and_parsing():
         build_estimator(MethodEntry("a", "boostnet-random-sampler"), "classification", 0).sampler
         == "random"
     )
+    assert build_estimator(MethodEntry("a", "boostnet-auto"), "regression", 0).alpha == "auto"
+    cv = build_estimator(MethodEntry("a", "boostnet-cv", {"cv": 3}), "classification", 4)
+    assert type(cv).__name__ == "BoostNetClassifierCV" and cv.cv == 3 and cv.random_state == 4
 
 
 def test_random_features_l1_solves_the_l1_problem_on_its_pool():

@@ -143,6 +143,7 @@ def test_finite_dictionary_equivalence(task, rng):
     H = transform(X, W, c, act)
     a = np.full(n, 1 / n)
     kw = dict(
+        alpha="ratio",  # the regressor's default is "auto"
         alpha_ratio=0.05,
         refine=False,
         tol=1e-9,

@@ -2,10 +2,17 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from boostnet import BoostNetClassifier, BoostNetRegressor
+from boostnet import (
+    BoostNetClassifier,
+    BoostNetClassifierCV,
+    BoostNetRegressor,
+    BoostNetRegressorCV,
+)
 
 # Small pools and few units keep the ~60 checks per estimator fast; the defaults behave the same.
 FAST = dict(n_candidates=128, max_units=20, random_state=0)
+# The CV estimators: a short grid and 3 folds.
+FAST_CV = dict(FAST, n_alphas=4, alpha_min_ratio=0.05, cv=3)
 
 # Justified expected failure: the candidate pools are drawn from the training points (biases
 # through a uniformly drawn point, pairs drawn by |G|). Repeating a point, or giving it weight 2,
@@ -21,7 +28,13 @@ def _expected(estimator):
 
 
 @parametrize_with_checks(
-    [BoostNetClassifier(**FAST), BoostNetRegressor(**FAST)],
+    [
+        BoostNetClassifier(**FAST),
+        BoostNetRegressor(**FAST),
+        BoostNetClassifier(**FAST, alpha="auto", n_alphas=4, alpha_min_ratio=0.05),
+        BoostNetClassifierCV(**FAST_CV),
+        BoostNetRegressorCV(**FAST_CV),
+    ],
     expected_failed_checks=_expected,
 )
 def test_sklearn_compatible(estimator, check):

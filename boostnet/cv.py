@@ -1,0 +1,275 @@
+"""Cross-validated lambda: :class:`BoostNetClassifierCV` and :class:`BoostNetRegressorCV`.
+
+Like scikit-learn's ``LassoCV``: one grid of lambdas from lambda_max (estimated on all the data)
+down to ``alpha_min_ratio * lambda_max``; on each fold, one warm-started path over the grid scored on
+the held-out part; the lambda with the best mean score (or the largest lambda within one standard
+error of it, ``selection="1se"``) is refitted on all the data along a path that stops there.
+"""
+
+from __future__ import annotations
+
+import time
+from numbers import Integral, Real
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import ClassifierMixin, clone
+from sklearn.model_selection import check_cv
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._backend import resolve_device
+from ._greedy import estimate_lambda_max
+from .estimators import BoostNetClassifier, BoostNetRegressor, _BaseBoostNet, _generator
+from .pathwise import alpha_grid, check_alphas, compute_path
+from .samplers import get_sampler
+
+#: The plain estimators' parameters that a CV estimator does not have (it chooses lambda itself).
+_NOT_CV = (
+    "alpha",
+    "alpha_ratio",
+    "early_stopping",
+    "validation_fraction",
+    "n_iter_no_change",
+    "warm_start",
+    "path_patience",
+)
+
+
+def _fold_path(est, X, Y, sw, datafit, train, test, alphas, seed):
+    """One fold: the path over ``alphas`` on ``train``, scored on ``test``.
+
+    Returns ``(criterion (n_alphas,), metric (n_alphas,), units (n_alphas,), seconds)``; lambdas
+    the path did not reach (it was stopped) score NaN.
+    """
+    xp = resolve_device(est.device).xp
+    t0 = time.perf_counter()
+    a = sw[train] / sw[train].sum()
+    validation, extra = est._path_validation(X[test], Y[test], xp, datafit)
+    path = compute_path(
+        est._scorer(X[train], xp),
+        xp.asarray(Y[train]),
+        xp.asarray(a),
+        datafit,
+        get_sampler(est.sampler),
+        est._config(None),
+        np.random.default_rng(seed),
+        alphas,
+        validation=validation,
+        scores=extra,
+    )
+    scores = np.full(alphas.shape[0], np.nan)
+    metric = np.full(alphas.shape[0], np.nan)
+    units = np.full(alphas.shape[0], -1)
+    for i, p in enumerate(path.points):
+        scores[i], units[i] = p.val_score, p.n_units
+        metric[i] = p.extra.get("val_metric", p.val_score)
+    return scores, metric, units, time.perf_counter() - t0
+
+
+class _CVMixin:
+    """Shared machinery of the CV estimators (the grid, the folds, the choice, the refit)."""
+
+    _cv_constraints: dict = {
+        "alphas": ["array-like", None],
+        "n_alphas": [Interval(Integral, 1, None, closed="left")],
+        "alpha_min_ratio": [Interval(Real, 0, 1, closed="right")],
+        "cv": ["cv_object"],
+        "selection": [StrOptions({"best", "1se"})],
+        "n_jobs": [Integral, None],
+        "val_criterion": [StrOptions({"loss", "metric"})],
+    }
+
+    def __init__(
+        self,
+        *,
+        alphas=None,
+        n_alphas=20,
+        alpha_min_ratio=1e-3,
+        cv=5,
+        selection="best",
+        n_jobs=None,
+        val_criterion="loss",
+        activation="relu",
+        penalty="l1",
+        sampler="mixture",
+        n_candidates=2048,
+        top_k=32,
+        refine=True,
+        n_refine=1,
+        refine_steps=10,
+        unit_scale=3.0,
+        max_units=1000,
+        max_time=None,
+        tol=1e-3,
+        refit_tol=1e-6,
+        refit_max_iter=2000,
+        dtype="float32",
+        memory_budget_mb=256,
+        random_state=None,
+        device="auto",
+        callbacks=None,
+        corrective=True,
+    ):
+        self.alphas = alphas
+        self.n_alphas = n_alphas
+        self.alpha_min_ratio = alpha_min_ratio
+        self.cv = cv
+        self.selection = selection
+        self.n_jobs = n_jobs
+        self.val_criterion = val_criterion
+        self.activation = activation
+        self.penalty = penalty
+        self.sampler = sampler
+        self.n_candidates = n_candidates
+        self.top_k = top_k
+        self.refine = refine
+        self.n_refine = n_refine
+        self.refine_steps = refine_steps
+        self.unit_scale = unit_scale
+        self.max_units = max_units
+        self.max_time = max_time
+        self.tol = tol
+        self.refit_tol = refit_tol
+        self.refit_max_iter = refit_max_iter
+        self.dtype = dtype
+        self.memory_budget_mb = memory_budget_mb
+        self.random_state = random_state
+        self.device = device
+        self.callbacks = callbacks
+        self.corrective = corrective
+
+    def fit(self, X, y, sample_weight=None):
+        """Choose lambda by K-fold cross-validation over the path, then refit on all the data.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : array-like, shape (n_samples,) (or (n_samples, n_outputs) for the regressor)
+        sample_weight : array-like, shape (n_samples,), optional
+            Weights of the training loss (the fold scores are unweighted).
+        """
+        self._validate_params()
+        X, y, Y, datafit, sw = self._validate_xy(X, y, sample_weight, False)
+        rng = _generator(self.random_state)
+        backend = resolve_device(self.device)
+        xp = backend.xp
+        sampler = get_sampler(self.sampler)
+        t0 = time.perf_counter()
+        cv = check_cv(self.cv, y, classifier=isinstance(self, ClassifierMixin))
+        folds = list(cv.split(X, y))
+        # seeds drawn up front: the same draws whatever n_jobs is
+        seeds = rng.integers(2**31 - 1, size=len(folds) + 2)
+        scorer = self._scorer(X, xp)
+        Yd, a = xp.asarray(Y), xp.asarray(sw / sw.sum())
+        config = self._config(None)
+        if self.alphas is None:
+            lam = estimate_lambda_max(
+                scorer, Yd, a, datafit, sampler, config, np.random.default_rng(seeds[0])
+            )
+            alphas = alpha_grid(lam, self.n_alphas, self.alpha_min_ratio)
+        else:
+            alphas = check_alphas(self.alphas)
+            lam = None
+        worker = clone(self).set_params(callbacks=None)
+        out = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fold_path)(worker, X, Y, sw, datafit, tr, te, alphas, int(s))
+            for (tr, te), s in zip(folds, seeds[1:-1], strict=True)
+        )
+        self.cv_scores_ = np.array([o[0] for o in out])
+        self.cv_metric_ = np.array([o[1] for o in out])
+        self.cv_units_ = np.array([o[2] for o in out])
+        self.cv_fit_times_ = np.array([o[3] for o in out])
+        self.alphas_ = alphas
+        mean = np.nanmean(self.cv_scores_, axis=0)
+        best = int(np.nanargmax(mean))
+        if self.selection == "1se":
+            k = np.sum(~np.isnan(self.cv_scores_[:, best]))
+            se = np.nanstd(self.cv_scores_[:, best], ddof=1) / np.sqrt(k) if k > 1 else 0.0
+            best = int(np.flatnonzero(mean >= mean[best] - se)[0])
+        self.best_index_ = best
+        self.cv_mean_scores_ = mean
+        # refit on all the data: the path down to the chosen lambda (warm starts all the way)
+        path = compute_path(
+            scorer,
+            Yd,
+            a,
+            datafit,
+            sampler,
+            config,
+            np.random.default_rng(seeds[-1]),
+            alphas[: best + 1],
+            lambda_max=lam,
+            train_score=self._metric_of(X, Y, xp),
+            callbacks=self.callbacks or (),
+        )
+        self.path_ = path
+        self.device_ = backend.name
+        self.use_point(len(path.points) - 1)
+        self.alpha_ = float(alphas[best])
+        self.lambda_max_ = lam
+        self.fit_time_ = time.perf_counter() - t0
+        self.n_candidates_searched_ = sum(p.n_candidates for p in path.points)
+        self.n_iter_ = sum(p.n_steps for p in path.points)
+        return self
+
+
+_CV_DOC = """
+
+    Parameters
+    ----------
+    alphas : array-like, default=None
+        Lambdas to try (absolute). None: ``n_alphas`` from lambda_max (estimated on all the data)
+        down to ``alpha_min_ratio * lambda_max``, geometrically spaced.
+    n_alphas : int, default=20
+    alpha_min_ratio : float in (0, 1], default=1e-3
+    cv : int, cross-validation generator or iterable, default=5
+        Folds (stratified for the classifier), as in scikit-learn's ``check_cv``. An integer gives
+        unshuffled folds, like ``LassoCV``.
+    selection : {"best", "1se"}, default="best"
+        ``best``: the lambda with the best mean fold score. ``1se``: the largest lambda whose mean
+        score is within one standard error of the best (a sparser network).
+    n_jobs : int, default=None
+        Folds run in parallel with joblib.
+    val_criterion : {"loss", "metric"}, default="loss"
+        What the folds score: minus the held-out mean loss (log-loss or squared error, like
+        glmnet's deviance), or the held-out metric (accuracy or R^2, coarse on small folds).
+    **other parameters
+        As for the plain estimator (``activation``, ``sampler``, ``n_candidates``, ...).
+
+    Attributes
+    ----------
+    alpha_ : float
+        The chosen lambda.
+    alphas_ : ndarray, shape (n_alphas,)
+    cv_scores_ : ndarray, shape (n_folds, n_alphas)
+        Held-out criterion of every fold at every lambda (higher is better).
+    cv_metric_ : ndarray, shape (n_folds, n_alphas)
+        Held-out accuracy (classifier) or R^2 (regressor).
+    cv_mean_scores_ : ndarray, shape (n_alphas,)
+    cv_units_ : ndarray, shape (n_folds, n_alphas)
+    cv_fit_times_ : ndarray, shape (n_folds,)
+        Seconds per fold's path.
+    best_index_ : int
+    path_ : PathResult
+        The refit's path on all the data, from lambda_max down to ``alpha_``.
+    hidden_weights_, hidden_bias_, coef_, intercept_, n_units_, stop_reason_, certificate_gap_
+        The network at ``alpha_`` (as for the plain estimator).
+    """
+
+
+def _constraints():
+    base = {k: v for k, v in _BaseBoostNet._parameter_constraints.items() if k not in _NOT_CV}
+    return {**base, **_CVMixin._cv_constraints}
+
+
+class BoostNetClassifierCV(_CVMixin, BoostNetClassifier):
+    __doc__ = "BoostNetClassifier with lambda chosen by cross-validation over the path." + _CV_DOC
+    _parameter_constraints = _constraints()
+
+
+class BoostNetRegressorCV(_CVMixin, BoostNetRegressor):
+    __doc__ = "BoostNetRegressor with lambda chosen by cross-validation over the path." + _CV_DOC
+    _parameter_constraints = _constraints()
+
+
+__all__ = ["BoostNetClassifierCV", "BoostNetRegressorCV"]
