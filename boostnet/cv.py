@@ -18,9 +18,8 @@ from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._backend import resolve_device
-from ._greedy import estimate_lambda_max
 from .estimators import BoostNetClassifier, BoostNetRegressor, _BaseBoostNet, _generator
-from .pathwise import alpha_grid, check_alphas, compute_path
+from .pathwise import compute_path
 from .samplers import get_sampler
 
 #: The plain estimators' parameters that a CV estimator does not have (it chooses lambda itself).
@@ -162,14 +161,9 @@ class _CVMixin:
         scorer = self._scorer(X, xp)
         Yd, a = xp.asarray(Y), xp.asarray(sw / sw.sum())
         config = self._config(None)
-        if self.alphas is None:
-            lam = estimate_lambda_max(
-                scorer, Yd, a, datafit, sampler, config, np.random.default_rng(seeds[0])
-            )
-            alphas = alpha_grid(lam, self.n_alphas, self.alpha_min_ratio)
-        else:
-            alphas = check_alphas(self.alphas)
-            lam = None
+        lam, alphas = self._grid(
+            self.alphas, scorer, Yd, a, datafit, sampler, config, np.random.default_rng(seeds[0])
+        )
         worker = clone(self).set_params(callbacks=None)
         out = Parallel(n_jobs=self.n_jobs)(
             delayed(_fold_path)(worker, X, Y, sw, datafit, tr, te, alphas, int(s))
@@ -202,14 +196,9 @@ class _CVMixin:
             train_score=self._metric_of(X, Y, xp),
             callbacks=self.callbacks or (),
         )
-        self.path_ = path
-        self.device_ = backend.name
-        self.use_point(len(path.points) - 1)
+        self._adopt_path(path, backend.name, t0)
         self.alpha_ = float(alphas[best])
         self.lambda_max_ = lam
-        self.fit_time_ = time.perf_counter() - t0
-        self.n_candidates_searched_ = sum(p.n_candidates for p in path.points)
-        self.n_iter_ = sum(p.n_steps for p in path.points)
         return self
 
 

@@ -303,17 +303,36 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             return "ratio" if self.early_stopping else self._default_alpha
         return self.alpha
 
+    def _grid(self, alphas, scorer, Y, a, datafit, sampler, config, rng):
+        """The path's lambdas: ``alphas`` sorted, or ``n_alphas`` from lambda_max (estimated on
+        the scorer's data) down to ``alpha_min_ratio * lambda_max``. Returns ``(lambda_max or
+        None, grid)``."""
+        from .pathwise import alpha_grid, check_alphas  # noqa: PLC0415
+
+        if alphas is not None:
+            return None, check_alphas(alphas)
+        lam = estimate_lambda_max(scorer, Y, a, datafit, sampler, config, rng)
+        return lam, alpha_grid(lam, self.n_alphas, self.alpha_min_ratio)
+
+    def _adopt_path(self, path, device, t0):
+        """Fitted attributes from a computed path: ``path_`` and its last point's network."""
+        self.path_ = path
+        self.device_ = device
+        self.use_point(len(path.points) - 1)
+        self.fit_time_ = time.perf_counter() - t0
+        self.n_candidates_searched_ = sum(p.n_candidates for p in path.points)
+        self.n_iter_ = sum(p.n_steps for p in path.points)
+
     def _auto_path(self, X, y, Y, sw, datafit, sampler, rng, xp, callbacks):
         """``alpha='auto'``: one path on a training part, scored on the held-out part."""
-        from .pathwise import alpha_grid, compute_path  # noqa: PLC0415
+        from .pathwise import compute_path  # noqa: PLC0415
 
         idx_tr, idx_va = self._holdout(X, y, Y, sw, rng)
         scorer = self._scorer(X[idx_tr], xp)
         Ytr = xp.asarray(Y[idx_tr])
         a = xp.asarray(sw[idx_tr] / sw[idx_tr].sum())
         config = self._config(None)
-        lam = estimate_lambda_max(scorer, Ytr, a, datafit, sampler, config, rng)
-        alphas = alpha_grid(lam, self.n_alphas, self.alpha_min_ratio)
+        lam, alphas = self._grid(None, scorer, Ytr, a, datafit, sampler, config, rng)
         validation, extra = self._path_validation(X[idx_va], Y[idx_va], xp, datafit)
         return compute_path(
             scorer,
@@ -378,7 +397,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         -------
         PathResult
         """
-        from .pathwise import alpha_grid, check_alphas, compute_path  # noqa: PLC0415
+        from .pathwise import compute_path  # noqa: PLC0415
 
         self._validate_params()
         X, y, Y, datafit, sw = self._validate_xy(X, y, sample_weight, False)
@@ -403,12 +422,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             if Yv.shape[0] != X_val.shape[0]:
                 raise DataError(f"X_val has {X_val.shape[0]} rows but y_val has {Yv.shape[0]}")
             validation, extra = self._path_validation(X_val, Yv, xp, datafit)
-        if alphas is None:
-            lam = estimate_lambda_max(scorer, Yd, a, datafit, sampler, config, rng)
-            grid = alpha_grid(lam, self.n_alphas, self.alpha_min_ratio)
-        else:
-            grid = check_alphas(alphas)
-            lam = None
+        lam, grid = self._grid(alphas, scorer, Yd, a, datafit, sampler, config, rng)
         path = compute_path(
             scorer,
             Yd,
@@ -424,13 +438,8 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             scores=extra,
             callbacks=self.callbacks or (),
         )
-        self.path_ = path
         self.alphas_ = path.alphas
-        self.device_ = backend.name
-        self.use_point(len(path.points) - 1)
-        self.fit_time_ = time.perf_counter() - t0
-        self.n_candidates_searched_ = sum(p.n_candidates for p in path.points)
-        self.n_iter_ = sum(p.n_steps for p in path.points)
+        self._adopt_path(path, backend.name, t0)
         return path
 
     def use_point(self, i: int):
