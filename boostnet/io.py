@@ -98,17 +98,7 @@ def save_model(est, path, extra: dict | None = None) -> Path:
         "coef": est.coef_,
         "intercept": est.intercept_,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, __meta__=np.array(json.dumps(meta)), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return _atomic_savez(path, {"__meta__": np.array(json.dumps(meta)), **arrays})
 
 
 def load(path):
