@@ -1,3 +1,6 @@
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -17,3 +20,36 @@ def digits_split():
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
     sc = StandardScaler().fit(Xtr)
     return sc.transform(Xtr), sc.transform(Xte), ytr, yte
+
+
+FAKE_CUPY = Path(__file__).parent / "fake_cupy"
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    """``import cupy`` gives the strict NumPy stand-in (tests/fake_cupy) for the test's duration.
+
+    boostnet then takes its GPU branches on this machine: the device-resident loop, the GpuScorer
+    with the kernel source built by g++, the CLI's ``--device gpu``. A real CuPy, if one was
+    imported, is put back afterwards.
+    """
+    from kernel_emu import available
+
+    why = available()
+    if why is not None:
+        pytest.skip(why)
+    saved = {
+        k: sys.modules.pop(k) for k in list(sys.modules) if k == "cupy" or k.startswith("cupy.")
+    }
+    monkeypatch.syspath_prepend(str(FAKE_CUPY))
+    monkeypatch.delenv("BOOSTNET_DEVICE", raising=False)
+    import cupy
+
+    assert cupy.__version__.endswith("+fake"), cupy.__file__
+    cupy._fake.reset()
+    try:
+        yield cupy
+    finally:
+        for k in [k for k in sys.modules if k == "cupy" or k.startswith("cupy.")]:
+            del sys.modules[k]
+        sys.modules.update(saved)

@@ -1,8 +1,8 @@
 """A CPU build of the GPU epilogue kernel's source, for tests on machines without a GPU.
 
 The CUDA source (:data:`boostnet.gpu_scoring.EPILOGUE_SRC`) is compiled with g++ under a small
-prelude: every CUDA thread of a block is a ``std::thread``, ``__syncthreads()`` is a
-``std::barrier``, ``__shared__`` arrays are statics (blocks run one after another). Only the launch
+prelude: every CUDA thread of a block is a ``std::thread`` (one team walks the grid block by block),
+``__syncthreads()`` is a ``std::barrier``, ``__shared__`` arrays are statics. Only the launch
 differs from the GPU; the kernel's indexing, bounds, reductions and FP16 decoding are the ones that run
 on the device.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -53,22 +55,95 @@ extern "C" void NAME(const void* Z, int n, int m, int ldz, const float* c, const
                      int rpb, float* P, int gx, int gy) {
     gridDim = {gx, gy, 1};
     blockDim = {BX_, BY_, 1};
-    for (int by = 0; by < gy; ++by)
-        for (int bx = 0; bx < gx; ++bx) {
-            std::barrier<> bar(BX_ * BY_);
-            bn_bar = &bar;
-            std::vector<std::thread> ts;
-            for (int ty = 0; ty < BY_; ++ty)
-                for (int tx = 0; tx < BX_; ++tx)
-                    ts.emplace_back([=] {
-                        threadIdx = {tx, ty, 0};
+    // one team of BX_ x BY_ threads walks the grid block by block; the barrier after each block
+    // keeps the next block from writing the (static) shared memory while it is still being read
+    std::barrier<> bar(BX_ * BY_);
+    bn_bar = &bar;
+    std::vector<std::thread> ts;
+    for (int ty = 0; ty < BY_; ++ty)
+        for (int tx = 0; tx < BX_; ++tx)
+            ts.emplace_back([=, &bar] {
+                threadIdx = {tx, ty, 0};
+                for (int by = 0; by < gy; ++by)
+                    for (int bx = 0; bx < gx; ++bx) {
                         blockIdx = {bx, by, 0};
                         bn_epilogue<ACT, K, TYPE>((const TYPE*)Z, n, m, ldz, c, G, rpb, P);
-                    });
-            for (auto& t : ts) t.join();
-        }
+                        bar.arrive_and_wait();
+                    }
+            });
+    for (auto& t : ts) t.join();
 }
 """
+
+#: A template instance of the kernel: (activation code, K, Z's C type).
+_INSTANCE = re.compile(
+    r"^\s*bn_epilogue\s*<\s*(\d+)\s*,\s*(\d+)\s*,\s*(float|unsigned short)\s*>\s*$"
+)
+
+
+def parse_instance(name_expression: str) -> tuple[int, int, str]:
+    """``"bn_epilogue<0, 10, float>"`` -> ``(0, 10, "float")`` (a name CuPy's RawModule gets)."""
+    mt = _INSTANCE.match(name_expression)
+    if mt is None:
+        raise ValueError(f"not an instance of bn_epilogue: {name_expression!r}")
+    return int(mt.group(1)), int(mt.group(2)), mt.group(3)
+
+
+def build(code: str, instances, build_dir=None):
+    """Compile kernel source ``code`` with a launcher per instance ``(act, K, ctype)``.
+
+    Returns the loaded library and ``{instance: launcher name}``. Builds are cached by content.
+    """
+    parts = [PRELUDE, code]
+    names = {}
+    for act, K, typ in instances:
+        name = f"launch_{act}_{K}_{'h' if typ != 'float' else 'f'}"
+        parts.append(
+            LAUNCHER.replace("NAME", name)
+            .replace("BX_", str(BX))
+            .replace("BY_", str(BY))
+            .replace("ACT", str(act))
+            .replace("TYPE", typ)
+            .replace("K,", f"{K},")
+        )
+        names[(act, K, typ)] = name
+    src = "\n".join(parts)
+    tag = hashlib.sha256(src.encode()).hexdigest()[:16]
+    d = Path(build_dir or tempfile.gettempdir()) / "boostnet-kernel-emu"
+    d.mkdir(parents=True, exist_ok=True)
+    lib = d / f"epilogue-{tag}.so"
+    if not lib.exists():
+        cpp = d / f"epilogue-{tag}.cpp"
+        cpp.write_text(src)
+        tmp = d / f".epilogue-{tag}.{os.getpid()}.so.tmp"
+        r = subprocess.run(
+            ["g++", "-std=c++20", "-O1", "-pthread", "-shared", "-fPIC", "-o", tmp, cpp],
+            capture_output=True,
+            text=True,
+        )
+        if r.returncode != 0:
+            raise RuntimeError(f"the kernel source does not build:\n{r.stderr[:4000]}")
+        tmp.rename(lib)
+    return ctypes.CDLL(str(lib)), names
+
+
+def launch(fn, Z, n, m, ldz, c, G, rpb, P, gx, gy):
+    """Call a launcher from :func:`build` on NumPy arrays (Z, c, G, P must be C-contiguous)."""
+    ptr = ctypes.c_void_p
+    for a in (Z, c, G, P):
+        assert a.flags.c_contiguous, "kernel arguments must be C-contiguous"
+    fn(
+        ptr(Z.ctypes.data),
+        ctypes.c_int(n),
+        ctypes.c_int(m),
+        ctypes.c_int(ldz),
+        ptr(c.ctypes.data),
+        ptr(G.ctypes.data),
+        ctypes.c_int(rpb),
+        ptr(P.ctypes.data),
+        ctypes.c_int(gx),
+        ctypes.c_int(gy),
+    )
 
 
 def available() -> str | None:
@@ -94,65 +169,22 @@ class EmulatedEpilogue:
     source on the CPU. Built once for the given K values (all activations, float and FP16 Z)."""
 
     def __init__(self, Ks=(1, 3, 10, 32), build_dir=None):
-        parts = [PRELUDE, EPILOGUE_SRC]
-        self.names = {}
-        for act in ACT_CODES.values():
-            for K in Ks:
-                for half in (False, True):
-                    name = f"launch_{act}_{K}_{int(half)}"
-                    typ = "unsigned short" if half else "float"
-                    src = (
-                        LAUNCHER.replace("NAME", name)
-                        .replace("BX_", str(BX))
-                        .replace("BY_", str(BY))
-                        .replace("ACT", str(act))
-                        .replace("TYPE", typ)
-                        .replace("K,", f"{K},")
-                    )
-                    parts.append(src)
-                    self.names[(act, K, half)] = name
-        code = "\n".join(parts)
-        tag = hashlib.sha256(code.encode()).hexdigest()[:16]
-        d = Path(build_dir or tempfile.gettempdir()) / "boostnet-kernel-emu"
-        d.mkdir(parents=True, exist_ok=True)
-        lib = d / f"epilogue-{tag}.so"
-        if not lib.exists():
-            cpp = d / f"epilogue-{tag}.cpp"
-            cpp.write_text(code)
-            tmp = d / f".epilogue-{tag}.so.tmp"
-            r = subprocess.run(
-                ["g++", "-std=c++20", "-O1", "-pthread", "-shared", "-fPIC", "-o", tmp, cpp],
-                capture_output=True,
-                text=True,
-            )
-            if r.returncode != 0:
-                raise RuntimeError(f"the kernel source does not build:\n{r.stderr[:4000]}")
-            tmp.rename(lib)
-        self.lib = ctypes.CDLL(str(lib))
+        inst = [
+            (a, K, t) for a in ACT_CODES.values() for K in Ks for t in ("float", "unsigned short")
+        ]
+        self.lib, self.names = build(EPILOGUE_SRC, inst, build_dir)
         self.calls = 0
 
     def __call__(self, Z, c, G, P, act_code, rows_per_block):
         n, m = Z.shape
         K = G.shape[1]
-        half = Z.dtype == np.float16
-        fn = getattr(self.lib, self.names[(act_code, K, half)])
-        assert Z.flags.c_contiguous and P.flags.c_contiguous
+        typ = "unsigned short" if Z.dtype == np.float16 else "float"
+        fn = getattr(self.lib, self.names[(act_code, K, typ)])
         assert c.dtype == np.float32 and G.dtype == np.float32 and P.dtype == np.float32
-        c = np.ascontiguousarray(c)
-        G = np.ascontiguousarray(G)
         (gx, gy, _), _ = grid_for(n, m, rows_per_block)
         assert P.shape == (gy, m, K + 1)
-        ptr = ctypes.c_void_p
-        fn(
-            ptr(Z.ctypes.data),
-            ctypes.c_int(n),
-            ctypes.c_int(m),
-            ctypes.c_int(Z.strides[0] // Z.itemsize),
-            ptr(c.ctypes.data),
-            ptr(G.ctypes.data),
-            ctypes.c_int(rows_per_block),
-            ptr(P.ctypes.data),
-            ctypes.c_int(gx),
-            ctypes.c_int(gy),
-        )
+        launch(
+            fn, Z, n, m, Z.strides[0] // Z.itemsize, np.ascontiguousarray(c),
+            np.ascontiguousarray(G), rows_per_block, P, gx, gy,
+        )  # fmt: skip
         self.calls += 1

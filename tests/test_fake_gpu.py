@@ -1,0 +1,204 @@
+"""boostnet's GPU branches on the CPU, through a strict NumPy stand-in for CuPy (tests/fake_cupy).
+
+The stand-in refuses what a card refuses (implicit device-to-host conversion, host arrays in device
+operations), rounds float32 GEMM inputs to TF32 while that compute type is on, builds the epilogue
+kernel's CUDA source with g++ for ``RawModule``, and counts bytes copied each way. So the
+device-resident loop, the scorer's RawModule launch, ``--device gpu`` on the command line and
+``boostnet bench`` all run here, and a host/device slip fails here rather than on the first GPU run.
+What it cannot check (NVRTC, cuBLAS, speed) is in tests/test_gpu.py and experiments/gpu_check.py.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from boostnet.activations import ACTIVATIONS
+from boostnet.bench import random_pool
+from boostnet.penalties import L1, GroupL1
+from boostnet.scoring import reference_scores
+
+#: Screening error allowed, as a share of the best score (same as tests/test_gpu.py).
+TOL = {"tf32": 5e-3, "fp16": 1e-2}
+
+
+@pytest.fixture(scope="module")
+def small_digits():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:600], y[:600]
+    X = (X - X.mean(axis=0)) / (X.std(axis=0) + 1e-9)
+    return X, y
+
+
+def test_the_stand_in_refuses_what_a_gpu_refuses(fake_cupy):
+    cp = fake_cupy
+    a = cp.asarray(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(TypeError, match="Implicit conversion"):
+        np.asarray(a)
+    with pytest.raises(TypeError, match="Unsupported type"):
+        a + np.ones(3)
+    with pytest.raises(TypeError, match="Unsupported type"):
+        a[np.array([0])]
+    with pytest.raises(TypeError, match="incorrect type"):
+        cp.ascontiguousarray(np.ones(3))
+    s = a.sum()
+    assert isinstance(s, cp.ndarray) and float(s) == 15.0
+    assert cp._fake.h2d_bytes == 48 and cp._fake.d2h_bytes == 8
+    host = np.ones(3)
+    b = cp.asarray(host)
+    host[0] = 5.0  # the device copy is not an alias of the host array
+    assert float(b[0]) == 1.0
+
+
+def test_gpu_device_resolves_to_the_stand_in(fake_cupy, monkeypatch):
+    from boostnet._backend import gpu_status, resolve_device
+
+    assert resolve_device("gpu").name == "gpu"
+    monkeypatch.setenv("BOOSTNET_DEVICE", "gpu")
+    assert resolve_device(None).xp is fake_cupy
+    ok, name = gpu_status()
+    assert ok and "FakeCuPy" in name
+
+
+@pytest.mark.parametrize("screen", ["tf32", "fp16"])
+@pytest.mark.parametrize(
+    ("act_name", "K"), [("relu", 1), ("tanh", 10), ("sigmoid", 3), ("sign", 32)]
+)
+def test_rawmodule_scorer_matches_the_float64_reference(fake_cupy, screen, act_name, K):
+    from boostnet.gpu_scoring import GpuScorer
+
+    cp = fake_cupy
+    act = ACTIVATIONS[act_name]
+    X, G, W, c = random_pool(211, 19, 333, K, 7 * K, act)
+    pen = GroupL1 if K == 3 else L1
+    ref = reference_scores(X, W, c, G, act, pen)
+    rl = cp._core._routines_linalg
+    before = rl.get_compute_type(np.float32)
+    scorer = GpuScorer(cp.asarray(X), screen=screen, chunk=128, rows_per_block=64)
+    res = scorer.score(cp.asarray(W), cp.asarray(c), cp.asarray(G), act, pen, k=32)
+    assert rl.get_compute_type(np.float32) == before  # TF32 only around the screening GEMM
+    assert cp._fake.launches == 3  # 333 candidates in chunks of 128, one kernel launch each
+    assert cp._fake.gemms["tf32" if screen == "tf32" else "fp16"] == 3
+    scores = cp.asnumpy(res.scores)
+    if act_name != "sign":  # sign units flip at z ~ 0; held to the top-1 after re-scoring only
+        np.testing.assert_allclose(scores, ref, rtol=0, atol=TOL[screen] * np.abs(ref).max())
+    assert int(res.top[0]) == int(np.argmax(ref))
+    assert res.top_scores[0] == pytest.approx(ref.max(), rel=1e-10)
+
+
+def test_out_of_memory_from_the_allocator_halves_the_chunk(fake_cupy):
+    from boostnet.gpu_scoring import GpuScorer
+
+    cp = fake_cupy
+    act = ACTIVATIONS["relu"]
+    X, G, W, c = random_pool(100, 6, 700, 2, 3, act)
+    scorer = GpuScorer(cp.asarray(X), screen="tf32", chunk=512, rows_per_block=32)
+    cp._fake.alloc_limit = 100 * 200 * 4  # a 512- or 256-candidate buffer does not fit; 128 does
+    res = scorer.score(cp.asarray(W), cp.asarray(c), cp.asarray(G), act, L1, k=8)
+    assert scorer.chunk == 128
+    ref = reference_scores(X, W, c, G, act, L1)
+    np.testing.assert_allclose(cp.asnumpy(res.scores), ref, rtol=0, atol=5e-3 * np.abs(ref).max())
+    assert int(res.top[0]) == int(np.argmax(ref))
+
+
+def test_pairs_sampler_picks_the_same_units_on_both_devices(fake_cupy, small_digits):
+    # pairs are index-based, drawn on the host from the same generator: both devices see the same
+    # candidates, and the exact re-score of the screen's top-k picks the same unit each step
+    from boostnet import BoostNetClassifier
+
+    X, y = small_digits
+    kw = dict(random_state=0, sampler="pairs", refine=False, max_units=8, n_candidates=512)
+    cpu = BoostNetClassifier(device="cpu", **kw).fit(X, y)
+    gpu = BoostNetClassifier(device="gpu", **kw).fit(X, y)
+    assert gpu.device_ == "gpu" and isinstance(gpu.coef_, np.ndarray)
+    assert gpu.n_units_ == cpu.n_units_ == 8
+    np.testing.assert_allclose(gpu.hidden_weights_, cpu.hidden_weights_, atol=1e-9)
+    np.testing.assert_allclose(gpu.coef_, cpu.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_array_equal(gpu.predict(X), cpu.predict(X))
+
+
+def test_the_fit_stays_on_the_device(fake_cupy, small_digits):
+    # per step only scalars, the top-k and (for the gradient-weighted pairs) one n-vector come
+    # back; candidates are built on the device, so no M x d block goes over per step
+    from boostnet import BoostNetClassifier
+
+    cp = fake_cupy
+    X, y = small_digits
+    n, d = X.shape
+    M = 1024
+    est = BoostNetClassifier(device="gpu", random_state=1, n_candidates=M, max_units=10)
+    est.fit(X, y)
+    steps = len(est.history_)
+    assert est.n_units_ >= 8 and steps >= 8
+    K = est.coef_.shape[1]
+    one_off = 8 * (n * d + n * K + n) + 8 * (est.n_units_ + 1) * (d + 1 + K)  # data in, model out
+    assert cp._fake.d2h_bytes <= one_off + steps * (8 * n + 64 * 1024)
+    assert cp._fake.h2d_bytes <= one_off + steps * 32 * M  # a few M-vectors, never M x d
+    assert 32 * M < 8 * M * d  # ... which is what the bound rules out
+    assert cp._fake.launches >= est.n_units_  # one screen (one chunk of 1024) per unit added
+
+
+def test_auto_alpha_path_runs_on_the_device(fake_cupy):
+    from sklearn.datasets import load_diabetes
+
+    from boostnet import BoostNetRegressor
+
+    X, y = load_diabetes(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    est = BoostNetRegressor(
+        device="gpu", alpha="auto", n_alphas=4, n_candidates=256, random_state=0, max_units=30
+    ).fit(X[:250], y[:250])
+    assert est.device_ == "gpu"
+    assert len(est.path_.points) >= 2
+    assert all(np.isfinite(p.val_score) for p in est.path_.points)
+    assert est.alpha_ in set(est.alphas_)
+    assert est.score(X[250:], y[250:]) > 0.2
+
+
+def test_cli_train_and_bench_on_the_device(fake_cupy, tmp_path):
+    from typer.testing import CliRunner
+
+    from boostnet.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "run"
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            "--device",
+            "gpu",
+            "--max-units",
+            "4",
+            "--n-candidates",
+            "256",
+            "--out",
+            str(out),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["device"] == "gpu"
+    r = runner.invoke(
+        app,
+        [
+            "bench",
+            "--device",
+            "gpu",
+            "--n",
+            "300",
+            "--d",
+            "20",
+            "--m",
+            "500",
+            "--repeat",
+            "1",
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.output)
+    assert row["device"] == "gpu" and "FakeCuPy" in row["device_name"]
+    assert row["screen"] == "tf32" and row["scoring_s"] > 0 and row["gemm_s"] > 0
