@@ -19,7 +19,7 @@ import numpy as np
 
 from ._backend import resolve_device, synchronize
 from .activations import get_activation
-from .gpu_scoring import tf32_scope
+from .gpu_scoring import candidates_per_thread, tf32_scope
 from .penalties import L1
 from .scoring import make_scorer
 
@@ -61,8 +61,11 @@ def run_bench(
     repeat=5,
     seed=0,
     dtype="float32",
+    cpt=None,
 ):
     """Time the scoring step and the plain GEMM; return one result row (dict).
+
+    ``cpt`` sets the GPU epilogue's candidates per thread (default: chosen from ``k``).
 
     Returns
     -------
@@ -83,7 +86,7 @@ def run_bench(
     W = xp.asarray(W, dtype=xp.float64)
     c = xp.asarray(rng.standard_normal(m) / np.sqrt(2.0))
     act = get_activation(activation)
-    scorer = make_scorer(X, dtype=dtype)
+    scorer = make_scorer(X, dtype=dtype, cpt=cpt)
     scorer.score(W, c, G, act, L1, k=32)  # warm-up (kernel compilation, buffer allocation)
     synchronize(xp)
     t_score = []
@@ -119,6 +122,7 @@ def run_bench(
         "shape": {"n": n, "d": d, "m": m, "k": k},
         "activation": act.name,
         "screen": getattr(scorer, "screen", str(getattr(scorer, "dtype", dtype))),
+        "cpt": (scorer.cpt or candidates_per_thread(k)) if hasattr(scorer, "cpt") else None,
         "repeat": repeat,
         "scoring_s": scoring_s,
         "gemm_s": gemm_s,

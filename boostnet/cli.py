@@ -888,6 +888,12 @@ def bench(
     dtype: Annotated[
         Dtype, typer.Option(help="Screening precision (GPU: float32 = TF32, float16 = FP16).")
     ] = Dtype.float32,
+    cpt: Annotated[
+        int | None,
+        typer.Option(
+            help="GPU epilogue: candidates per thread (1, 2 or 4; default from --k).", min=1, max=4
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ):
     """Time one scoring step against the plain GEMM of the same shape (synthetic data).
@@ -906,6 +912,7 @@ def bench(
             activation=_val(activation),
             repeat=repeat,
             dtype=_val(dtype),
+            cpt=cpt,
         )
     except (BoostNetError, ValueError, MemoryError) as exc:
         raise _fail(exc) from None
@@ -919,6 +926,8 @@ def bench(
     table.add_row("shape (n, d, m, k)", f"{sh['n']}, {sh['d']}, {sh['m']}, {sh['k']}")
     table.add_row("activation", res["activation"])
     table.add_row("screen", res["screen"])
+    if res.get("cpt") is not None:
+        table.add_row("epilogue candidates / thread", str(res["cpt"]))
     table.add_row("scoring step (median)", f"{res['scoring_s'] * 1e3:.2f} ms")
     table.add_row("plain GEMM (median)", f"{res['gemm_s'] * 1e3:.2f} ms")
     table.add_row("ratio scoring / GEMM", f"{res['ratio']:.3f}")

@@ -36,7 +36,9 @@ ACT_CODES = {"relu": 0, "sigmoid": 1, "tanh": 2, "sign": 3}
 
 #: The epilogue kernel. Z: (n, ldz) row-major chunk of X W^T (first m columns used), c: (m,) biases,
 #: G: (n, K) row-major, P: (gridDim.y, m, K + 1) partial sums over the block's rows of h * G[:, k]
-#: (k < K) and h * h (k = K). T is float (TF32/FP32 screen) or unsigned short (FP16 bits).
+#: (k < K) and h * h (k = K). T is float (TF32/FP32 screen) or unsigned short (FP16 bits). Each
+#: thread handles CPT candidates (columns j0 + tx + 32 q, q < CPT: every warp load stays coalesced),
+#: so each row of G it loads serves CPT activations: per Z element 1 + K / CPT loads instead of 1 + K.
 EPILOGUE_SRC = r"""
 #ifndef BN_EMULATE
 __device__ __forceinline__ float bn_half_to_float(unsigned short u) {
@@ -59,73 +61,99 @@ template <int ACT> __device__ __forceinline__ float bn_act(float z) {
     return z > 0.0f ? 1.0f : -1.0f;
 }
 
-template <int ACT, int K, typename T>
+template <int ACT, int K, int CPT, typename T>
 __global__ void bn_epilogue(const T* __restrict__ Z, const int n, const int m, const int ldz,
                             const float* __restrict__ c, const float* __restrict__ G,
                             const int rows_per_block, float* __restrict__ P) {
     __shared__ float red[8][K + 1][32];
     const int tx = threadIdx.x;
     const int ty = threadIdx.y;
-    const int j = blockIdx.x * 32 + tx;
+    const int j0 = blockIdx.x * (32 * CPT) + tx;
     const int r0 = blockIdx.y * rows_per_block;
     int r1 = r0 + rows_per_block;
     if (r1 > n) r1 = n;
-    float acc[K + 1];
+    float acc[CPT][K + 1];
+    float cj[CPT];
+    bool ok[CPT];
 #pragma unroll
-    for (int k = 0; k <= K; ++k) acc[k] = 0.0f;
-    if (j < m) {
-        const float cj = c[j];
+    for (int q = 0; q < CPT; ++q) {
+        ok[q] = j0 + 32 * q < m;
+        cj[q] = ok[q] ? c[j0 + 32 * q] : 0.0f;
+#pragma unroll
+        for (int k = 0; k <= K; ++k) acc[q][k] = 0.0f;
+    }
+    if (ok[0]) {
         for (int r = r0 + ty; r < r1; r += 8) {
-            const float h = bn_act<ACT>(bn_load<T>(Z + (size_t)r * ldz + j) + cj);
             const float* g = G + (size_t)r * K;
+            float gv[K];
 #pragma unroll
-            for (int k = 0; k < K; ++k) acc[k] += h * g[k];
-            acc[K] += h * h;
+            for (int k = 0; k < K; ++k) gv[k] = g[k];
+            const T* zr = Z + (size_t)r * ldz + j0;
+#pragma unroll
+            for (int q = 0; q < CPT; ++q) {
+                if (ok[q]) {
+                    const float h = bn_act<ACT>(bn_load<T>(zr + 32 * q) + cj[q]);
+#pragma unroll
+                    for (int k = 0; k < K; ++k) acc[q][k] += h * gv[k];
+                    acc[q][K] += h * h;
+                }
+            }
         }
     }
 #pragma unroll
-    for (int k = 0; k <= K; ++k) red[ty][k][tx] = acc[k];
-    __syncthreads();
-    if (ty == 0 && j < m) {
-        for (int k = 0; k <= K; ++k) {
-            float s = 0.0f;
-            for (int y = 0; y < 8; ++y) s += red[y][k][tx];
-            P[((size_t)blockIdx.y * m + j) * (K + 1) + k] = s;
+    for (int q = 0; q < CPT; ++q) {
+#pragma unroll
+        for (int k = 0; k <= K; ++k) red[ty][k][tx] = acc[q][k];
+        __syncthreads();
+        if (ty == 0 && ok[q]) {
+            for (int k = 0; k <= K; ++k) {
+                float s = 0.0f;
+                for (int y = 0; y < 8; ++y) s += red[y][k][tx];
+                P[((size_t)blockIdx.y * m + j0 + 32 * q) * (K + 1) + k] = s;
+            }
         }
+        __syncthreads();
     }
 }
 """
 
 
-def kernel_name(act_code: int, K: int, half: bool) -> str:
-    """The template instance of the epilogue for an activation code, K outputs and Z's type."""
-    return f"bn_epilogue<{act_code}, {K}, {'unsigned short' if half else 'float'}>"
+def candidates_per_thread(K: int) -> int:
+    """Default CPT for K outputs: more candidates per thread while their accumulators (CPT x (K + 1)
+    registers) stay small."""
+    return 4 if K <= 12 else 2 if K <= 24 else 1
 
 
-def grid_for(n: int, m: int, rows_per_block: int) -> tuple:
+def kernel_name(act_code: int, K: int, half: bool, cpt: int = 1) -> str:
+    """The template instance of the epilogue for an activation code, K outputs, candidates per
+    thread and Z's type."""
+    return f"bn_epilogue<{act_code}, {K}, {cpt}, {'unsigned short' if half else 'float'}>"
+
+
+def grid_for(n: int, m: int, rows_per_block: int, cpt: int = 1) -> tuple:
     """Launch grid (blocks over candidates, blocks over rows) and block shape."""
-    return (math.ceil(m / BX), math.ceil(n / rows_per_block), 1), (BX, BY, 1)
+    return (math.ceil(m / (BX * cpt)), math.ceil(n / rows_per_block), 1), (BX, BY, 1)
 
 
 class CupyEpilogue:
-    """The epilogue compiled with ``xp.RawModule``, one module per (activation, K, Z type)."""
+    """The epilogue compiled with ``xp.RawModule``, one module per (activation, K, CPT, Z type)."""
 
     def __init__(self, xp):
         self.xp = xp
         self._fns = {}
 
-    def __call__(self, Z, c, G, P, act_code: int, rows_per_block: int):
+    def __call__(self, Z, c, G, P, act_code: int, rows_per_block: int, cpt: int = 1):
         xp = self.xp
         n, m = Z.shape[0], Z.shape[1]
         K = G.shape[1]
         half = Z.dtype == xp.float16
-        key = (act_code, K, half)
+        key = (act_code, K, half, cpt)
         fn = self._fns.get(key)
         if fn is None:
-            name = kernel_name(act_code, K, half)
+            name = kernel_name(act_code, K, half, cpt)
             mod = xp.RawModule(code=EPILOGUE_SRC, options=("-std=c++14",), name_expressions=[name])
             fn = self._fns[key] = mod.get_function(name)
-        grid, block = grid_for(n, m, rows_per_block)
+        grid, block = grid_for(n, m, rows_per_block, cpt)
         Zv = Z.view(xp.uint16) if half else Z
         fn(
             grid,
@@ -201,17 +229,22 @@ class GpuScorer:
         Candidates per chunk; default: from free device memory (a quarter of it for the buffer),
         a multiple of 32 between 256 and 16384.
     epilogue : callable, optional
-        ``epilogue(Z, c, G, P, act_code, rows_per_block)``; default: the CuPy RawModule kernel.
+        ``epilogue(Z, c, G, P, act_code, rows_per_block, cpt)``; default: the CuPy RawModule kernel.
     rows_per_block : int
         Rows of Z each thread block reduces (partials P: ``ceil(n / rows_per_block)`` per candidate).
+    cpt : {1, 2, 4}, optional
+        Candidates per kernel thread; default :func:`candidates_per_thread` of K.
     """
 
     device = "gpu"
 
-    def __init__(self, X, screen="tf32", chunk=None, epilogue=None, rows_per_block=2048):
+    def __init__(self, X, screen="tf32", chunk=None, epilogue=None, rows_per_block=2048, cpt=None):
         xp = get_namespace(X)
         if screen not in ("tf32", "fp16", "fp32"):
             raise ValueError(f"screen must be 'tf32', 'fp16' or 'fp32', got {screen!r}")
+        if cpt not in (None, 1, 2, 4):
+            raise ValueError(f"cpt must be 1, 2 or 4 candidates per thread, got {cpt!r}")
+        self.cpt = cpt
         self.xp = xp
         self.X64 = xp.ascontiguousarray(X, dtype=xp.float64)
         self.X = self.X64.astype(xp.float32)
@@ -294,12 +327,13 @@ class GpuScorer:
         P = xp.empty((nb, mc, K + 1), dtype=xp.float32)
         S = xp.empty((M, K + 1), dtype=xp.float32)
         tf32 = self.screen != "fp32" and not half  # FP16 falls back to TF32
+        cpt = self.cpt or candidates_per_thread(K)
         for j0 in range(0, M, mc):
             j1 = min(M, j0 + mc)
             Z = buf[: n * (j1 - j0)].reshape(n, j1 - j0)
             with tf32_scope(xp) if tf32 else contextlib.nullcontext():
                 xp.matmul(X, Ws[j0:j1].T, out=Z)
             Pj = P if j1 - j0 == mc else xp.empty((nb, j1 - j0, K + 1), dtype=xp.float32)
-            self._epilogue(Z, cs[j0:j1], G32, Pj, code, self.rows_per_block)
+            self._epilogue(Z, cs[j0:j1], G32, Pj, code, self.rows_per_block, cpt)
             S[j0:j1] = Pj.sum(axis=0)
         return penalty.dual_norm(S[:, :K])

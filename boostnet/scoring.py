@@ -170,12 +170,13 @@ def reference_scores(X, W, c, G, activation: Activation, penalty):
     )
 
 
-def make_scorer(X, dtype="float32", memory_budget=256 * 2**20):
+def make_scorer(X, dtype="float32", memory_budget=256 * 2**20, cpt=None):
     """The scorer for the device of ``X``.
 
     NumPy: :class:`NumpyScorer` screening in ``dtype`` (``float16`` screens in float32 there: the
     CPU has no fast half-precision GEMM). CuPy: :class:`boostnet.gpu_scoring.GpuScorer` with a TF32
-    (``float32``) or FP16 (``float16``) screen; ``float64`` runs the plain float64 chain.
+    (``float32``) or FP16 (``float16``) screen; ``float64`` runs the plain float64 chain. ``cpt``
+    (candidates per kernel thread) is passed to the GpuScorer; the default picks it from K.
     """
     xp = get_namespace(X)
     if xp is np or dtype == "float64":
@@ -183,4 +184,4 @@ def make_scorer(X, dtype="float32", memory_budget=256 * 2**20):
         return NumpyScorer(X, dtype=dt, memory_budget=memory_budget)
     from .gpu_scoring import GpuScorer  # noqa: PLC0415
 
-    return GpuScorer(X, screen="fp16" if dtype == "float16" else "tf32")
+    return GpuScorer(X, screen="fp16" if dtype == "float16" else "tf32", cpt=cpt)

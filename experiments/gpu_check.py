@@ -2,12 +2,13 @@
 
 Prints markdown tables headed by the card's name:
 
-1. parity: the GPU scorer (TF32 and FP16 screens) against the NumPy float64 reference on random
+1. bench: the scoring step against the TF32 GEMM of the same shape (reference shape by default), for
+   the TF32 and FP16 screens and each epilogue variant (candidates per thread 1, 2, 4);
+2. parity: the GPU scorer (TF32 and FP16 screens) against the NumPy float64 reference on random
    shapes that are multiples of no tile (all activations, K in {1, 3, 10, 32}): max screening error
    as a share of the best score, and whether the chosen (re-scored) unit is the float64 argmax;
-2. digits: the default classifier with the same seed on CPU and GPU (accuracy, units, time), and with
+3. digits: the default classifier with the same seed on CPU and GPU (accuracy, units, time), and with
    the index-based pairs sampler (no refinement) whether both devices chose the same units;
-3. bench: the scoring step against the TF32 GEMM of the same shape (reference shape by default);
 4. Fashion-MNIST, full 60k training set, official test set (when the files are installed).
 
 Without a GPU (or with ``--device cpu``) it runs the CPU parts only, on smaller shapes, so the
@@ -150,20 +151,57 @@ def table(rows, keys=None):
     return "\n".join(lines)
 
 
+def bench(backend, gpu: bool, quick: bool):
+    """The scoring step against the GEMM; on a GPU for each screen and each epilogue CPT."""
+    shape = (
+        dict(n=60000, d=784, m=65536, k=10)
+        if gpu and not quick
+        else dict(n=20000, d=784, m=4096, k=10)
+    )
+    rows = []
+    for dtype in ["float32", "float16"] if gpu else ["float32"]:
+        for cpt in [1, 2, 4] if gpu else [None]:
+            r = run_bench(backend.name, repeat=5, dtype=dtype, cpt=cpt, **shape)
+            rows.append(
+                {
+                    "screen": r["screen"], "cpt": r["cpt"], "n": shape["n"], "d": shape["d"],
+                    "M": shape["m"], "K": shape["k"], "scoring_ms": r["scoring_s"] * 1e3,
+                    "gemm_ms": r["gemm_s"] * 1e3, "ratio": r["ratio"], "TFLOP/s": r["tflops"],
+                }
+            )  # fmt: skip
+            print(table(rows[-1:]).splitlines()[-1], flush=True)
+    synchronize(backend.xp)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto", choices=["auto", "gpu", "cpu"])
     ap.add_argument("--quick", action="store_true", help="fewer parity cases, small bench")
     ap.add_argument("--skip-fashion", action="store_true")
-    ap.add_argument("--out", default=None, help="folder for results.json")
+    ap.add_argument(
+        "--out", default=None, help="folder for results.json (rewritten after each part)"
+    )
     args = ap.parse_args()
     backend = resolve_device(args.device)
     gpu = backend.name == "gpu"
     xp = backend.xp
     ok, name = gpu_status()
     card = name if gpu else f"CPU {platform.machine()} (GPU: {name})"
-    print(f"# boostnet {boostnet.__version__} GPU check on {card}\n")
+    print(f"# boostnet {boostnet.__version__} GPU check on {card}\n", flush=True)
     results = {"card": card, "device": backend.name}
+
+    def save():  # after each part, so a run cut short keeps what it measured
+        if args.out:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+    print("## Bench: scoring step vs the TF32 (GPU) / float32 (CPU) GEMM of the same chunks\n")
+    print("(cpt: epilogue candidates per thread; the default for K = 10 is 4)\n", flush=True)
+    results["bench"] = bench(backend, gpu, args.quick)
+    print("\n" + table(results["bench"]) + "\n", flush=True)
+    save()
 
     t0 = time.perf_counter()
     prow = parity(xp, gpu, args.quick)
@@ -179,7 +217,8 @@ def main():
         w["screen_top1"] += r["screen_top1"]
         w["top1_after_rescore"] += r["top1_after_rescore"]
     print(f"## Parity vs float64 ({time.perf_counter() - t0:.1f} s)\n")
-    print(table(list(worst.values())) + "\n")
+    print(table(list(worst.values())) + "\n", flush=True)
+    save()
 
     drows, same = digits(gpu)
     results["digits"], results["pairs_same_units"] = drows, same
@@ -187,37 +226,15 @@ def main():
     print(table(drows))
     if same is not None:
         print(f"\npairs sampler, CPU vs GPU: {json.dumps(same)}")
-    print()
-
-    print("## Bench: scoring step vs the TF32 (GPU) / float32 (CPU) GEMM of the same chunks\n")
-    shape = (
-        dict(n=60000, d=784, m=65536, k=10)
-        if gpu and not args.quick
-        else dict(n=20000, d=784, m=4096, k=10)
-    )
-    brows = []
-    for dtype in ["float32", "float16"] if gpu else ["float32"]:
-        r = run_bench(backend.name, repeat=5, dtype=dtype, **shape)
-        brows.append(
-            {
-                "screen": r["screen"], "n": shape["n"], "d": shape["d"], "M": shape["m"],
-                "K": shape["k"], "scoring_ms": r["scoring_s"] * 1e3, "gemm_ms": r["gemm_s"] * 1e3,
-                "ratio": r["ratio"], "TFLOP/s": r["tflops"],
-            }
-        )  # fmt: skip
-    synchronize(xp)
-    results["bench"] = brows
-    print(table(brows) + "\n")
+    print(flush=True)
+    save()
 
     if not args.skip_fashion:
         f = fashion(backend.name)
         results["fashion_mnist"] = f
         print("## Fashion-MNIST, full training set (target: >= 0.88 test accuracy in <= 120 s)\n")
-        print(table([f]) + "\n")
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+        print(table([f]) + "\n", flush=True)
+        save()
 
 
 if __name__ == "__main__":

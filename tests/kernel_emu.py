@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from boostnet.gpu_scoring import ACT_CODES, BX, BY, EPILOGUE_SRC, grid_for
+from boostnet.gpu_scoring import BX, BY, EPILOGUE_SRC, grid_for
 
 PRELUDE = r"""
 #include <barrier>
@@ -67,7 +67,7 @@ extern "C" void NAME(const void* Z, int n, int m, int ldz, const float* c, const
                 for (int by = 0; by < gy; ++by)
                     for (int bx = 0; bx < gx; ++bx) {
                         blockIdx = {bx, by, 0};
-                        bn_epilogue<ACT, K, TYPE>((const TYPE*)Z, n, m, ldz, c, G, rpb, P);
+                        bn_epilogue<ACT, K, CPT_, TYPE>((const TYPE*)Z, n, m, ldz, c, G, rpb, P);
                         bar.arrive_and_wait();
                     }
             });
@@ -75,38 +75,40 @@ extern "C" void NAME(const void* Z, int n, int m, int ldz, const float* c, const
 }
 """
 
-#: A template instance of the kernel: (activation code, K, Z's C type).
+#: A template instance of the kernel: (activation code, K, candidates per thread, Z's C type).
 _INSTANCE = re.compile(
-    r"^\s*bn_epilogue\s*<\s*(\d+)\s*,\s*(\d+)\s*,\s*(float|unsigned short)\s*>\s*$"
+    r"^\s*bn_epilogue\s*<\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(float|unsigned short)\s*>\s*$"
 )
 
 
-def parse_instance(name_expression: str) -> tuple[int, int, str]:
-    """``"bn_epilogue<0, 10, float>"`` -> ``(0, 10, "float")`` (a name CuPy's RawModule gets)."""
+def parse_instance(name_expression: str) -> tuple[int, int, int, str]:
+    """``"bn_epilogue<0, 10, 4, float>"`` -> ``(0, 10, 4, "float")`` (a name CuPy's RawModule
+    gets)."""
     mt = _INSTANCE.match(name_expression)
     if mt is None:
         raise ValueError(f"not an instance of bn_epilogue: {name_expression!r}")
-    return int(mt.group(1)), int(mt.group(2)), mt.group(3)
+    return int(mt.group(1)), int(mt.group(2)), int(mt.group(3)), mt.group(4)
 
 
 def build(code: str, instances, build_dir=None):
-    """Compile kernel source ``code`` with a launcher per instance ``(act, K, ctype)``.
+    """Compile kernel source ``code`` with a launcher per instance ``(act, K, cpt, ctype)``.
 
     Returns the loaded library and ``{instance: launcher name}``. Builds are cached by content.
     """
     parts = [PRELUDE, code]
     names = {}
-    for act, K, typ in instances:
-        name = f"launch_{act}_{K}_{'h' if typ != 'float' else 'f'}"
+    for act, K, cpt, typ in instances:
+        name = f"launch_{act}_{K}_{cpt}_{'h' if typ != 'float' else 'f'}"
         parts.append(
             LAUNCHER.replace("NAME", name)
             .replace("BX_", str(BX))
             .replace("BY_", str(BY))
+            .replace("CPT_", str(cpt))
             .replace("ACT", str(act))
             .replace("TYPE", typ)
             .replace("K,", f"{K},")
         )
-        names[(act, K, typ)] = name
+        names[(act, K, cpt, typ)] = name
     src = "\n".join(parts)
     tag = hashlib.sha256(src.encode()).hexdigest()[:16]
     d = Path(build_dir or tempfile.gettempdir()) / "boostnet-kernel-emu"
@@ -165,26 +167,28 @@ def available() -> str | None:
 
 
 class EmulatedEpilogue:
-    """``epilogue(Z, c, G, P, act_code, rows_per_block)`` on NumPy arrays, running the kernel
-    source on the CPU. Built once for the given K values (all activations, float and FP16 Z)."""
+    """``epilogue(Z, c, G, P, act_code, rows_per_block, cpt)`` on NumPy arrays, running the kernel
+    source on the CPU. Each template instance is built on first use (and cached on disk)."""
 
-    def __init__(self, Ks=(1, 3, 10, 32), build_dir=None):
-        inst = [
-            (a, K, t) for a in ACT_CODES.values() for K in Ks for t in ("float", "unsigned short")
-        ]
-        self.lib, self.names = build(EPILOGUE_SRC, inst, build_dir)
+    def __init__(self, build_dir=None):
+        self.build_dir = build_dir
+        self._fns = {}
         self.calls = 0
+        self.instances = []
 
-    def __call__(self, Z, c, G, P, act_code, rows_per_block):
+    def __call__(self, Z, c, G, P, act_code, rows_per_block, cpt=1):
         n, m = Z.shape
         K = G.shape[1]
-        typ = "unsigned short" if Z.dtype == np.float16 else "float"
-        fn = getattr(self.lib, self.names[(act_code, K, typ)])
+        inst = (act_code, K, cpt, "unsigned short" if Z.dtype == np.float16 else "float")
+        if inst not in self._fns:
+            lib, names = build(EPILOGUE_SRC, [inst], self.build_dir)
+            self._fns[inst] = getattr(lib, names[inst])
         assert c.dtype == np.float32 and G.dtype == np.float32 and P.dtype == np.float32
-        (gx, gy, _), _ = grid_for(n, m, rows_per_block)
+        (gx, gy, _), _ = grid_for(n, m, rows_per_block, cpt)
         assert P.shape == (gy, m, K + 1)
         launch(
-            fn, Z, n, m, Z.strides[0] // Z.itemsize, np.ascontiguousarray(c),
+            self._fns[inst], Z, n, m, Z.strides[0] // Z.itemsize, np.ascontiguousarray(c),
             np.ascontiguousarray(G), rows_per_block, P, gx, gy,
         )  # fmt: skip
         self.calls += 1
+        self.instances.append(inst)

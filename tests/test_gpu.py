@@ -79,3 +79,20 @@ def test_pairs_sampler_picks_the_same_units(digits_split):
     assert cpu.n_units_ == gpu.n_units_
     np.testing.assert_allclose(gpu.hidden_weights_, cpu.hidden_weights_, atol=1e-9)
     np.testing.assert_allclose(gpu.coef_, cpu.coef_, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("cpt", [1, 2, 4])
+@pytest.mark.parametrize("screen", ["tf32", "fp16"])
+def test_every_epilogue_variant_matches_the_reference(screen, cpt):
+    import cupy as cp
+
+    from boostnet.gpu_scoring import GpuScorer
+
+    act = ACTIVATIONS["relu"]
+    X, G, W, c = random_pool(517, 785, 1025, 10, cpt, act)
+    ref = reference_scores(X, W, c, G, act, L1)
+    scorer = GpuScorer(cp.asarray(X), screen=screen, chunk=384, cpt=cpt)
+    res = scorer.score(cp.asarray(W), cp.asarray(c), cp.asarray(G), act, L1, k=64)
+    scores = cp.asnumpy(res.scores)
+    np.testing.assert_allclose(scores, ref, rtol=0, atol=TOL[screen] * np.abs(ref).max())
+    assert int(res.top[0]) == int(np.argmax(ref))

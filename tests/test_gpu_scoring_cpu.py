@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(_WHY is not None, reason=str(_WHY))
 
 @pytest.fixture(scope="module")
 def emu():
-    return EmulatedEpilogue(Ks=(1, 3, 10, 32))
+    return EmulatedEpilogue()
 
 
 @pytest.mark.parametrize("act_name", list(ACTIVATIONS))
@@ -44,6 +44,23 @@ def test_fp32_screen_matches_the_reference(emu, act_name, n, d, M, K):
     np.testing.assert_allclose(res.scores, ref, rtol=0, atol=tol)
     assert res.top[0] == int(np.argmax(ref))
     assert res.top_scores[0] == pytest.approx(ref.max(), rel=1e-12)
+
+
+@pytest.mark.parametrize("cpt", [1, 2, 4])
+@pytest.mark.parametrize("act_name", ["relu", "sign"])
+@pytest.mark.parametrize(("n", "d", "M", "K"), [(37, 5, 45, 1), (150, 9, 300, 10), (60, 4, 70, 32)])
+def test_every_candidates_per_thread_matches_the_reference(emu, act_name, cpt, n, d, M, K):
+    # chunks of 96 or 64 candidates: with 32 x cpt candidates per block, the last block of a chunk
+    # is partial for some cpt and the last chunk is partial, so every bound check runs
+    act = ACTIVATIONS[act_name]
+    X, G, W, c = random_pool(n, d, M, K, 11 * n + M, act)
+    scorer = GpuScorer(X, screen="fp32", chunk=96, epilogue=emu, rows_per_block=16, cpt=cpt)
+    ref = reference_scores(X, W, c, G, act, L1)
+    res = scorer.score(W, c, G, act, L1, k=8)
+    assert emu.instances[-1][2] == cpt
+    tol = 1e-5 * np.abs(ref).max() + (4 * np.abs(G).max() if act_name == "sign" else 0.0)
+    np.testing.assert_allclose(res.scores, ref, rtol=0, atol=tol)
+    assert res.top[0] == int(np.argmax(ref))
 
 
 @pytest.mark.parametrize("act_name", ["relu", "tanh", "sigmoid"])

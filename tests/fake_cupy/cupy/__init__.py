@@ -475,12 +475,17 @@ class _RawKernel:
                 raise TypeError(f"kernel argument {name} must be a device array, got {type(a)}")
             if want is not None and a.dtype != want:
                 raise TypeError(f"kernel argument {name} must be {_np.dtype(want)}, got {a.dtype}")
-        want_z = _np.float32 if self.instance[2] == "float" else _np.uint16
+        want_z = _np.float32 if self.instance[3] == "float" else _np.uint16
         if Z.dtype != want_z:
             raise TypeError(f"kernel argument Z must be {_np.dtype(want_z)}, got {Z.dtype}")
         for name, v in [("n", n), ("m", m), ("ldz", ldz), ("rows_per_block", rpb)]:
             if not isinstance(v, _np.int32):
                 raise TypeError(f"kernel argument {name} must be numpy.int32, got {type(v)}")
+        K = self.instance[1]
+        if G.shape[1] != K or tuple(P.shape) != (grid[1], int(m), K + 1):
+            raise ValueError(f"bn_epilogue<K={K}> launched with G {G.shape} and P {P.shape}")
+        if grid[0] * BX * self.instance[2] < int(m):
+            raise ValueError(f"grid {grid} does not cover {int(m)} candidates")
         _fake.launches += 1
         launch(
             self._fn, Z._a, int(n), int(m), int(ldz), c._a, G._a, int(rpb), P._a, grid[0], grid[1]
