@@ -76,6 +76,8 @@ def run_bench(
     """
     from ._backend import gpu_status  # noqa: PLC0415
 
+    if cpt not in (None, 1, 2, 4):
+        raise ValueError(f"cpt must be 1, 2 or 4 candidates per thread, got {cpt!r}")
     backend = resolve_device(device)
     xp = backend.xp
     rng = np.random.default_rng(seed)

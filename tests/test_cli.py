@@ -378,6 +378,8 @@ def test_bench_json_on_cpu():
     assert res["tflops"] == pytest.approx(2 * 500 * 20 * 300 / res["scoring_s"] / 1e12)
     r = _run("bench", "--activation", "softplus")
     assert r.exit_code == 2
+    r = _run("bench", "--n", "50", "--d", "3", "--m", "40", "--cpt", "3")
+    assert r.exit_code == 1 and "cpt must be 1, 2 or 4" in r.output
 
 
 def test_train_alpha_auto_writes_the_path(tmp_path):
