@@ -19,7 +19,7 @@ import numpy as np
 
 from ._backend import resolve_device, synchronize
 from .activations import get_activation
-from .gpu_scoring import candidates_per_thread, tf32_scope
+from .gpu_scoring import candidates_per_thread, check_cpt, tf32_scope
 from .penalties import L1
 from .scoring import make_scorer
 
@@ -76,8 +76,7 @@ def run_bench(
     """
     from ._backend import gpu_status  # noqa: PLC0415
 
-    if cpt not in (None, 1, 2, 4):
-        raise ValueError(f"cpt must be 1, 2 or 4 candidates per thread, got {cpt!r}")
+    check_cpt(cpt)
     backend = resolve_device(device)
     xp = backend.xp
     rng = np.random.default_rng(seed)

@@ -124,6 +124,13 @@ def candidates_per_thread(K: int) -> int:
     return 4 if K <= 12 else 2 if K <= 24 else 1
 
 
+def check_cpt(cpt):
+    """Return ``cpt`` (``None``, 1, 2 or 4) or raise ValueError."""
+    if cpt not in (None, 1, 2, 4):
+        raise ValueError(f"cpt must be 1, 2 or 4 candidates per thread, got {cpt!r}")
+    return cpt
+
+
 def kernel_name(act_code: int, K: int, half: bool, cpt: int = 1) -> str:
     """The template instance of the epilogue for an activation code, K outputs, candidates per
     thread and Z's type."""
@@ -242,9 +249,7 @@ class GpuScorer:
         xp = get_namespace(X)
         if screen not in ("tf32", "fp16", "fp32"):
             raise ValueError(f"screen must be 'tf32', 'fp16' or 'fp32', got {screen!r}")
-        if cpt not in (None, 1, 2, 4):
-            raise ValueError(f"cpt must be 1, 2 or 4 candidates per thread, got {cpt!r}")
-        self.cpt = cpt
+        self.cpt = check_cpt(cpt)
         self.xp = xp
         self.X64 = xp.ascontiguousarray(X, dtype=xp.float64)
         self.X = self.X64.astype(xp.float32)
