@@ -468,10 +468,17 @@ def _print_path(rows, m):
     out.print(table)
 
 
+def _print_pairs(title, rows, head="metric", justify="right"):
+    """Print (name, value) rows as a two-column table."""
+    table = Table(title=title)
+    table.add_column(head)
+    table.add_column("value", justify=justify)
+    for k, v in rows:
+        table.add_row(k, v)
+    out.print(table)
+
+
 def _print_summary(m, run_dir):
-    table = Table(title=f"boostnet on {m['data']}")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
     keys = [k for k in m if k.startswith(("train_", "test_"))] + [
         "units",
         "stop_reason",
@@ -481,9 +488,7 @@ def _print_summary(m, run_dir):
         "fit_time_s",
         "device",
     ]
-    for k in keys:
-        table.add_row(k, _fmt(m.get(k)))
-    out.print(table)
+    _print_pairs(f"boostnet on {m['data']}", [(k, _fmt(m.get(k))) for k in keys])
     if run_dir is not None:
         out.print(f"run directory: {run_dir}", highlight=False)
 
@@ -667,12 +672,9 @@ def evaluate(
     if as_json:
         print(json.dumps(m))
         return
-    table = Table(title=f"{model} on {data or 'the run data'} ({split.value})")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for k, v in m.items():
-        table.add_row(k, _fmt(v))
-    out.print(table)
+    _print_pairs(
+        f"{model} on {data or 'the run data'} ({split.value})", [(k, _fmt(v)) for k, v in m.items()]
+    )
 
 
 # ---- compare -------------------------------------------------------------------------------------
@@ -843,9 +845,6 @@ def info():
 
     from ._backend import gpu_status  # noqa: PLC0415
 
-    table = Table(title="boostnet info")
-    table.add_column("item")
-    table.add_column("value")
     rows = [
         ("boostnet", __version__),
         ("python", platform.python_version()),
@@ -869,9 +868,7 @@ def info():
     ok, what = gpu_status()
     rows.append(("GPU", what if ok else f"unavailable: {what}"))
     rows.append(("default device", "gpu" if ok else "cpu"))
-    for k, v in rows:
-        table.add_row(k, v)
-    out.print(table)
+    _print_pairs("boostnet info", rows, head="item", justify="left")
 
 
 @app.command()
@@ -919,20 +916,21 @@ def bench(
     if as_json:
         print(json.dumps(res))
         return
-    table = Table(title=f"scoring bench on {res['device']} ({res['device_name']})")
-    table.add_column("item")
-    table.add_column("value", justify="right")
     sh = res["shape"]
-    table.add_row("shape (n, d, m, k)", f"{sh['n']}, {sh['d']}, {sh['m']}, {sh['k']}")
-    table.add_row("activation", res["activation"])
-    table.add_row("screen", res["screen"])
+    rows = [
+        ("shape (n, d, m, k)", f"{sh['n']}, {sh['d']}, {sh['m']}, {sh['k']}"),
+        ("activation", res["activation"]),
+        ("screen", res["screen"]),
+    ]
     if res.get("cpt") is not None:
-        table.add_row("epilogue candidates / thread", str(res["cpt"]))
-    table.add_row("scoring step (median)", f"{res['scoring_s'] * 1e3:.2f} ms")
-    table.add_row("plain GEMM (median)", f"{res['gemm_s'] * 1e3:.2f} ms")
-    table.add_row("ratio scoring / GEMM", f"{res['ratio']:.3f}")
-    table.add_row("scoring rate", f"{res['tflops'] * 1e3:.1f} GFLOP/s")
-    out.print(table)
+        rows.append(("epilogue candidates / thread", str(res["cpt"])))
+    rows += [
+        ("scoring step (median)", f"{res['scoring_s'] * 1e3:.2f} ms"),
+        ("plain GEMM (median)", f"{res['gemm_s'] * 1e3:.2f} ms"),
+        ("ratio scoring / GEMM", f"{res['ratio']:.3f}"),
+        ("scoring rate", f"{res['tflops'] * 1e3:.1f} GFLOP/s"),
+    ]
+    _print_pairs(f"scoring bench on {res['device']} ({res['device_name']})", rows, head="item")
 
 
 def main():
