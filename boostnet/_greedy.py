@@ -1,21 +1,27 @@
-"""The greedy loop: grow a network one hidden unit at a time, with a totally corrective re-fit.
+"""The greedy loop: grow a network a few hidden units at a time, with a totally corrective re-fit.
 
-Phases of one step (from the intercept-only model):
+Phases (each a method of :class:`_Loop`; :func:`fit_greedy` runs them):
 
-1. ``gradient``: ``G = df/dF`` at the current model (kept from the last re-fit).
-2. ``sample``: a fresh pool of candidate units from the sampler and the step's generator.
-3. ``score``: every candidate's ``dual_norm(h^T G)``; the top-k re-scored exactly (float64).
-4. ``refine``: the best few improved by projected gradient ascent on their scores.
-5. ``certify``: if the best score is ``<= alpha (1 + tol)``, no unit of the searched pool can lower the
-   objective: stop with reason ``certificate``.
-6. ``add + re-fit``: append the best unit with weight 0 and re-fit every output weight (warm start);
-   units whose weights are exactly zero leave the model.
+1. ``start``: the intercept-only model, or the warm start re-fitted at this lambda (units whose
+   weights reach exactly zero leave).
+2. ``search``: a fresh pool of candidate units from the sampler (``sample``); every candidate's
+   ``dual_norm(h^T G)`` at the current gradient ``G``, the top-k re-scored exactly in float64
+   (``score``); the best few improved by projected gradient ascent on their scores (``refine``).
+3. ``certify``: if the best score is ``<= alpha (1 + tol)``, no unit of the searched pool can lower
+   the objective. The certificate is only issued at a re-fit solved to ``refit_tol``: after a looser
+   re-fit the model is first re-fitted tightly and searched again.
+4. ``grow``: up to ``units_per_step`` distinct candidates scoring above ``alpha (1 + tol)`` enter with
+   weight 0 and every output weight is re-fitted (warm start); units whose weights are exactly zero
+   leave. While the best score is far above lambda the re-fit only needs to be loose: its relative
+   duality-gap tolerance is tied to the certificate gap, ``clip(0.01 (best - alpha) / alpha,
+   refit_tol, 1e-3)``.
 
 Other stops: ``max_units``, ``max_time``, ``early_stopping`` (validation metric), ``callback`` (a callback
 asked to stop), ``interrupted`` (KeyboardInterrupt), ``stalled`` (the best unit is an active one even
-after re-fitting to 1e-14: only rounding separates it from lambda). The model is only replaced once a step has
-completed, so every stop leaves a complete, valid network. Library code never prints; progress goes
-through callbacks.
+after re-fitting to 1e-14, or the objective has not decreased for ``_STALL_WINDOW`` steps: only
+rounding separates the best unit from lambda). The model is only replaced once a step has completed,
+so every stop leaves a complete, valid network. Library code never prints; progress goes through
+callbacks.
 """
 
 from __future__ import annotations
@@ -23,15 +29,26 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 import numpy as np
 
-from ._backend import get_namespace, to_float, to_numpy
+from ._backend import get_namespace, synchronize, to_float, to_numpy
 from .activations import Activation
 from .penalties import PENALTIES, get_penalty
 from .refine import refine_units
-from .refit import primal, refit
+from .refit import RefitResult, primal, refit
 from .scoring import transform
+
+#: Steps without any decrease of the objective after which the loop stops as ``stalled``.
+_STALL_WINDOW = 50
+#: Loosest re-fit tolerance (relative duality gap) while growing.
+_LOOSE_REFIT_TOL = 1e-3
+#: A loose re-fit (tolerance ``tol``) also stops after a step lowering the objective by less than
+#: this share of ``tol`` (relative).
+_DECREASE_SHARE = 1e-2
+#: Candidates of one step whose centred activations are more correlated than this are one unit.
+_DIVERSITY = 0.95
 
 
 @dataclass
@@ -40,7 +57,8 @@ class StepRecord:
 
     ``best_score`` and ``certificate_gap`` describe the pool searched at the model *before* the step
     (with ``n_units_before`` units); the other figures describe the model *after* it. Step 0 is the
-    starting model (intercept only, or the warm start).
+    starting model (intercept only, or the warm start). ``time_*`` are the seconds spent in each
+    phase of the step (device work synchronised before each reading).
     """
 
     step: int
@@ -60,9 +78,24 @@ class StepRecord:
     total_candidates: int
     elapsed: float
     val_score: float | None = None
+    n_added: int = 0
+    refit_tol: float = math.nan
+    time_sample: float = 0.0
+    time_score: float = 0.0
+    time_refine: float = 0.0
+    time_refit: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+#: The per-phase time fields of :class:`StepRecord`, in phase order.
+PHASES = ("sample", "score", "refine", "refit")
+
+
+def phase_times(history) -> dict:
+    """Seconds spent in each phase over the steps of ``history`` (a list of :class:`StepRecord`)."""
+    return {k: float(sum(getattr(r, f"time_{k}", 0.0) for r in history)) for k in PHASES}
 
 
 @dataclass
@@ -83,9 +116,10 @@ class GreedyConfig:
     max_time: float | None = None
     tol: float = 1e-3
     refit_tol: float = 1e-6
-    refit_max_iter: int = 2000
+    refit_max_iter: int = 200
     n_iter_no_change: int = 10
     corrective: bool = True
+    units_per_step: int = 1
 
 
 @dataclass
@@ -117,6 +151,25 @@ class GreedyResult:
     total_candidates: int = 0
 
 
+class Callback(Protocol):
+    """The hooks of the loop; a callback may define any subset of them.
+
+    ``on_step_end`` returning True stops the loop after the step (reason ``callback``); returning a
+    string stops it with that string as the reason. ``on_path_point`` is called by
+    :func:`boostnet.pathwise.compute_path` after each lambda, with the same convention.
+    """
+
+    def on_fit_begin(self, info: dict) -> None: ...
+
+    def on_step_network(self, record: StepRecord, network: NetworkState) -> None: ...
+
+    def on_step_end(self, record: StepRecord) -> bool | str | None: ...
+
+    def on_fit_end(self, result: GreedyResult) -> None: ...
+
+    def on_path_point(self, point) -> bool | str | None: ...
+
+
 def _call(callbacks, name, *args):
     """Call ``name(*args)`` on every callback that has it; return the stop request, if any.
 
@@ -133,72 +186,138 @@ def _call(callbacks, name, *args):
     return stop
 
 
-def _stagewise(H, Y, a, datafit, penalty, state, F, tol, config):
-    """Fit only the new unit's weights and the intercept; the other units stay fixed (plain
-    stagewise boosting, the "no totally corrective re-fit" ablation)."""
-    from .refit import RefitResult  # noqa: PLC0415
+# ---- re-fits ------------------------------------------------------------------------------------
+class CorrectiveRefit:
+    """Totally corrective: every output weight (and the intercept) re-fitted, warm-started."""
 
-    xp = get_namespace(H)
-    h = H[:, -1:]
-    offset = F - state.intercept
-    r = refit(
-        h,
-        Y,
-        a,
-        datafit,
-        penalty,
-        xp.zeros((1, Y.shape[1])),
-        state.intercept,
-        tol=tol,
-        max_iter=config.refit_max_iter,
-        offset=offset,
-    )
-    coef = xp.concatenate([state.coef, r.coef])
-    pen = to_float(penalty.value(coef))
-    return RefitResult(
-        coef,
-        r.intercept,
-        r.F,
-        r.G,
-        r.loss + pen,
-        r.loss,
-        pen,
-        r.gap,
-        r.violation,
-        r.n_iter,
-        r.converged,
-    )
+    name = "corrective"
+
+    def __call__(self, H, Y, a, datafit, penalty, coef0, intercept, F, n_new, tol, max_iter, dtol):
+        return refit(
+            H,
+            Y,
+            a,
+            datafit,
+            penalty,
+            coef0,
+            intercept,
+            tol=tol,
+            max_iter=max_iter,
+            decrease_tol=dtol,
+        )
 
 
-def search_pool(scorer, G, sampler, config: GreedyConfig, rng, reducer):
-    """Phases ``sample``, ``score`` and ``refine`` of one step.
+class StagewiseRefit:
+    """Only the ``n_new`` new units' weights and the intercept are fitted; the other units stay
+    fixed (plain stagewise boosting, the "no totally corrective re-fit" ablation)."""
 
-    Returns
-    -------
-    W : array, shape (k, d)
-        The top-k candidates (the first ``n_refine`` of them refined), on the device.
-    c : array, shape (k,)
+    name = "stagewise"
+
+    def __call__(self, H, Y, a, datafit, penalty, coef0, intercept, F, n_new, tol, max_iter, dtol):
+        xp = get_namespace(H)
+        m_old = H.shape[1] - n_new
+        offset = F - intercept
+        r = refit(
+            H[:, m_old:],
+            Y,
+            a,
+            datafit,
+            penalty,
+            xp.zeros((n_new, Y.shape[1])),
+            intercept,
+            tol=tol,
+            max_iter=max_iter,
+            offset=offset,
+            decrease_tol=dtol,
+        )
+        coef = xp.concatenate([coef0[:m_old], r.coef])
+        pen = to_float(penalty.value(coef))
+        return RefitResult(
+            coef, r.intercept, r.F, r.G, r.loss + pen, r.loss, pen, r.gap, r.violation,
+            r.n_iter, r.converged, r.n_sweeps,
+        )  # fmt: skip
+
+
+# ---- search -------------------------------------------------------------------------------------
+@dataclass
+class Pool:
+    """The outcome of one search: the best candidates of a fresh pool.
+
+    W : array, shape (k, d); c : array, shape (k,)
+        The top-k candidates (the best ``n_refine`` distinct ones refined), on the device.
     scores : array, shape (k,)
         Their exact scores.
-    m_pool : int
+    n_drawn : int
         Candidates drawn.
+    times : dict
+        Seconds spent in ``sample``, ``score`` and ``refine``.
     """
+
+    W: object
+    c: object
+    scores: object
+    n_drawn: int
+    times: dict
+
+
+def _clock(xp, t0):
+    synchronize(xp)
+    t = time.perf_counter()
+    return t, t - t0
+
+
+def search_pool(scorer, G, sampler, config: GreedyConfig, rng, reducer) -> Pool:
+    """Phases ``sample``, ``score`` and ``refine`` of one step (see :class:`Pool`)."""
     X = scorer.X64
     xp = get_namespace(X)
     act = config.activation
+    t = time.perf_counter()
     Wp, cp = sampler.sample(X, G, config.n_candidates, rng, act, config.unit_scale)
+    t, t_sample = _clock(xp, t)
     res = scorer.score(Wp, cp, G, act, reducer, k=config.top_k)
     top = xp.asarray(res.top)
     Wt, ct, st = Wp[top], cp[top], xp.asarray(res.top_scores)
+    t, t_score = _clock(xp, t)
     if config.refine and config.n_refine > 0:
-        q = min(config.n_refine, Wt.shape[0])
+        # multi-start ascent from the best distinct candidates, batched (one n x q product per
+        # ascent iteration)
+        seeds = diverse(X, Wt, ct, st, -math.inf, config.n_refine, act)
+        si = xp.asarray(seeds)
         Wr, cr, sr = refine_units(
-            X, G, Wt[:q], ct[:q], st[:q], act, reducer, config.unit_scale, config.refine_steps
+            X, G, Wt[si], ct[si], st[si], act, reducer, config.unit_scale, config.refine_steps
         )
-        Wt = xp.concatenate([Wr, Wt[q:]])
-        ct = xp.concatenate([cr, ct[q:]])
-        st = xp.concatenate([sr, st[q:]])
-    return Wt, ct, st, int(Wp.shape[0])
+        Wt, ct, st = Wt.copy(), ct.copy(), st.copy()
+        Wt[si], ct[si], st[si] = Wr, cr, sr
+    t, t_refine = _clock(xp, t)
+    times = {"sample": t_sample, "score": t_score, "refine": t_refine}
+    return Pool(Wt, ct, st, int(Wp.shape[0]), times)
+
+
+def diverse(X, W, c, scores, threshold: float, limit: int, activation: Activation):
+    """Indices of up to ``limit`` distinct units among ``(W, c)`` scoring above ``threshold``.
+
+    Units are taken best first; one whose centred activations have a correlation above
+    ``_DIVERSITY`` (in absolute value) with an already chosen one is skipped (it would enter as
+    nearly the same feature). Returns a host array of indices, best first.
+    """
+    s = to_numpy(scores)
+    order = [int(i) for i in np.argsort(-s, kind="stable") if s[i] > threshold]
+    if limit <= 1 or len(order) <= 1:
+        return np.asarray(order[:limit], dtype=np.int64)
+    xp = get_namespace(X)
+    idx = xp.asarray(np.asarray(order, dtype=np.int64))
+    Hc = transform(X, W[idx], c[idx], activation)
+    Hc = Hc - Hc.mean(axis=0)
+    norms = xp.sqrt((Hc * Hc).sum(axis=0))
+    Hc = Hc / xp.where(norms > 0, norms, 1.0)
+    C = to_numpy(abs(Hc.T @ Hc))
+    chosen = []
+    for p in range(len(order)):
+        if all(C[p, q] <= _DIVERSITY for q in chosen):
+            chosen.append(p)
+            if len(chosen) == limit:
+                break
+    return np.asarray([order[p] for p in chosen], dtype=np.int64)
 
 
 def estimate_lambda_max(scorer, Y, a, datafit, sampler, config: GreedyConfig, rng) -> float:
@@ -210,8 +329,240 @@ def estimate_lambda_max(scorer, Y, a, datafit, sampler, config: GreedyConfig, rn
     b = xp.asarray(datafit.intercept(Y, a), dtype=xp.float64)
     F = xp.zeros((n, K)) + b
     G = datafit.raw_grad(Y, F, a)
-    _, _, st, _ = search_pool(scorer, G, sampler, config, rng, PENALTIES[config.penalty])
-    return to_float(st.max())
+    pool = search_pool(scorer, G, sampler, config, rng, PENALTIES[config.penalty])
+    return to_float(pool.scores.max())
+
+
+# ---- the loop -----------------------------------------------------------------------------------
+class _Loop:
+    """State and phases of one run of the greedy loop (see the module docstring)."""
+
+    def __init__(self, scorer, Y, a, datafit, sampler, config, rng, validation, callbacks):
+        self.scorer, self.Y, self.a = scorer, Y, a
+        self.datafit, self.sampler, self.config, self.rng = datafit, sampler, config, rng
+        self.validation, self.callbacks = validation, callbacks
+        self.X = scorer.X64
+        self.xp = get_namespace(self.X)
+        self.reducer = PENALTIES[config.penalty]  # its static dual_norm turns h^T G into a score
+        self.refitter = CorrectiveRefit() if config.corrective else StagewiseRefit()
+        self.alpha = config.alpha
+        self.penalty = get_penalty(config.penalty, self.alpha) if self.alpha is not None else None
+        self.lambda_max = None
+        self.t_start = time.perf_counter()
+        self.history = []
+        self.total = 0
+        self.step = 0
+        self.refit_tol = config.refit_tol  # the tolerance the current model was re-fitted to
+
+    # ---- bookkeeping ------------------------------------------------------------------------
+    def record(self, **kw) -> StepRecord:
+        """The step's record: the model's figures, filled in from the current state."""
+        r = self.fit
+        kw.setdefault("n_units", self.state.n_units)
+        rec = StepRecord(
+            step=self.step,
+            objective=r.objective,
+            loss=r.loss,
+            penalty=r.penalty,
+            refit_gap=r.gap,
+            refit_violation=r.violation,
+            total_candidates=self.total,
+            elapsed=time.perf_counter() - self.t_start,
+            val_score=self.val,
+            refit_tol=self.refit_tol,
+            **kw,
+        )
+        self.history.append(rec)
+        return rec
+
+    def commit(self, W, c, r: RefitResult, H):
+        """Adopt a re-fit: units with an all-zero weight row leave. Returns how many left."""
+        xp = self.xp
+        keep = to_numpy((r.coef != 0).any(axis=1))
+        if keep.all():
+            self.state = NetworkState(W, c, r.coef, r.intercept)
+            self.H = H
+        else:
+            ki = xp.asarray(np.flatnonzero(keep))
+            self.state = NetworkState(W[ki], c[ki], r.coef[ki], r.intercept)
+            self.H = H[:, ki]
+        self.fit = r
+        self.val = self.validation(self.state) if self.validation is not None else None
+        return int((~keep).sum())
+
+    # ---- phase: start -----------------------------------------------------------------------
+    def start(self, init: NetworkState | None):
+        xp, cfg = self.xp, self.config
+        n, d = self.X.shape
+        K = self.Y.shape[1]
+        if init is not None and init.n_units > 0:
+            H = transform(self.X, init.W, init.c, cfg.activation)
+            r = refit(
+                H, self.Y, self.a, self.datafit, self.penalty, init.coef, init.intercept,
+                tol=cfg.refit_tol, max_iter=cfg.refit_max_iter,
+            )  # fmt: skip
+            n_removed = self.commit(init.W, init.c, r, H)
+        else:
+            b = self.datafit.intercept(self.Y, self.a) if init is None else init.intercept
+            coef = xp.zeros((0, K))
+            b = xp.asarray(b, dtype=xp.float64)
+            H = xp.zeros((n, 0))
+            pen0 = self.penalty or get_penalty(cfg.penalty, 0.0)
+            F, loss, pen = primal(H, self.Y, self.a, coef, b, self.datafit, pen0)
+            G = self.datafit.raw_grad(self.Y, F, self.a)
+            viol = to_float(abs(G.sum(axis=0)).max())
+            r = RefitResult(coef, b, F, G, loss + pen, loss, pen, 0.0, viol, 0, True)
+            n_removed = self.commit(xp.zeros((0, d)), xp.zeros(0), r, H)
+        _call(
+            self.callbacks,
+            "on_fit_begin",
+            {"n_samples": n, "n_features": d, "n_outputs": K, "config": cfg},
+        )
+        self.record(
+            n_units_before=self.state.n_units, best_score=math.nan, certificate_gap=math.nan,
+            added=False, n_removed=n_removed, refit_iter=self.fit.n_iter, n_candidates=0,
+        )  # fmt: skip
+
+    # ---- phase: search ----------------------------------------------------------------------
+    def search(self) -> tuple[Pool, float]:
+        pool = search_pool(
+            self.scorer, self.fit.G, self.sampler, self.config, self.rng, self.reducer
+        )
+        self.total += pool.n_drawn
+        best = to_float(pool.scores.max())
+        if self.penalty is None:  # lambda as a fraction of lambda_max (estimated from this pool)
+            self.lambda_max = best
+            self.alpha = self.config.alpha_ratio * best
+            self.penalty = get_penalty(self.config.penalty, self.alpha)
+        return pool, best
+
+    # ---- phase: certify ---------------------------------------------------------------------
+    def certify(self, pool: Pool, best: float) -> str | None:
+        """``"certificate"`` when nothing in the pool scores above ``alpha (1 + tol)`` at a tight
+        re-fit; ``"tighten"`` when it would, but the last re-fit was loose; else None."""
+        if best > self.alpha * (1.0 + self.config.tol):
+            return None
+        if self.refit_tol > self.config.refit_tol:
+            return "tighten"
+        return "certificate"
+
+    # ---- phase: grow ------------------------------------------------------------------------
+    def grow(self, pool: Pool, best: float, tighten: bool) -> StepRecord:
+        xp, cfg = self.xp, self.config
+        st = self.state
+        K = self.Y.shape[1]
+        threshold = self.alpha * (1.0 + cfg.tol)
+        limit = min(cfg.units_per_step, cfg.max_units - st.n_units)  # never past max_units
+        t0 = time.perf_counter()
+        chosen = (
+            np.zeros(0, dtype=np.int64)
+            if tighten
+            else diverse(self.X, pool.W, pool.c, pool.scores, threshold, limit, cfg.activation)
+        )
+        if chosen.size and st.n_units > 0:  # drop candidates that are already active units
+            sel = xp.asarray(chosen)
+            Wc, cc = pool.W[sel], pool.c[sel]
+            dist = abs(Wc[:, None, :] - st.W[None, :, :]).max(axis=2) + abs(cc[:, None] - st.c)
+            chosen = chosen[to_numpy(dist.min(axis=1)) >= 1e-12]
+        t_select = time.perf_counter() - t0
+        n_new = int(chosen.size)
+        if n_new == 0:
+            # tightening before a certificate, or the best units are already active: their score
+            # exceeds lambda only because the last re-fit was inexact. Re-fit tighter.
+            tol = (
+                cfg.refit_tol if tighten else max(min(self.refit_tol, cfg.refit_tol) * 1e-2, 1e-14)
+            )
+            if not tighten and self.refit_tol <= 1e-14:
+                return None
+            W_all, c_all, coef0, H = st.W, st.c, st.coef, self.H
+            refitter = CorrectiveRefit()
+        else:
+            rel = (best - self.alpha) / self.alpha
+            tol = min(max(0.01 * rel, cfg.refit_tol), max(_LOOSE_REFIT_TOL, cfg.refit_tol))
+            sel = xp.asarray(chosen)
+            Wn, cn = pool.W[sel], pool.c[sel]
+            H = xp.concatenate([self.H, transform(self.X, Wn, cn, cfg.activation)], axis=1)
+            W_all = xp.concatenate([st.W, Wn])
+            c_all = xp.concatenate([st.c, cn])
+            coef0 = xp.concatenate([st.coef, xp.zeros((n_new, K))])
+            refitter = self.refitter
+        t1 = time.perf_counter()
+        # a loose re-fit may also stop once its objective has settled (see refit's decrease_tol)
+        dtol = _DECREASE_SHARE * tol if tol > cfg.refit_tol else 0.0
+        r = refitter(
+            H, self.Y, self.a, self.datafit, self.penalty, coef0, st.intercept, self.fit.F,
+            n_new, tol, cfg.refit_max_iter, dtol,
+        )  # fmt: skip
+        _, t_refit = _clock(xp, t1)
+        n_before = st.n_units
+        self.refit_tol = tol
+        n_removed = self.commit(W_all, c_all, r, H)
+        times = dict(pool.times)
+        times["refine"] += t_select
+        return self.record(
+            n_units_before=n_before, best_score=best, certificate_gap=best - self.alpha,
+            added=n_new > 0, n_added=n_new, n_removed=n_removed, refit_iter=r.n_iter,
+            n_candidates=pool.n_drawn, time_refit=t_refit,
+            **{f"time_{k}": v for k, v in times.items()},
+        )  # fmt: skip
+
+    # ---- the run ----------------------------------------------------------------------------
+    def run(self, init) -> GreedyResult:
+        cfg = self.config
+        self.start(init)
+        best_val, best_state, no_improve = self.val, self.state, 0
+        best_obj, since_better = self.fit.objective, 0
+        stop_reason = None
+        try:
+            while stop_reason is None:
+                if self.state.n_units >= cfg.max_units:
+                    stop_reason = "max_units"
+                    break
+                if cfg.max_time is not None and time.perf_counter() - self.t_start >= cfg.max_time:
+                    stop_reason = "max_time"
+                    break
+                self.step += 1
+                pool, best = self.search()
+                verdict = self.certify(pool, best)
+                if verdict == "certificate":
+                    self.record(
+                        n_units_before=self.state.n_units, best_score=best,
+                        certificate_gap=best - self.alpha, added=False, n_removed=0,
+                        refit_iter=0, n_candidates=pool.n_drawn,
+                        **{f"time_{k}": v for k, v in pool.times.items()},
+                    )  # fmt: skip
+                    stop_reason = "certificate"
+                    break
+                rec = self.grow(pool, best, tighten=verdict == "tighten")
+                if rec is None:
+                    stop_reason = "stalled"
+                    break
+                _call(self.callbacks, "on_step_network", rec, self.state)
+                requested = _call(self.callbacks, "on_step_end", rec)
+                if requested:
+                    stop_reason = requested
+                if rec.objective < best_obj * (1 - 1e-12):
+                    best_obj, since_better = rec.objective, 0
+                else:
+                    since_better += 1
+                    if since_better >= _STALL_WINDOW and stop_reason is None:
+                        stop_reason = "stalled"
+                if self.validation is not None:
+                    if best_val is None or self.val > best_val + 1e-12:
+                        best_val, best_state, no_improve = self.val, self.state, 0
+                    else:
+                        no_improve += 1
+                        if no_improve >= cfg.n_iter_no_change:
+                            self.state = best_state
+                            stop_reason = "early_stopping"
+        except KeyboardInterrupt:
+            stop_reason = "interrupted"
+        alpha = float(self.alpha) if self.alpha is not None else math.nan
+        result = GreedyResult(
+            self.state, alpha, self.lambda_max, stop_reason, self.history, self.total
+        )
+        _call(self.callbacks, "on_fit_end", result)
+        return result
 
 
 def fit_greedy(
@@ -245,234 +596,9 @@ def fit_greedy(
         Starting network (warm start); ``config.alpha`` must then be set.
     validation : callable, optional
         ``validation(state) -> float`` (higher is better): enables early stopping.
-    callbacks : sequence
-        Objects with any of ``on_fit_begin(info)``, ``on_step_network(record, network)`` (the
-        :class:`NetworkState` after the step, arrays on the training device), ``on_step_end(record)``
-        and ``on_fit_end(result)``. ``on_step_end`` returning True stops the loop after the step
-        (reason ``callback``); returning a string stops it with that string as the reason.
+    callbacks : sequence of :class:`Callback`
+        ``on_step_end`` returning True stops the loop after the step (reason ``callback``);
+        returning a string stops it with that string as the reason.
     """
-    X = scorer.X64
-    xp = get_namespace(X)
-    act = config.activation
-    n, d = X.shape
-    K = Y.shape[1]
-    t_start = time.perf_counter()
-
-    alpha = config.alpha
-    penalty = get_penalty(config.penalty, alpha) if alpha is not None else None
-    lambda_max = None
-    reducer = PENALTIES[config.penalty]  # its static dual_norm turns h^T G into a score
-
-    # ---- phase: initial model ---------------------------------------------------------------
-    if init is not None and init.n_units > 0:
-        state = init
-        H = transform(X, state.W, state.c, act)
-        r = refit(
-            H,
-            Y,
-            a,
-            datafit,
-            penalty,
-            state.coef,
-            state.intercept,
-            tol=config.refit_tol,
-            max_iter=config.refit_max_iter,
-        )
-        keep = to_numpy((r.coef != 0).any(axis=1))
-        ki = xp.asarray(np.flatnonzero(keep))
-        state = NetworkState(state.W[ki], state.c[ki], r.coef[ki], r.intercept)
-        H = H[:, ki]
-        n_removed0 = int((~keep).sum())
-        F, G = r.F, r.G
-        loss, pen, refit_gap, refit_viol, refit_iter = (
-            r.loss,
-            r.penalty,
-            r.gap,
-            r.violation,
-            r.n_iter,
-        )
-    else:
-        b = datafit.intercept(Y, a) if init is None else init.intercept
-        state = NetworkState(
-            xp.zeros((0, d)), xp.zeros(0), xp.zeros((0, K)), xp.asarray(b, dtype=xp.float64)
-        )
-        H = xp.zeros((n, 0))
-        F, loss, pen = primal(
-            H,
-            Y,
-            a,
-            state.coef,
-            state.intercept,
-            datafit,
-            penalty or get_penalty(config.penalty, 0.0),
-        )
-        G = datafit.raw_grad(Y, F, a)
-        refit_gap, refit_viol, refit_iter = 0.0, to_float(abs(G.sum(axis=0)).max()), 0
-        n_removed0 = 0
-
-    _call(
-        callbacks,
-        "on_fit_begin",
-        {"n_samples": n, "n_features": d, "n_outputs": K, "config": config},
-    )
-    total = 0
-    refit_tol = config.refit_tol
-    history = []
-    val = validation(state) if validation is not None else None
-    history.append(
-        StepRecord(
-            0,
-            state.n_units,
-            state.n_units,
-            loss + pen,
-            loss,
-            pen,
-            math.nan,
-            math.nan,
-            False,
-            n_removed0,
-            refit_gap,
-            refit_viol,
-            refit_iter,
-            0,
-            0,
-            time.perf_counter() - t_start,
-            val,
-        )
-    )
-    best_val, best_state, no_improve = val, state, 0
-    stop_reason = None
-    step = 0
-    try:
-        while stop_reason is None:
-            if state.n_units >= config.max_units:
-                stop_reason = "max_units"
-                break
-            if config.max_time is not None and time.perf_counter() - t_start >= config.max_time:
-                stop_reason = "max_time"
-                break
-            step += 1
-            # ---- phases: sample, score, refine --------------------------------------------
-            Wt, ct, st, m_pool = search_pool(scorer, G, sampler, config, rng, reducer)
-            total += m_pool
-            j = int(to_numpy(st.argmax()))
-            best = to_float(st[j])
-            if penalty is None:  # lambda as a fraction of lambda_max (estimated from this pool)
-                lambda_max = best
-                alpha = config.alpha_ratio * lambda_max
-                penalty = get_penalty(config.penalty, alpha)
-            # ---- phase: certify ---------------------------------------------------------------
-            if best <= alpha * (1.0 + config.tol):
-                history.append(
-                    StepRecord(
-                        step,
-                        state.n_units,
-                        state.n_units,
-                        loss + pen,
-                        loss,
-                        pen,
-                        best,
-                        best - alpha,
-                        False,
-                        0,
-                        refit_gap,
-                        refit_viol,
-                        0,
-                        m_pool,
-                        total,
-                        time.perf_counter() - t_start,
-                        val,
-                    )
-                )
-                stop_reason = "certificate"
-                break
-            # ---- phase: add + re-fit ----------------------------------------------------------
-            w_new, c_new = Wt[j : j + 1], ct[j : j + 1]
-            dup = (
-                state.n_units > 0
-                and to_float((abs(state.W - w_new).max(axis=1) + abs(state.c - c_new)).min())
-                < 1e-12
-            )
-            n_before = state.n_units
-            if dup:
-                # the best unit is already active: its score exceeds lambda only because the
-                # last re-fit was inexact. Re-fit tighter instead of adding a copy.
-                if refit_tol <= 1e-14:
-                    stop_reason = "stalled"
-                    break
-                refit_tol = max(refit_tol * 1e-2, 1e-14)
-                W_all, c_all, coef0 = state.W, state.c, state.coef
-            else:
-                H = xp.concatenate([H, transform(X, w_new, c_new, act)], axis=1)
-                W_all = xp.concatenate([state.W, w_new])
-                c_all = xp.concatenate([state.c, c_new])
-                coef0 = xp.concatenate([state.coef, xp.zeros((1, K))])
-            if config.corrective or dup:
-                r = refit(
-                    H,
-                    Y,
-                    a,
-                    datafit,
-                    penalty,
-                    coef0,
-                    state.intercept,
-                    tol=refit_tol,
-                    max_iter=config.refit_max_iter,
-                )
-            else:
-                r = _stagewise(H, Y, a, datafit, penalty, state, F, refit_tol, config)
-            keep = to_numpy((r.coef != 0).any(axis=1))
-            if keep.all():
-                new_state = NetworkState(W_all, c_all, r.coef, r.intercept)
-            else:
-                ki = xp.asarray(np.flatnonzero(keep))
-                new_state = NetworkState(W_all[ki], c_all[ki], r.coef[ki], r.intercept)
-                H = H[:, ki]
-            # the step is complete: commit
-            state, F, G = new_state, r.F, r.G
-            loss, pen, refit_gap, refit_viol = r.loss, r.penalty, r.gap, r.violation
-            val = validation(state) if validation is not None else None
-            rec = StepRecord(
-                step,
-                n_before,
-                state.n_units,
-                r.objective,
-                loss,
-                pen,
-                best,
-                best - alpha,
-                not dup,
-                int((~keep).sum()),
-                refit_gap,
-                refit_viol,
-                r.n_iter,
-                m_pool,
-                total,
-                time.perf_counter() - t_start,
-                val,
-            )
-            history.append(rec)
-            _call(callbacks, "on_step_network", rec, state)
-            requested = _call(callbacks, "on_step_end", rec)
-            if requested:
-                stop_reason = requested
-            if validation is not None:
-                if best_val is None or val > best_val + 1e-12:
-                    best_val, best_state, no_improve = val, state, 0
-                else:
-                    no_improve += 1
-                    if no_improve >= config.n_iter_no_change:
-                        state = best_state
-                        stop_reason = "early_stopping"
-    except KeyboardInterrupt:
-        stop_reason = "interrupted"
-    result = GreedyResult(
-        state,
-        float(alpha) if alpha is not None else math.nan,
-        lambda_max,
-        stop_reason,
-        history,
-        total,
-    )
-    _call(callbacks, "on_fit_end", result)
-    return result
+    loop = _Loop(scorer, Y, a, datafit, sampler, config, rng, validation, callbacks)
+    return loop.run(init)

@@ -261,7 +261,7 @@ def train(
             min=1,
             rich_help_panel=_PATH,
         ),
-    ] = None,
+    ] = _D["path_patience"],
     show_path: Annotated[
         bool,
         typer.Option(
@@ -293,6 +293,10 @@ def train(
     refine_steps: Annotated[
         int, typer.Option(help="Ascent steps per refined candidate.", rich_help_panel=_MODEL)
     ] = _D["refine_steps"],
+    units_per_step: Annotated[
+        int,
+        typer.Option(help="Distinct units added per step at most.", min=1, rich_help_panel=_MODEL),
+    ] = _D["units_per_step"],
     unit_scale: Annotated[
         float, typer.Option(help="Norm bound of sigmoid/tanh units.", rich_help_panel=_MODEL)
     ] = _D["unit_scale"],
@@ -313,7 +317,8 @@ def train(
         float, typer.Option(help="Relative duality gap of the re-fit.", rich_help_panel=_MODEL)
     ] = _D["refit_tol"],
     refit_max_iter: Annotated[
-        int, typer.Option(help="Iterations per re-fit at most.", rich_help_panel=_MODEL)
+        int,
+        typer.Option(help="Proximal Newton iterations per re-fit at most.", rich_help_panel=_MODEL),
     ] = _D["refit_max_iter"],
     early_stopping: Annotated[
         bool, typer.Option(help="Stop on a validation split's metric.", rich_help_panel=_MODEL)
@@ -489,6 +494,16 @@ def _print_summary(m, run_dir):
         "device",
     ]
     _print_pairs(f"boostnet on {m['data']}", [(k, _fmt(m.get(k))) for k in keys])
+    phases = m.get("phase_time_s") or {}
+    total = m.get("fit_time_s") or 0.0
+    if phases and total > 0:
+        other = max(total - sum(phases.values()), 0.0)
+        rows = [*phases.items(), ("other", other)]
+        _print_pairs(
+            "where the fit's time went",
+            [(k, f"{v:.3f} s ({100 * v / total:.0f} %)") for k, v in rows],
+            head="phase",
+        )
     if run_dir is not None:
         out.print(f"run directory: {run_dir}", highlight=False)
 

@@ -18,7 +18,13 @@ from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._backend import resolve_device
-from .estimators import BoostNetClassifier, BoostNetRegressor, _BaseBoostNet, _generator
+from .estimators import (
+    UNITS_PER_STEP,
+    BoostNetClassifier,
+    BoostNetRegressor,
+    _BaseBoostNet,
+    _generator,
+)
 from .pathwise import compute_path
 from .samplers import get_sampler
 
@@ -96,12 +102,13 @@ class _CVMixin:
         refine=True,
         n_refine=1,
         refine_steps=10,
+        units_per_step=UNITS_PER_STEP,
         unit_scale=3.0,
         max_units=1000,
         max_time=None,
         tol=1e-3,
         refit_tol=1e-6,
-        refit_max_iter=2000,
+        refit_max_iter=200,
         dtype="float32",
         memory_budget_mb=256,
         random_state=None,
@@ -124,6 +131,7 @@ class _CVMixin:
         self.refine = refine
         self.n_refine = n_refine
         self.refine_steps = refine_steps
+        self.units_per_step = units_per_step
         self.unit_scale = unit_scale
         self.max_units = max_units
         self.max_time = max_time

@@ -65,6 +65,9 @@ class Datafit:
 
     name = "datafit"
     lipschitz = 1.0
+    #: ``f(F + v 1^T) = f(F)`` for every ``v`` (n,): adding one value to all K outputs of a
+    #: sample changes nothing (softmax).
+    shift_invariant = False
 
     def value(self, Y, F, a) -> float:
         """Return ``f(F) = sum_t a_t l(F_t, Y_t)`` (a 0-d array)."""
@@ -96,6 +99,12 @@ class Datafit:
         ``Nu`` has shape (n, K). Rows with ``a_t = 0`` must be zero and contribute nothing.
         """
         raise NotImplementedError
+
+    def dual_point(self, Y, G, a):
+        """A dual point built from the gradient ``G`` (n, K): ``Nu`` with ``1^T Nu = 0`` (the
+        unpenalised intercept's constraint) and ``f*(Nu)`` finite, equal to ``G`` when the intercept
+        is optimal (``1^T G = 0``). Here: centring, ``Nu = G - a (1^T G)``."""
+        return G - a[:, None] * G.sum(axis=0)
 
 
 class SquaredError(Datafit):
@@ -171,6 +180,30 @@ class Logistic(Datafit):
         Q = xp.clip(Q, 0.0, 1.0)
         return (a[:, None] * (_xlogx(Q, xp) + _xlogx(1.0 - Q, xp))).sum()
 
+    def dual_point(self, Y, G, a):
+        return _mixed_dual_point(Y, G, a, two_sided=True)
+
+
+def _mixed_dual_point(Y, G, a, two_sided):
+    """``Nu = a (q - Y)`` with ``q_t = (1 - theta) p_t + theta c``: the model's probabilities
+    ``p_t = G_t / a_t + Y_t`` mixed with one constant distribution ``c`` so that the weighted mean
+    of ``q`` equals the targets' (``1^T Nu = 0``), with the smallest ``theta`` that keeps ``c``, and
+    so every ``q_t``, inside the probability simplex (or [0, 1] for one logistic output,
+    ``two_sided``). ``theta = 0`` when the intercept is optimal: then ``Nu = G``."""
+    xp = get_namespace(G)
+    gb = G.sum(axis=0)  # = pbar - ybar
+    ybar = (a[:, None] * Y).sum(axis=0)
+    pbar = ybar + gb
+    ratios = [xp.where(pbar > 0, gb / xp.where(pbar > 0, pbar, 1.0), 0.0)]
+    if two_sided:  # the other class of a logistic output: 1 - p
+        ratios.append(xp.where(pbar < 1, -gb / xp.where(pbar < 1, 1.0 - pbar, 1.0), 0.0))
+    theta = max(0.0, *(float(r.max()) for r in ratios))
+    if theta <= 0.0:
+        return G
+    theta = min(theta, 1.0)
+    c = xp.clip((ybar - (1.0 - theta) * pbar) / theta, 0.0, 1.0)
+    return (1.0 - theta) * G + theta * a[:, None] * (c - Y)
+
 
 class SoftmaxCrossEntropy(Datafit):
     """Multinomial loss ``l(F_t, Y_t) = logsumexp(F_t) - Y_t . F_t``, ``Y_t`` one-hot over K classes.
@@ -181,6 +214,7 @@ class SoftmaxCrossEntropy(Datafit):
 
     name = "softmax"
     lipschitz = 0.5
+    shift_invariant = True
 
     def value(self, Y, F, a):
         xp = get_namespace(F)
@@ -221,6 +255,9 @@ class SoftmaxCrossEntropy(Datafit):
         Q = xp.clip(Q, 0.0, None)
         Q = Q / _rowsum(Q, xp)[:, None]
         return a @ _rowsum(_xlogx(Q, xp), xp)
+
+    def dual_point(self, Y, G, a):
+        return _mixed_dual_point(Y, G, a, two_sided=False)
 
 
 DATAFITS = {

@@ -25,6 +25,8 @@ from .scoring import make_scorer, transform
 #: Default lambda as a fraction of lambda_max. Chosen by measurement on the bundled data sets
 #: (experiments/choose_alpha.py): see the README's "Choosing lambda" section.
 DEFAULT_ALPHA_RATIO = 0.0075
+#: Default of ``units_per_step`` (measured: experiments/speed_suite.py --ablation).
+UNITS_PER_STEP = 8
 
 
 class _BaseBoostNet(TransformerMixin, BaseEstimator):
@@ -44,6 +46,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         "top_k": [Interval(Integral, 1, None, closed="left")],
         "refine": ["boolean"],
         "n_refine": [Interval(Integral, 0, None, closed="left")],
+        "units_per_step": [Interval(Integral, 1, None, closed="left")],
         "refine_steps": [Interval(Integral, 0, None, closed="left")],
         "unit_scale": [Interval(Real, 0, None, closed="neither")],
         "max_units": [Interval(Integral, 0, None, closed="left")],
@@ -80,12 +83,13 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         refine=True,
         n_refine=1,
         refine_steps=10,
+        units_per_step=UNITS_PER_STEP,
         unit_scale=3.0,
         max_units=1000,
         max_time=None,
         tol=1e-3,
         refit_tol=1e-6,
-        refit_max_iter=2000,
+        refit_max_iter=200,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -111,6 +115,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         self.refine = refine
         self.n_refine = n_refine
         self.refine_steps = refine_steps
+        self.units_per_step = units_per_step
         self.unit_scale = unit_scale
         self.max_units = max_units
         self.max_time = max_time
@@ -175,6 +180,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             refine=self.refine,
             n_refine=self.n_refine,
             refine_steps=self.refine_steps,
+            units_per_step=self.units_per_step,
             unit_scale=self.unit_scale,
             max_units=self.max_units,
             max_time=self.max_time,
@@ -541,6 +547,10 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         Improve the best candidates by projected gradient ascent on their score.
     n_refine, refine_steps : int, default=1, 10
         How many of the best candidates are refined, and by how many ascent steps.
+    units_per_step : int, default=8
+        Most units added per step: the best distinct candidates of the step's pool that score
+        above ``alpha (1 + tol)`` (a candidate whose activations correlate above 0.95 with a better
+        one is skipped); one re-fit then decides which keep a non-zero weight.
     unit_scale : float, default=3.0
         Bound R on ``||(v, c)||_2`` for sigmoid and tanh units (relu and sign units have norm 1).
     max_units : int, default=1000
@@ -549,8 +559,10 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
     tol : float, default=1e-3
         Certificate tolerance: stop when the best score <= alpha (1 + tol).
     refit_tol : float, default=1e-6
-        Relative duality-gap tolerance of the re-fit.
-    refit_max_iter : int, default=2000
+        Relative duality-gap tolerance of the re-fit that a certificate is issued at (while the
+        best score is far above lambda, the loop re-fits more loosely, down to 1e-3).
+    refit_max_iter : int, default=200
+        Proximal Newton iterations per re-fit at most.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` (stratified) and stop when its accuracy has not improved for
         ``n_iter_no_change`` steps; the best model is kept.

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._greedy import StepRecord
+from ._greedy import StepRecord, phase_times
 from .callbacks import MetricCurve
 from .datasets import Dataset, load_data
 from .estimators import BoostNetClassifier, BoostNetRegressor
@@ -410,6 +410,7 @@ def run_train(
         "steps": est.n_iter_,
         "candidates_searched": est.n_candidates_searched_,
         "fit_time_s": fit_time,
+        "phase_time_s": phase_times(est.history_),
         "predict_time_s": predict_time,
         "n_train": int(split.X_train.shape[0]),
         "n_test": int(split.X_test.shape[0]),

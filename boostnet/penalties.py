@@ -11,6 +11,8 @@ correlations into its score), the optimality violation and ``lambda_max``. Array
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._backend import get_namespace
 from .exceptions import ConfigError
 
@@ -44,6 +46,12 @@ class Penalty:
     @staticmethod
     def dual_norm_grad(R):
         """A subgradient of each row's dual norm with respect to that row: (q, K)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def best_shift(W):
+        """Per row ``v_j`` minimising ``Omega(W - v 1^T)`` (host NumPy, (m,)): the common shift of a
+        unit's K weights that a shift-invariant loss (softmax) leaves to the penalty."""
         raise NotImplementedError
 
     def violation(self, W, grad):
@@ -86,6 +94,10 @@ class L1(Penalty):
         D[rows, k] = xp.sign(R[rows, k])
         return D
 
+    @staticmethod
+    def best_shift(W):
+        return np.median(W, axis=1)
+
     def violation(self, W, grad):
         xp = get_namespace(W)
         if W.size == 0:
@@ -126,6 +138,10 @@ class GroupL1(Penalty):
         xp = get_namespace(R)
         n = xp.sqrt((R * R).sum(axis=1, keepdims=True))
         return R / xp.where(n > 0, n, 1.0)
+
+    @staticmethod
+    def best_shift(W):
+        return W.mean(axis=1)
 
     def violation(self, W, grad):
         xp = get_namespace(W)

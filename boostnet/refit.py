@@ -4,15 +4,38 @@ Given the hidden activations ``H`` (n x m) of the active units, solve
 
     min_{W, b}  f(H W + 1 b^T) + alpha * Omega(W),      W: (m, K), b: (K,) unpenalised,
 
-with FISTA (constant step ``1 / L``) and gradient-based adaptive restart (O'Donoghue & Candes 2015),
-warm-started from the previous solution. It stops when the relative duality gap is below ``tol``:
+by a proximal Newton method (glmnet's IRLS + coordinate descent; skglm's ``ProxNewton``), warm-started
+from the previous solution. Each outer iteration
+
+1. takes the loss curvature ``C = diag Hessian of f in F`` (n x K: ``a`` for squared error,
+   ``a p (1 - p)`` for logistic and, per class, for softmax: the class-diagonal part of the softmax
+   Hessian, as glmnet does);
+2. builds one curvature matrix per output in the m x m space, with the intercept eliminated exactly:
+   with ``s_k = sum_t C_tk``, ``mu_k = H^T C_k / s_k``,
+
+       A_k = H^T diag(C_k) H - s_k mu_k mu_k^T,      g_k = H^T G_k - mu_k (1^T G_k),
+
+   (the quadratic model minimised over ``b_k`` for fixed ``w_k``: ``db_k = -(1^T G_k) / s_k -
+   mu_k . dw_k``). These are the only products with the n rows: ``O(n m^2 K)`` once per outer
+   iteration, plus ``O(n m K)`` for the gradient;
+3. minimises the quadratic model plus the penalty by coordinate descent in the m x K space
+   (:mod:`boostnet._cd`, compiled), to an inner tolerance tied to the current optimality violation;
+4. takes the step with a backtracking (Armijo) line search on the true objective, so the objective
+   decreases monotonically whatever the quality of the curvature model.
+
+For squared error the model is exact, so one outer iteration solves the problem up to the inner
+tolerance. The solver stops when the relative duality gap is below ``tol``:
 
     gap = P(W, b) - D(nu),   D(nu) = -f*(nu),
     nu = s * (G - a (1^T G)),   s = min(1, alpha / max_j dual_norm(h_j^T nu)),
 
 ``G`` the datafit gradient at the iterate: ``nu`` is centred so that ``1^T nu = 0`` (the dual constraint
 of the unpenalised intercept) and scaled into the dual-feasible set, hence ``gap >= 0`` always and
-``gap = 0`` at the optimum. Written against the array module of its inputs (NumPy or CuPy).
+``gap = 0`` at the optimum.
+
+Written against the array module of its inputs: on CuPy the n-dependent products stay on the device
+and only the small ``A`` (K x m x m) and ``g`` (m x K) come to the host, where the coordinate descent
+runs.
 """
 
 from __future__ import annotations
@@ -20,7 +43,25 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ._backend import get_namespace, to_float
+import numpy as np
+
+from . import _cd
+from ._backend import get_namespace, to_float, to_numpy
+
+#: Armijo constant and the most halvings of the line search.
+_ARMIJO = 1e-4
+_MAX_HALVINGS = 40
+_ROUNDING = 4 * np.finfo(np.float64).eps
+#: Outer iterations between rebuilds of the curvature model (for a non-quadratic loss).
+_MODEL_EVERY = 5
+#: Iterates combined by each Anderson extrapolation.
+_ANDERSON = 5
+#: Outer iterations between duality-gap evaluations while the objective still drops by more
+#: than ``tol``.
+_GAP_EVERY = 4
+#: Curvature floor, relative to the sample weights: keeps every model strictly convex where the
+#: loss is flat (probabilities at 0 or 1), so the coordinate steps stay finite.
+_CURVATURE_FLOOR = 1e-10
 
 
 @dataclass
@@ -41,7 +82,10 @@ class RefitResult:
     violation : float
         Optimality violation in ``coef`` and ``intercept``.
     n_iter : int
+        Outer (proximal Newton) iterations.
     converged : bool
+    n_sweeps : int
+        Coordinate-descent sweeps over all outer iterations.
     """
 
     coef: object
@@ -55,23 +99,16 @@ class RefitResult:
     violation: float
     n_iter: int
     converged: bool
-
-
-def lipschitz_constant(H, a, datafit) -> float:
-    """Lipschitz constant of the gradient of ``(W, b) -> f(H W + 1 b^T)``.
-
-    ``datafit.lipschitz * lambda_max([H 1]^T diag(a) [H 1])``; H: (n, m), a: (n,).
-    """
-    xp = get_namespace(H)
-    A = xp.concatenate([H, xp.ones((H.shape[0], 1), dtype=H.dtype)], axis=1)
-    gram = (A * a[:, None]).T @ A
-    lmax = to_float(xp.linalg.eigvalsh(gram)[-1])
-    return max(datafit.lipschitz * lmax, 1e-12)
+    n_sweeps: int = 0
 
 
 def duality_gap(H, Y, a, G, objective, datafit, penalty) -> float:
-    """Duality gap of ``(W, b)`` given its gradient ``G`` and primal objective (see module doc)."""
-    Nu = G - a[:, None] * G.sum(axis=0)
+    """Duality gap of ``(W, b)`` given its gradient ``G`` and primal objective (see module doc).
+
+    The dual point is the datafit's :meth:`~boostnet.datafits.Datafit.dual_point` of ``G``, scaled
+    into the penalty's dual ball.
+    """
+    Nu = datafit.dual_point(Y, G, a)
     if H.shape[1] > 0:
         dmax = to_float(penalty.dual_norm(H.T @ Nu).max())
         if dmax > penalty.alpha:
@@ -86,6 +123,56 @@ def primal(H, Y, a, coef, intercept, datafit, penalty):
     return F, to_float(datafit.value(Y, F, a)), to_float(penalty.value(coef))
 
 
+def curvature_model(H, C, constant: bool):
+    """The per-output curvature matrices of the quadratic model, on the host.
+
+    Parameters
+    ----------
+    H : array, shape (n, m)
+    C : array, shape (n, K)
+        Curvature weights (the datafit's Hessian diagonal, floored).
+    constant : bool
+        The columns of ``C`` are equal (squared error): one matrix serves every output.
+
+    Returns
+    -------
+    A : ndarray, shape (1 or K, m, m)
+        ``H^T diag(C_k) H - s_k mu_k mu_k^T`` (host, float64).
+    s : ndarray, shape (K,)
+        ``sum_t C_tk``.
+    mu : ndarray, shape (K, m)
+        ``H^T C_k / s_k``.
+    """
+    K = C.shape[1]
+    s = to_numpy(C.sum(axis=0)).astype(np.float64)
+    s = np.maximum(s, 1e-300)
+    mu = to_numpy(H.T @ C).T / s[:, None]  # (K, m)
+    cols = 1 if constant else K
+    A = np.empty((cols, H.shape[1], H.shape[1]))
+    for k in range(cols):
+        Ak = to_numpy((H * C[:, k : k + 1]).T @ H)
+        A[k] = Ak - s[k] * np.outer(mu[k], mu[k])
+    return A, s, mu
+
+
+def _anderson(iterates):
+    """Anderson extrapolation ``sum_i c_i x_{i+1}`` with ``sum c = 1`` minimising
+    ``||sum_i c_i (x_{i+1} - x_i)||``; None if the system is degenerate."""
+    X = np.asarray(iterates)
+    U = np.diff(X, axis=0)
+    C = U @ U.T
+    scale = np.trace(C)
+    if not scale > 0:
+        return None
+    try:
+        z = np.linalg.solve(C + 1e-10 * scale * np.eye(C.shape[0]), np.ones(C.shape[0]))
+    except np.linalg.LinAlgError:
+        return None
+    if not np.isfinite(z).all() or z.sum() == 0:
+        return None
+    return (z / z.sum()) @ X[1:]
+
+
 def refit(
     H,
     Y,
@@ -96,17 +183,11 @@ def refit(
     intercept0,
     *,
     tol=1e-6,
-    max_iter=2000,
-    check_every=10,
+    max_iter=200,
     offset=None,
+    decrease_tol=0.0,
 ) -> RefitResult:
-    """Solve the finite L1 problem on fixed features by FISTA with adaptive restart.
-
-    The step is ``1 / L_k`` with ``L_k`` found by backtracking (doubling until the quadratic upper
-    bound holds at the new point) and lowered by 10 % after each accepted step, so it follows the
-    local curvature, which for a well-fitted logistic or softmax model is far below the global bound
-    :func:`lipschitz_constant` (used as the cap). Predictions are carried along linearly
-    (``F(y) = F(x_k) + beta (F(x_k) - F(x_{k-1}))``): each iteration costs two products with ``H``.
+    """Solve the finite L1 problem on fixed features by proximal Newton (see the module doc).
 
     Parameters
     ----------
@@ -123,96 +204,130 @@ def refit(
     tol : float
         Stop when ``gap <= tol * max(objective, 1e-12)``.
     max_iter : int
-    check_every : int
-        Iterations between duality-gap evaluations.
+        Most outer (proximal Newton) iterations.
     offset : array, shape (n, K), optional
         Fixed predictions added to ``H W + b`` (the other units' output in a stagewise step).
+    decrease_tol : float
+        Also stop (not ``converged``) after a full step that lowered the objective by at most this
+        much, relative: the greedy loop's loose re-fits while far from a certificate, where the
+        objective settles well before the duality gap certifies it.
 
     Returns
     -------
     RefitResult
-        The evaluated iterate with the lowest objective: never worse than the warm start.
+        The last iterate; the line search makes the objective non-increasing, so it is never worse
+        than the warm start.
     """
-    # Centre the features (weights a): F = H w + b = Hc w + (b + mu w). Exact, and far better
-    # conditioned for nonnegative units (relu, sigmoid, sign), whose mean is close to the intercept's
-    # direction. H^T nu = Hc^T nu for every dual point with 1^T nu = 0, so the gap is unchanged.
-    mu = a @ H
-    H = H - mu
-    L_max = lipschitz_constant(H, a, datafit)
-    x_w, x_b = coef0.copy(), intercept0 + mu @ coef0
-    F_x = H @ x_w + x_b
-    if offset is not None:
-        F_x = F_x + offset
-    y_w, y_b, F_y = x_w, x_b, F_x
-    t = 1.0
-    # diagonal metric: the curvature of each coordinate at the warm start
     xp = get_namespace(H)
-    ones = xp.ones(H.shape[0])
-    C = datafit.hess_diag(Y, F_x, a)
-    D_w = penalty.metric((H * H).T @ C)
-    D_b = C.sum(axis=0)
-    top = max(to_float(D_w.max()) if D_w.size else 0.0, to_float(D_b.max()), 1e-300)
-    D_w = xp.maximum(D_w, 1e-10 * top)
-    D_b = xp.maximum(D_b, 1e-10 * top)
-    d_min = min(to_float(D_w.min()) if D_w.size else top, to_float(D_b.min()))
-    sigma_max = max(L_max / d_min, 1.0)
-    sigma = 1.0
+    m = H.shape[1]
+    constant = datafit.name == "squared_error"
+    solver = _cd.SOLVERS[penalty.name]
+    W = xp.asarray(coef0, dtype=xp.float64).copy()
+    b = xp.asarray(intercept0, dtype=xp.float64).copy()
+    F = H @ W + b
+    if offset is not None:
+        F = F + offset
+    mu_a = a @ H  # (m,) the a-weighted feature means, for the dual point
+    W_host = to_numpy(W).astype(np.float64)
 
-    def state_at(w, b, F):
+    def evaluate(F, W_host):
         loss, G = datafit.value_grad(Y, F, a)
         loss = to_float(loss)
-        pen = to_float(penalty.value(w))
-        gap = duality_gap(H, Y, a, G, loss + pen, datafit, penalty)
-        return (w, b, F, G, loss, pen, gap)
+        pen = to_float(penalty.value(W_host))
+        return loss, pen, G, H.T @ G, G.sum(axis=0)
 
-    best = state_at(x_w, x_b, F_x)
-    start_obj = best[4] + best[5]
-    n_iter = 0
-    converged = best[6] <= tol * max(best[4] + best[5], 1e-12)
-    while not converged and n_iter < max_iter:
-        f_y, G_y = datafit.value_grad(Y, F_y, a)
-        f_y = to_float(f_y)
-        g_w, g_b = H.T @ G_y, ones @ G_y
-        while True:  # backtracking on sigma
-            s_w, s_b = 1.0 / (sigma * D_w), 1.0 / (sigma * D_b)
-            new_w = penalty.prox(y_w - s_w * g_w, s_w)
-            new_b = y_b - s_b * g_b
-            dw, db = new_w - y_w, new_b - y_b
-            F_new = H @ new_w + new_b
-            if offset is not None:
-                F_new = F_new + offset
-            f_new = to_float(datafit.value(Y, F_new, a))
-            quad = to_float((g_w * dw).sum() + (g_b * db).sum()) + 0.5 * sigma * to_float(
-                (D_w * dw * dw).sum() + (D_b * db * db).sum()
-            )
-            if f_new <= f_y + quad + 1e-12 * abs(f_y) or sigma >= sigma_max:
-                break
-            sigma = min(2.0 * sigma, sigma_max)
+    def gap_at(obj):
+        return duality_gap(H, Y, a, G, obj, datafit, penalty)
+
+    loss, pen, G, HtG, gb = evaluate(F, W_host)
+    obj = loss + pen
+    gap = gap_at(obj)
+    n_iter, sweeps = 0, 0
+    converged = gap <= tol * max(obj, 1e-12)
+    stalled = False  # stopped by decrease_tol, before the gap reached tol
+    cache, t, iterates = None, 1.0, []
+    while not converged and not stalled and n_iter < max_iter and math.isfinite(obj):
         n_iter += 1
-        dw, db = new_w - x_w, new_b - x_b
-        if to_float((D_w * (y_w - new_w) * dw).sum() + (D_b * (y_b - new_b) * db).sum()) > 0:
-            # gradient-based restart: the momentum points uphill
-            t = 1.0
-            y_w, y_b, F_y = new_w, new_b, F_new
+        # ---- the quadratic model: rebuilt after a shortened step and every few iterations;
+        # in between the last one serves (the per-output model is an approximation anyway) ----
+        if cache is None or (not constant and (t < 1.0 or n_iter % _MODEL_EVERY == 1)):
+            C = datafit.hess_diag(Y, F, a) + _CURVATURE_FLOOR * a[:, None]
+            cache = curvature_model(H, C, constant) if m > 0 else None
+        gb_h = to_numpy(gb).astype(np.float64)
+        if m > 0:
+            A, s, mu = cache
+            g = to_numpy(HtG).astype(np.float64) - mu.T * gb_h  # (m, K), centred per output
+            viol = to_float(penalty.violation(W_host, g))
+            W_new, nsw = solver(A, g, W_host, penalty.alpha, max(1e-3 * viol, 1e-15), 1000)
+            sweeps += int(nsw)
+            dW_h = W_new - W_host
+            db_h = -gb_h / s - (mu * dW_h.T).sum(axis=1)
         else:
-            t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-            beta = (t - 1.0) / t_new
-            y_w, y_b = new_w + beta * dw, new_b + beta * db
-            F_y = F_new + beta * (F_new - F_x)
-            t = t_new
-        x_w, x_b, F_x = new_w, new_b, F_new
-        sigma = max(0.9 * sigma, 1e-3)
-        if n_iter % check_every == 0 or n_iter == max_iter:
-            cur = state_at(x_w, x_b, F_x)
-            converged = cur[6] <= tol * max(cur[4] + cur[5], 1e-12)
-            # keep the lowest objective, but a certified iterate wins over rounding-level
-            # differences as long as it is no worse than the warm start
-            if cur[4] + cur[5] <= best[4] + best[5] or (converged and cur[4] + cur[5] <= start_obj):
-                best = cur
-    x_w, x_b, F, G, loss, pen, gap = best
-    x_b = x_b - mu @ x_w
+            s = np.maximum(to_numpy(datafit.hess_diag(Y, F, a).sum(axis=0)), 1e-300)
+            dW_h, W_new = np.zeros((0, gb_h.shape[0])), W_host
+            db_h = -gb_h / s
+        # ---- line search on the true objective --------------------------------------------
+        dW, db = xp.asarray(dW_h), xp.asarray(db_h)
+        dF = H @ dW + db
+        pen_new = to_float(penalty.value(W_new))
+        slope = to_float((HtG * dW).sum()) + float(gb_h @ db_h) + pen_new - pen
+        if slope > _ROUNDING * abs(obj) or not (dW_h.any() or db_h.any()):
+            break  # no descent direction: optimal to the model's accuracy
+        t, accepted = 1.0, False
+        for _ in range(_MAX_HALVINGS):
+            W_t = W_host + t * dW_h
+            F_t = F + t * dF
+            loss_t = to_float(datafit.value(Y, F_t, a))
+            obj_t = loss_t + to_float(penalty.value(W_t))
+            # near the optimum the decrease is below rounding: a full step that does not raise the
+            # objective beyond it is taken (the duality gap, not the objective, decides the stop)
+            if obj_t <= obj + _ARMIJO * t * slope or (
+                t == 1.0 and obj_t <= obj + _ROUNDING * abs(obj)
+            ):
+                accepted = True
+                break
+            t *= 0.5
+        if not accepted:
+            break
+        W_host, b, F = W_t, b + t * db, F_t
+        if datafit.shift_invariant and m > 0:
+            # the loss does not change when a unit's K weights move by a common shift v_j: take
+            # the shift that minimises the penalty (exactly: a median for L1, the mean for group
+            # L1), a step along the loss's null space that the per-output model cannot see
+            v = penalty.best_shift(W_host)
+            if v.any():
+                W_host = W_host - v[:, None]
+                F = F - (H @ xp.asarray(v))[:, None]
+        # ---- Anderson extrapolation of the last iterates (the outer iterations converge
+        # linearly for softmax; skglm's AndersonCD does the same over CD epochs) -------------
+        if not constant:
+            iterates.append(np.concatenate([W_host.ravel(), to_numpy(b)]))
+            if len(iterates) > _ANDERSON:
+                x = _anderson(iterates)
+                iterates.clear()
+                if x is not None:
+                    W_x = x[: W_host.size].reshape(W_host.shape)
+                    b_x = xp.asarray(x[W_host.size :])
+                    F_x = H @ xp.asarray(W_x) + b_x
+                    if offset is not None:
+                        F_x = F_x + offset
+                    obj_x = to_float(datafit.value(Y, F_x, a)) + to_float(penalty.value(W_x))
+                    if obj_x < loss_t + to_float(penalty.value(W_host)):
+                        W_host, b, F = W_x, b_x, F_x
+        obj_before = obj
+        loss, pen, G, HtG, gb = evaluate(F, W_host)
+        obj = loss + pen
+        decrease = (obj_before - obj) / max(abs(obj), 1e-12)
+        # the gap (a dual evaluation) is only worth computing once the objective has settled
+        gap = gap_at(obj) if decrease <= tol or n_iter % _GAP_EVERY == 0 else math.inf
+        converged = gap <= tol * max(obj, 1e-12)
+        stalled = decrease_tol > 0 and t == 1.0 and decrease <= decrease_tol
+    if not math.isfinite(gap):
+        gap = gap_at(obj)
+    R = to_numpy(HtG - mu_a[:, None] * gb)  # the gradient in W with the intercept's centring
     viol = max(
-        to_float(penalty.violation(x_w, H.T @ G)),
-        to_float(xp.abs(G.sum(axis=0)).max()),
+        to_float(penalty.violation(W_host, R)) if m > 0 else 0.0,
+        to_float(xp.abs(gb).max()),
     )
-    return RefitResult(x_w, x_b, F, G, loss + pen, loss, pen, gap, viol, n_iter, bool(converged))
+    W = xp.asarray(W_host)
+    return RefitResult(W, b, F, G, obj, loss, pen, gap, viol, n_iter, bool(converged), sweeps)

@@ -120,15 +120,18 @@ def test_pairs_sampler_picks_the_same_units_on_both_devices(fake_cupy, small_dig
 
 
 def test_the_fit_stays_on_the_device(fake_cupy, small_digits):
-    # per step only scalars, the top-k and (for the gradient-weighted pairs) one n-vector come
-    # back; candidates are built on the device, so no M x d block goes over per step
+    # per step only scalars, the top-k, the re-fit's small curvature matrices (K x m x m per
+    # Newton iteration) and (for the gradient-weighted pairs) one n-vector come back; candidates
+    # are built on the device, so no M x d block goes over per step
     from boostnet import BoostNetClassifier
 
     cp = fake_cupy
     X, y = small_digits
     n, d = X.shape
     M = 1024
-    est = BoostNetClassifier(device="gpu", random_state=1, n_candidates=M, max_units=10)
+    est = BoostNetClassifier(
+        device="gpu", random_state=1, n_candidates=M, max_units=10, units_per_step=1
+    )
     est.fit(X, y)
     steps = len(est.history_)
     assert est.n_units_ >= 8 and steps >= 8

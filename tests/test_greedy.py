@@ -194,7 +194,8 @@ def test_objective_never_increases_and_records_are_consistent(digits_split):
             assert r.best_score > est.alpha_ and r.certificate_gap == pytest.approx(
                 r.best_score - est.alpha_
             )
-            assert r.n_units == r.n_units_before + 1 - r.n_removed
+            assert 1 <= r.n_added <= est.units_per_step
+            assert r.n_units == r.n_units_before + r.n_added - r.n_removed
     assert est.n_units_ == h[-1].n_units
     assert est.stop_reason_ == "max_units" and est.n_units_ == 25
     total = sum(r.n_candidates for r in h)
@@ -326,12 +327,19 @@ def test_stagewise_ablation_keeps_earlier_weights_fixed(digits_split):
 
     snap = Snap()
     est = BoostNetClassifier(
-        corrective=False, max_units=6, n_candidates=256, random_state=0, callbacks=[snap]
+        corrective=False,
+        max_units=6,
+        n_candidates=256,
+        random_state=0,
+        callbacks=[snap],
+        units_per_step=1,
     ).fit(Xtr, ytr)
     assert est.n_units_ == 6
     for prev, cur in zip(snap.coefs[:-1], snap.coefs[1:], strict=True):
         np.testing.assert_array_equal(cur[: prev.shape[0]], prev)
     obj = [r.objective for r in est.history_]
     assert all(b <= a + 1e-12 for a, b in zip(obj[:-1], obj[1:], strict=True))
-    full = BoostNetClassifier(max_units=6, n_candidates=256, random_state=0).fit(Xtr, ytr)
+    full = BoostNetClassifier(max_units=6, n_candidates=256, random_state=0, units_per_step=1).fit(
+        Xtr, ytr
+    )
     assert full.history_[-1].objective < est.history_[-1].objective

@@ -1,0 +1,262 @@
+"""Fit time against the MLP a user would pick instead: boostnet and ``MLP(100)`` on the same split.
+
+For every data set: a 75/25 split (stratified for classification; Fashion-MNIST: 10 000 training rows
+and its official 10 000-row test set), standardised on the training part; then boostnet with its
+defaults (plus ``--params``) and scikit-learn's ``MLPClassifier((100,), max_iter=1000,
+random_state=0)`` (``MLPRegressor`` for regression) fitted in the same process. Printed per set:
+accuracy or R^2, units, steps, stop reason, both fit times and their ratio; then the geometric mean
+of the ratios. Writes ``speed.csv`` (one tidy row per set, with provenance) and ``speed.png`` (fit
+time against the metric, both methods) to ``--out``.
+
+    python experiments/speed_suite.py                       # every set (~5-10 min on 2 cores)
+    python experiments/speed_suite.py --sets digits wine    # some
+    python experiments/speed_suite.py --params '{"units_per_step": 1}' --out runs/speed-ups1
+    python experiments/speed_suite.py --ablation units_per_step=1,4,8,16 --sets digits c11
+
+``--ablation NAME=V1,V2,...`` fits boostnet once per value (the MLP once per set) and also prints
+the final objective, so settings can be compared at equal data (e.g. units per step: steps, units
+and objective at the certificate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import sklearn  # noqa: E402
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_diabetes,
+    load_digits,
+    load_iris,
+    load_wine,
+    make_classification,
+    make_friedman1,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+import boostnet
+from boostnet import BoostNetClassifier, BoostNetRegressor  # noqa: E402
+from boostnet.datasets import load_data  # noqa: E402
+
+
+def _c11():
+    return make_classification(
+        n_samples=1000, n_features=10, n_informative=8, n_redundant=0, n_classes=11,
+        n_clusters_per_class=1, class_sep=1.5, random_state=0,
+    )  # fmt: skip
+
+
+def _c2_noisy():
+    return make_classification(
+        n_samples=700, n_features=8, n_informative=5, flip_y=0.15, random_state=0
+    )
+
+
+def _c26():
+    return make_classification(
+        n_samples=20000, n_features=16, n_informative=12, n_redundant=2, n_classes=26,
+        n_clusters_per_class=1, class_sep=1.5, random_state=0,
+    )  # fmt: skip
+
+
+def _fashion():
+    ds = load_data("fashion-mnist")
+    rng = np.random.default_rng(0)
+    idx = rng.choice(ds.X.shape[0], 10000, replace=False)
+    return ds.X[idx], ds.y[idx], ds.X_test, ds.y_test
+
+
+#: name -> (task, loader). A loader returns (X, y) or (X_train, y_train, X_test, y_test).
+SETS = {
+    "digits": ("classification", lambda: load_digits(return_X_y=True)),
+    "wine": ("classification", lambda: load_wine(return_X_y=True)),
+    "breast-cancer": ("classification", lambda: load_breast_cancer(return_X_y=True)),
+    "iris": ("classification", lambda: load_iris(return_X_y=True)),
+    "diabetes": ("regression", lambda: load_diabetes(return_X_y=True)),
+    "friedman1": (
+        "regression",
+        lambda: make_friedman1(n_samples=1000, noise=1.0, random_state=0),
+    ),
+    "c11": ("classification", _c11),
+    "c2-noisy": ("classification", _c2_noisy),
+    "c26": ("classification", _c26),
+    "fashion-10k": ("classification", _fashion),
+}
+
+
+def split(name):
+    task, loader = SETS[name]
+    data = loader()
+    if len(data) == 4:
+        Xtr, ytr, Xte, yte = data
+    else:
+        X, y = data
+        Xtr, Xte, ytr, yte = train_test_split(
+            X, y, test_size=0.25, random_state=0,
+            stratify=y if task == "classification" else None,
+        )  # fmt: skip
+    Xtr, Xte = np.asarray(Xtr, dtype=np.float64), np.asarray(Xte, dtype=np.float64)
+    mean, scale = Xtr.mean(axis=0), Xtr.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    return task, (Xtr - mean) / scale, ytr, (Xte - mean) / scale, yte
+
+
+def fit_timed(est, X, y):
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    return time.perf_counter() - t0
+
+
+def run_set(name, params, mlp_cache):
+    task, Xtr, ytr, Xte, yte = split(name)
+    if name not in mlp_cache:
+        mlp = (MLPClassifier if task == "classification" else MLPRegressor)(
+            (100,), max_iter=1000, random_state=0
+        )
+        t_mlp = fit_timed(mlp, Xtr, ytr)
+        mlp_cache[name] = (float(mlp.score(Xte, yte)), t_mlp)
+    mlp_score, t_mlp = mlp_cache[name]
+    est = (BoostNetClassifier if task == "classification" else BoostNetRegressor)(
+        random_state=0, **params
+    )
+    t_bn = fit_timed(est, Xtr, ytr)
+    phases = {k: 0.0 for k in ("sample", "score", "refine", "refit")}
+    for r in est.history_:
+        for k in phases:
+            phases[k] += getattr(r, f"time_{k}", 0.0)
+    last = est.history_[-1] if est.history_ else None
+    return {
+        "data": name,
+        "task": task,
+        "metric": "accuracy" if task == "classification" else "r2",
+        "n_train": int(Xtr.shape[0]),
+        "n_features": int(Xtr.shape[1]),
+        "n_outputs": int(est.coef_.shape[1]),
+        "params": json.dumps(params, sort_keys=True),
+        "boostnet": float(est.score(Xte, yte)),
+        "mlp": mlp_score,
+        "units": int(est.n_units_),
+        "steps": int(est.n_iter_),
+        "stop": est.stop_reason_,
+        "objective": float(last.objective) if last is not None else math.nan,
+        "boostnet_s": t_bn,
+        "mlp_s": t_mlp,
+        "ratio": t_bn / t_mlp,
+        **{f"{k}_s": v for k, v in phases.items()},
+    }
+
+
+def provenance():
+    return {
+        "seed": 0,
+        "boostnet": boostnet.__version__,
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "device": "cpu",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def print_table(rows):
+    head = (
+        f"| {'data':<14}| {'metric':<8}| {'boostnet':>9}| {'MLP':>7}| {'units':>5}| {'steps':>5}| "
+        f"{'stop':<12}| {'objective':>10}| {'boostnet s':>10}| {'MLP s':>7}| {'ratio':>6}|"
+    )
+    print(head)
+    print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
+    for r in rows:
+        print(
+            f"| {r['data']:<14}| {r['metric']:<8}| {r['boostnet']:>9.4f}| {r['mlp']:>7.4f}| "
+            f"{r['units']:>5}| {r['steps']:>5}| {r['stop']:<12}| {r['objective']:>10.5f}| "
+            f"{r['boostnet_s']:>10.2f}| {r['mlp_s']:>7.2f}| {r['ratio']:>6.2f}|"
+        )
+    ratios = [r["ratio"] for r in rows]
+    gm = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
+    diff = [r["boostnet"] - r["mlp"] for r in rows]
+    print(
+        f"\ngeometric mean of the fit-time ratios: {gm:.2f} (max {max(ratios):.2f}); "
+        f"metric minus MLP's: mean {np.mean(diff):+.4f}, worst {min(diff):+.4f}; "
+        f"certificates {sum(r['stop'] == 'certificate' for r in rows)}/{len(rows)}"
+    )
+    return gm
+
+
+def plot(rows, path):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in rows:
+        ax.plot([r["mlp_s"], r["boostnet_s"]], [r["mlp"], r["boostnet"]], color="0.8", zorder=1)
+        ax.annotate(r["data"], (r["boostnet_s"], r["boostnet"]), fontsize=7)
+    ax.scatter([r["boostnet_s"] for r in rows], [r["boostnet"] for r in rows], label="boostnet")
+    ax.scatter([r["mlp_s"] for r in rows], [r["mlp"] for r in rows], marker="s", label="MLP(100)")
+    ax.set_xscale("log")
+    ax.set_xlabel("fit time (s, log scale)")
+    ax.set_ylabel("test accuracy / R^2")
+    ax.legend()
+    ax.set_title("fit time against test metric, same split")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
+    ap.add_argument("--params", default="{}", help="boostnet parameters as a JSON object")
+    ap.add_argument("--ablation", default=None, help="NAME=V1,V2,...: one boostnet fit per value")
+    ap.add_argument("--out", default="runs/speed-suite")
+    args = ap.parse_args(argv)
+    params = json.loads(args.params)
+    variants = [params]
+    if args.ablation:
+        key, vals = args.ablation.split("=", 1)
+        variants = [{**params, key: json.loads(v)} for v in vals.split(",")]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    prov = provenance()
+    rows, mlp_cache = [], {}
+    # one warm-up fit so that the one-off loading of compiled kernels is not charged to a set
+    BoostNetClassifier(random_state=0, max_units=2).fit(*load_iris(return_X_y=True))
+    for name in args.sets:
+        for p in variants:
+            row = run_set(name, p, mlp_cache)
+            rows.append({**row, **prov})
+            print(
+                f"{name} {json.dumps(p)}: {row['boostnet']:.4f} vs {row['mlp']:.4f}, "
+                f"{row['boostnet_s']:.2f} s vs {row['mlp_s']:.2f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    with open(out / "speed.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    for p in variants:
+        sel = [r for r in rows if r["params"] == json.dumps(p, sort_keys=True)]
+        print(f"\nboostnet parameters: {json.dumps(p, sort_keys=True)}")
+        print_table(sel)
+    plot(rows if len(variants) == 1 else [r for r in rows if r["params"] == rows[0]["params"]],
+         out / "speed.png")  # fmt: skip
+    print(f"\nwrote {out / 'speed.csv'} and {out / 'speed.png'}")
+
+
+if __name__ == "__main__":
+    main()
