@@ -35,6 +35,7 @@ import numpy as np
 
 from ._backend import get_namespace, synchronize, to_float, to_numpy
 from .activations import Activation
+from .exceptions import DataError
 from .penalties import PENALTIES, get_penalty
 from .refine import refine_units
 from .refit import RefitResult, primal, refit
@@ -430,6 +431,11 @@ class _Loop:
         )
         self.total += pool.n_drawn
         best = to_float(pool.scores.max())
+        if not math.isfinite(best):  # never a "certificate" from NaN scores
+            raise DataError(
+                "candidate scores are not finite: the inputs or targets are too large for the "
+                "float32 screen (standardise the features and targets)"
+            )
         if self.penalty is None:  # lambda as a fraction of lambda_max (estimated from this pool)
             self.lambda_max = best
             self.alpha = self.config.alpha_ratio * best

@@ -49,7 +49,7 @@ out = Console()
 
 # Choices come from the library's registries.
 Activation = Enum("Activation", {k: k for k in ACTIVATIONS}, type=str)
-Penalty = Enum("Penalty", {k: k for k in PENALTIES}, type=str)
+Penalty = Enum("Penalty", {k: k for k in [*PENALTIES, "auto"]}, type=str)
 Sampler = Enum("Sampler", {k: k for k in SAMPLERS}, type=str)
 Device = Enum("Device", {k: k for k in DEVICES}, type=str)
 
@@ -233,8 +233,12 @@ def train(
     ] = Activation.relu,
     penalty: Annotated[
         Penalty,
-        typer.Option(help="l1 (elementwise) or group_l1 (per unit).", rich_help_panel=_MODEL),
-    ] = Penalty.l1,
+        typer.Option(
+            help="l1 (elementwise), group_l1 (per unit) or auto (group_l1 for more than two "
+            "classes, else l1).",
+            rich_help_panel=_MODEL,
+        ),
+    ] = Penalty(_D["penalty"]),
     alpha: Annotated[
         str | None,
         typer.Option(

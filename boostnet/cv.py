@@ -56,7 +56,7 @@ def _fold_path(est, X, Y, sw, datafit, train, test, alphas, seed):
         xp.asarray(a),
         datafit,
         get_sampler(est.sampler),
-        est._config(None),
+        est._config(None, datafit),
         np.random.default_rng(seed),
         alphas,
         validation=validation,
@@ -95,7 +95,7 @@ class _CVMixin:
         n_jobs=None,
         val_criterion="loss",
         activation="relu",
-        penalty="l1",
+        penalty="auto",
         sampler="mixture",
         n_candidates=2048,
         top_k=32,
@@ -168,7 +168,7 @@ class _CVMixin:
         seeds = rng.integers(2**31 - 1, size=len(folds) + 2)
         scorer = self._scorer(X, xp)
         Yd, a = xp.asarray(Y), xp.asarray(sw / sw.sum())
-        config = self._config(None)
+        config = self._config(None, datafit)
         lam, alphas = self._grid(
             self.alphas, scorer, Yd, a, datafit, sampler, config, np.random.default_rng(seeds[0])
         )

@@ -157,6 +157,19 @@ class GroupL1(Penalty):
 PENALTIES = {"l1": L1, "group_l1": GroupL1}
 
 
+#: ``penalty="auto"``: group L1 (units shared by the K outputs) for a multiclass softmax fit, else
+#: elementwise L1. Measured: experiments/speed_suite.py (see the README's "Penalty").
+AUTO_MULTICLASS = "group_l1"
+
+
+def resolve_penalty(name: str, multiclass: bool) -> str:
+    """The penalty a fit uses: ``name``, or for ``"auto"`` :data:`AUTO_MULTICLASS` when the
+    outputs are the classes of one softmax (K > 2), else ``"l1"``."""
+    if name != "auto":
+        return name
+    return AUTO_MULTICLASS if multiclass else "l1"
+
+
 def get_penalty(name: str, alpha: float) -> Penalty:
     """Build a penalty by name (``"l1"`` or ``"group_l1"``)."""
     try:

@@ -52,6 +52,13 @@ from ._backend import get_namespace, to_float, to_numpy
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 40
 _ROUNDING = 4 * np.finfo(np.float64).eps
+#: Inner coordinate descent: stop when a sweep changes the model's gradient by less than this share
+#: of the current optimality violation, or after this many sweeps (the outer iteration goes on
+#: from wherever it stopped: the line search keeps every step a descent step).
+_INNER_TOL = 1e-2
+_MAX_SWEEPS = 100
+#: Rows the curvature model of a non-quadratic loss is built from at most (sub-sampled Newton).
+_MODEL_ROWS = 4096
 #: Outer iterations between rebuilds of the curvature model (for a non-quadratic loss).
 _MODEL_EVERY = 5
 #: Iterates combined by each Anderson extrapolation.
@@ -123,7 +130,7 @@ def primal(H, Y, a, coef, intercept, datafit, penalty):
     return F, to_float(datafit.value(Y, F, a)), to_float(penalty.value(coef))
 
 
-def curvature_model(H, C, constant: bool):
+def curvature_model(H, C, constant: bool, max_rows: int | None = None):
     """The per-output curvature matrices of the quadratic model, on the host.
 
     Parameters
@@ -133,6 +140,10 @@ def curvature_model(H, C, constant: bool):
         Curvature weights (the datafit's Hessian diagonal, floored).
     constant : bool
         The columns of ``C`` are equal (squared error): one matrix serves every output.
+    max_rows : int, optional
+        Build the model from an evenly strided subset of at most this many rows, scaled to the
+        whole (a sub-sampled Newton model: the line search and the duality gap still use every
+        row, so only the step's quality depends on it).
 
     Returns
     -------
@@ -143,34 +154,22 @@ def curvature_model(H, C, constant: bool):
     mu : ndarray, shape (K, m)
         ``H^T C_k / s_k``.
     """
+    n = H.shape[0]
+    scale = 1.0
+    if max_rows is not None and n > max_rows:
+        stride = -(-n // max_rows)
+        H, C = H[::stride], C[::stride]
+        scale = n / H.shape[0]
     K = C.shape[1]
-    s = to_numpy(C.sum(axis=0)).astype(np.float64)
+    s = scale * to_numpy(C.sum(axis=0)).astype(np.float64)
     s = np.maximum(s, 1e-300)
-    mu = to_numpy(H.T @ C).T / s[:, None]  # (K, m)
+    mu = scale * to_numpy(H.T @ C).T / s[:, None]  # (K, m)
     cols = 1 if constant else K
     A = np.empty((cols, H.shape[1], H.shape[1]))
     for k in range(cols):
-        Ak = to_numpy((H * C[:, k : k + 1]).T @ H)
+        Ak = scale * to_numpy((H * C[:, k : k + 1]).T @ H)
         A[k] = Ak - s[k] * np.outer(mu[k], mu[k])
     return A, s, mu
-
-
-def _anderson(iterates):
-    """Anderson extrapolation ``sum_i c_i x_{i+1}`` with ``sum c = 1`` minimising
-    ``||sum_i c_i (x_{i+1} - x_i)||``; None if the system is degenerate."""
-    X = np.asarray(iterates)
-    U = np.diff(X, axis=0)
-    C = U @ U.T
-    scale = np.trace(C)
-    if not scale > 0:
-        return None
-    try:
-        z = np.linalg.solve(C + 1e-10 * scale * np.eye(C.shape[0]), np.ones(C.shape[0]))
-    except np.linalg.LinAlgError:
-        return None
-    if not np.isfinite(z).all() or z.sum() == 0:
-        return None
-    return (z / z.sum()) @ X[1:]
 
 
 def refit(
@@ -221,7 +220,6 @@ def refit(
     xp = get_namespace(H)
     m = H.shape[1]
     constant = datafit.name == "squared_error"
-    solver = _cd.SOLVERS[penalty.name]
     W = xp.asarray(coef0, dtype=xp.float64).copy()
     b = xp.asarray(intercept0, dtype=xp.float64).copy()
     F = H @ W + b
@@ -252,13 +250,22 @@ def refit(
         # in between the last one serves (the per-output model is an approximation anyway) ----
         if cache is None or (not constant and (t < 1.0 or n_iter % _MODEL_EVERY == 1)):
             C = datafit.hess_diag(Y, F, a) + _CURVATURE_FLOOR * a[:, None]
-            cache = curvature_model(H, C, constant) if m > 0 else None
+            rows = None if constant else _MODEL_ROWS  # squared error: exact, once
+            cache = curvature_model(H, C, constant, rows) if m > 0 else None
         gb_h = to_numpy(gb).astype(np.float64)
         if m > 0:
             A, s, mu = cache
             g = to_numpy(HtG).astype(np.float64) - mu.T * gb_h  # (m, K), centred per output
             viol = to_float(penalty.violation(W_host, g))
-            W_new, nsw = solver(A, g, W_host, penalty.alpha, max(1e-3 * viol, 1e-15), 1000)
+            W_new, nsw = _cd.solve(
+                penalty.name,
+                A,
+                g,
+                W_host,
+                penalty.alpha,
+                max(_INNER_TOL * viol, 1e-15),
+                _MAX_SWEEPS,
+            )
             sweeps += int(nsw)
             dW_h = W_new - W_host
             db_h = -gb_h / s - (mu * dW_h.T).sum(axis=1)
@@ -303,7 +310,7 @@ def refit(
         if not constant:
             iterates.append(np.concatenate([W_host.ravel(), to_numpy(b)]))
             if len(iterates) > _ANDERSON:
-                x = _anderson(iterates)
+                x = _cd.anderson(iterates)
                 iterates.clear()
                 if x is not None:
                     W_x = x[: W_host.size].reshape(W_host.shape)

@@ -128,7 +128,7 @@ def run_set(name, params, mlp_cache):
     task, Xtr, ytr, Xte, yte = split(name)
     if name not in mlp_cache:
         mlp = (MLPClassifier if task == "classification" else MLPRegressor)(
-            (100,), max_iter=1000, random_state=0
+            hidden_layer_sizes=(100,), max_iter=1000, random_state=0
         )
         t_mlp = fit_timed(mlp, Xtr, ytr)
         mlp_cache[name] = (float(mlp.score(Xte, yte)), t_mlp)
@@ -166,7 +166,7 @@ def run_set(name, params, mlp_cache):
 def provenance():
     return {
         "seed": 0,
-        "boostnet": boostnet.__version__,
+        "boostnet_version": boostnet.__version__,
         "numpy": np.__version__,
         "sklearn": sklearn.__version__,
         "python": platform.python_version(),
@@ -223,8 +223,13 @@ def main(argv=None):
     ap.add_argument("--params", default="{}", help="boostnet parameters as a JSON object")
     ap.add_argument("--ablation", default=None, help="NAME=V1,V2,...: one boostnet fit per value")
     ap.add_argument("--out", default="runs/speed-suite")
+    ap.add_argument(
+        "--max-time", type=float, default=None, help="boostnet's max_time (s) on every set"
+    )
     args = ap.parse_args(argv)
     params = json.loads(args.params)
+    if args.max_time is not None:
+        params["max_time"] = args.max_time
     variants = [params]
     if args.ablation:
         key, vals = args.ablation.split("=", 1)

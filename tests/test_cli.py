@@ -74,11 +74,26 @@ def test_train_default_reaches_the_target_and_writes_the_run_dir(default_run):
         assert (out / f).exists(), f
     assert json.loads((out / "metrics.json").read_text())["test_accuracy"] == m["test_accuracy"]
     assert _is_png(out / "objective.png") and _is_png(out / "metric.png")
+    # the per-phase profile: in metrics.json and, per step, in history.csv
+    phases = m["phase_time_s"]
+    assert set(phases) == {"sample", "score", "refine", "refit"}
+    assert 0 < sum(phases.values()) <= m["fit_time_s"]
+    rows = list(csv.DictReader(open(out / "history.csv")))
+    assert sum(float(r["time_refit"]) for r in rows) == pytest.approx(phases["refit"], rel=1e-6)
+
     rows = list(csv.DictReader(open(out / "history.csv")))
     assert len(rows) == m["steps"] + 1
     assert int(rows[-1]["n_units"]) == m["units"]
     assert "boostnet" in (out / "summary.md").read_text()
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folder left
+
+
+def test_train_summary_shows_where_the_time_went(tmp_path):
+    r = _run("train", "--data", "iris", "--out", tmp_path / "r", *FAST)
+    assert r.exit_code == 0, r.output
+    assert "where the fit's time went" in r.stdout
+    for phase in ("sample", "score", "refine", "refit", "other"):
+        assert phase in r.stdout
 
 
 def test_predict_and_evaluate_reproduce_the_saved_test_metric(default_run, tmp_path):
@@ -306,8 +321,15 @@ def test_real_ctrl_c_stops_at_the_end_of_a_step(tmp_path):
         [
             _entry_point(),
             "train",
+            # a fit that runs far longer than the wait below (20 s measured to reach 300 units)
+            "--data",
+            "friedman1",
+            "--n-samples",
+            "20000",
             "--alpha-ratio",
-            "0.0001",
+            "0.00001",
+            "--units-per-step",
+            "1",
             "--max-time",
             "120",
             "--out",

@@ -143,6 +143,7 @@ def test_finite_dictionary_equivalence(task, rng):
     H = transform(X, W, c, act)
     a = np.full(n, 1 / n)
     kw = dict(
+        penalty="l1",  # the classifier's "auto" is group L1 for three classes
         alpha="ratio",  # the regressor's default is "auto"
         alpha_ratio=0.05,
         refine=False,
@@ -292,14 +293,16 @@ def test_warm_start_continues(digits_split):
     assert np.any(np.all(np.isclose(est.hidden_weights_[:, None], W5[None]), axis=2))
 
 
-def test_certificate_stop_means_no_pool_unit_beats_lambda(digits_split):
+@pytest.mark.parametrize("penalty", [L1, GroupL1], ids=["l1", "group_l1"])
+def test_certificate_stop_means_no_pool_unit_beats_lambda(penalty, digits_split):
     """At a certificate stop, a fresh large pool at the final model also finds no unit above
     lambda by more than a small margin (the certificate is relative to the pools searched)."""
     from boostnet.samplers import Mixture
     from boostnet.scoring import reference_scores
 
     Xtr, _, ytr, _ = digits_split
-    est = BoostNetClassifier(alpha_ratio=0.1, random_state=0).fit(Xtr, ytr)
+    est = BoostNetClassifier(alpha_ratio=0.1, random_state=0, penalty=penalty.name)
+    est.fit(Xtr, ytr)
     assert est.stop_reason_ == "certificate"
     assert est.certificate_gap_ <= est.alpha_ * est.tol
     Y = np.eye(10)[ytr]
@@ -307,10 +310,12 @@ def test_certificate_stop_means_no_pool_unit_beats_lambda(digits_split):
     F = est.transform(Xtr) @ est.coef_ + est.intercept_
     G = SoftmaxCrossEntropy().raw_grad(Y, F, a)
     W, c = Mixture().sample(Xtr, G, 4096, np.random.default_rng(99), ACTIVATIONS["relu"], 1.0)
-    s = reference_scores(Xtr, W, c, G, ACTIVATIONS["relu"], L1)
+    s = reference_scores(Xtr, W, c, G, ACTIVATIONS["relu"], penalty)
     assert s.max() <= est.alpha_ * 1.05
     # active units sit at lambda (KKT of the re-fit)
-    sa = reference_scores(Xtr, est.hidden_weights_, est.hidden_bias_, G, ACTIVATIONS["relu"], L1)
+    sa = reference_scores(
+        Xtr, est.hidden_weights_, est.hidden_bias_, G, ACTIVATIONS["relu"], penalty
+    )
     np.testing.assert_allclose(sa, est.alpha_, rtol=1e-2)
 
 

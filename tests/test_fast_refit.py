@@ -1,0 +1,197 @@
+"""The proximal Newton re-fit's parts, batched steps, loose re-fits and per-phase times."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Lasso
+
+from boostnet import BoostNetClassifier, BoostNetRegressor, DataError
+from boostnet._cd import cd_group_l1, cd_l1, solve
+from boostnet._greedy import PHASES, diverse, phase_times
+from boostnet.activations import ACTIVATIONS
+from boostnet.datafits import Logistic, SoftmaxCrossEntropy, SquaredError
+from boostnet.penalties import L1, GroupL1, resolve_penalty
+from boostnet.refit import duality_gap, refit
+from boostnet.samplers import FixedDictionary, RandomDirections
+from boostnet.scoring import transform
+
+
+@pytest.fixture(scope="module")
+def iris():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    return (X - X.mean(axis=0)) / X.std(axis=0), y
+
+
+def _spd(rng, m):
+    L = rng.standard_normal((m + 5, m))
+    A = L.T @ L / (m + 5)
+    return L, A
+
+
+def test_cd_l1_matches_sklearn_lasso_on_the_same_quadratic(rng):
+    # q(w) = g.w + w^T A w / 2 + lam |w|_1 with A = L^T L / p is Lasso's objective on (L, y) with
+    # -L^T y / p = g, up to a constant: an independent solver for the same problem
+    m, lam = 12, 0.05
+    L, A = _spd(rng, m)
+    p = L.shape[0]
+    y = rng.standard_normal(p)
+    g = -(L.T @ y) / p
+    W, _, sweeps, _ = cd_l1(A[None], g[:, None], np.zeros((m, 1)), lam, 1e-14, 10000)
+    ref = Lasso(alpha=lam, fit_intercept=False, tol=1e-14, max_iter=1_000_000).fit(L, y)
+    np.testing.assert_allclose(W[:, 0], ref.coef_, atol=1e-7)
+    assert sweeps >= 2
+    # the Anderson-accelerated driver reaches the same point
+    Wa, _ = solve("l1", A[None], g[:, None], np.zeros((m, 1)), lam, 1e-14, 10000)
+    np.testing.assert_allclose(Wa[:, 0], ref.coef_, atol=1e-7)
+
+
+def test_cd_group_l1_meets_its_optimality_conditions(rng):
+    m, K, lam = 10, 4, 1.5
+    A = np.stack([_spd(rng, m)[1] for _ in range(K)])
+    g = rng.standard_normal((m, K))
+    W0 = rng.standard_normal((m, K))
+    W1, R1, _, _ = cd_group_l1(A, g, W0, lam, 1e-13, 100000)
+    W2, _ = solve("group_l1", A, g, W0, lam, 1e-13, 100000)
+    for W in (W1, W2):
+        R = g + np.einsum("kij,jk->ik", A, W - W0)  # the model's gradient at W
+        norms = np.linalg.norm(W, axis=1)
+        assert (norms == 0).any() and (norms > 0).any()  # both kinds of rows are checked
+        for j in range(m):
+            if norms[j] > 0:
+                np.testing.assert_allclose(R[j], -lam * W[j] / norms[j], atol=1e-8)
+            else:
+                assert np.linalg.norm(R[j]) <= lam + 1e-8
+    np.testing.assert_allclose(R1, g + np.einsum("kij,jk->ik", A, W1 - W0), atol=1e-10)
+
+
+@pytest.mark.parametrize("datafit", [SquaredError(), Logistic(), SoftmaxCrossEntropy()])
+def test_the_dual_point_is_feasible_away_from_the_optimum(datafit, rng):
+    """Away from the optimum (intercept not fitted either) the gap is finite, nonnegative and at
+    least the objective's distance to the optimum found by a tight re-fit."""
+    n, m = 120, 8
+    X = rng.standard_normal((n, 3))
+    W, c = RandomDirections().sample(X, None, m, rng, ACTIVATIONS["relu"], 1.0)
+    H = transform(X, W, c, ACTIVATIONS["relu"])
+    K = {"squared_error": 2, "logistic": 1, "softmax": 4}[datafit.name]
+    if datafit.name == "squared_error":
+        Y = rng.standard_normal((n, K))
+    elif datafit.name == "logistic":
+        Y = (rng.random((n, 1)) < 0.3).astype(float)
+    else:
+        Y = np.eye(K)[rng.integers(0, K, n)]
+    a = np.full(n, 1.0 / n)
+    pen = L1(0.01)
+    coef, b = rng.standard_normal((m, K)), rng.standard_normal(K)
+    F = H @ coef + b
+    obj = float(datafit.value(Y, F, a)) + float(pen.value(coef))
+    G = datafit.raw_grad(Y, F, a)
+    assert abs(G.sum(axis=0)).max() > 1e-3  # the intercept is far from optimal here
+    gap = duality_gap(H, Y, a, G, obj, datafit, pen)
+    best = refit(H, Y, a, datafit, pen, coef, b, tol=1e-12).objective
+    assert np.isfinite(gap) and gap >= obj - best - 1e-12
+
+
+@pytest.mark.parametrize("penalty", [L1(0.004), GroupL1(0.004)], ids=["l1", "group_l1"])
+def test_softmax_refit_uses_the_shift_null_space(penalty, rng):
+    """Adding one value to a unit's K softmax weights changes no prediction: at the solution the
+    penalty cannot be lowered by such a shift (median / mean of each row is zero)."""
+    n, m, K = 200, 10, 4
+    X = rng.standard_normal((n, 3))
+    W, c = RandomDirections().sample(X, None, m, rng, ACTIVATIONS["relu"], 1.0)
+    H = transform(X, W, c, ACTIVATIONS["relu"])
+    Y = np.eye(K)[np.argmax(X @ rng.standard_normal((3, K)), axis=1)]
+    a = np.full(n, 1.0 / n)
+    sm = SoftmaxCrossEntropy()
+    r = refit(H, Y, a, sm, penalty, np.zeros((m, K)), sm.intercept(Y, a), tol=1e-10)
+    assert r.converged and r.gap <= 1e-10 * r.objective
+    for v in np.linspace(-0.05, 0.05, 11):
+        assert float(penalty.value(r.coef - v)) >= float(penalty.value(r.coef)) - 1e-12
+
+
+def test_penalty_auto_is_group_l1_for_more_than_two_classes(iris):
+    assert resolve_penalty("auto", True) == "group_l1"
+    assert resolve_penalty("auto", False) == "l1"
+    assert resolve_penalty("l1", True) == "l1"
+    X, y = iris
+    est = BoostNetClassifier(penalty="auto", random_state=0, n_candidates=256).fit(X, y)
+    assert est.penalty_ == "group_l1"
+    est = BoostNetClassifier(penalty="auto", random_state=0, n_candidates=256).fit(X, y == 0)
+    assert est.penalty_ == "l1"
+    reg = BoostNetRegressor(penalty="auto", alpha="ratio", random_state=0, n_candidates=256)
+    assert reg.fit(X, X[:, 0] ** 2).penalty_ == "l1"
+
+
+def test_diverse_skips_near_copies(rng):
+    X = rng.standard_normal((300, 4))
+    act = ACTIVATIONS["relu"]
+    W, c = RandomDirections().sample(X, None, 4, rng, act, 1.0)
+    Wd = np.vstack([W[0], W[0] * (1 + 1e-6), W[1], W[2], W[3]])
+    cd = np.array([c[0], c[0], c[1], c[2], c[3]])
+    scores = np.array([5.0, 4.9, 4.0, 3.0, 0.5])
+    chosen = diverse(X, Wd, cd, scores, threshold=1.0, limit=3, activation=act)
+    assert list(chosen) == [0, 2, 3]  # the copy of the best (index 1) is skipped; 4 is below 1.0
+    assert list(diverse(X, Wd, cd, scores, 1.0, 1, act)) == [0]
+    assert list(diverse(X, Wd, cd, scores, 10.0, 8, act)) == []
+
+
+@pytest.mark.parametrize("units_per_step", [1, 4, 16])
+def test_batched_steps_reach_the_dictionary_optimum(units_per_step, rng):
+    """On a finite dictionary scored exhaustively, every batch size ends at the same certified
+    objective: the re-fit, not the order of entry, decides the network."""
+    n, d, M = 150, 3, 60
+    X = rng.standard_normal((n, d))
+    act = ACTIVATIONS["relu"]
+    W, c = RandomDirections().sample(X, None, M, np.random.default_rng(3), act, 1.0)
+    y = np.argmax(X, axis=1)
+    kw = dict(
+        alpha_ratio=0.03, refine=False, tol=1e-9, refit_tol=1e-10, n_candidates=M, top_k=M,
+        dtype="float64", sampler=FixedDictionary(W, c), random_state=0,
+    )  # fmt: skip
+    est = BoostNetClassifier(units_per_step=units_per_step, **kw).fit(X, y)
+    ref = BoostNetClassifier(units_per_step=1, **kw).fit(X, y)
+    assert est.stop_reason_ == ref.stop_reason_ == "certificate"
+    assert est.history_[-1].objective == pytest.approx(ref.history_[-1].objective, rel=1e-7)
+    if units_per_step > 1:
+        assert max(r.n_added for r in est.history_) > 1
+        assert est.n_iter_ < ref.n_iter_
+
+
+def test_the_certificate_is_issued_at_a_tight_refit(digits_split):
+    Xtr, _, ytr, _ = digits_split
+    est = BoostNetClassifier(random_state=0, n_candidates=512).fit(Xtr, ytr)
+    h = est.history_
+    assert est.stop_reason_ == "certificate"
+    loose = [r for r in h[1:] if r.refit_tol > est.refit_tol]
+    assert loose  # far from the certificate the re-fits were loose ...
+    last = h[-2]  # ... but the model that was certified was re-fitted to refit_tol
+    assert last.refit_tol == est.refit_tol
+    assert last.refit_gap <= est.refit_tol * last.objective * (1 + 1e-9)
+
+
+def test_phase_times_are_recorded(digits_split, tmp_path):
+    Xtr, _, ytr, _ = digits_split
+    est = BoostNetClassifier(random_state=0, n_candidates=256, max_units=12).fit(Xtr, ytr)
+    for r in est.history_[1:]:
+        times = [getattr(r, f"time_{k}") for k in PHASES]
+        assert all(t >= 0 for t in times)
+        assert r.time_score > 0 and r.time_refit > 0
+    total = phase_times(est.history_)
+    assert set(total) == set(PHASES)
+    assert 0 < sum(total.values()) <= est.history_[-1].elapsed
+
+
+def test_non_finite_scores_are_an_error_not_a_certificate(rng):
+    X = rng.standard_normal((60, 2)) * 1e154
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.raises(DataError, match="not finite"), np.errstate(all="ignore"):
+        BoostNetClassifier(random_state=0).fit(X, y)
+
+
+def test_a_cycling_fit_at_a_tiny_lambda_ends(rng):
+    """Separable data and lambda = 1e-8: units used to enter and leave forever (issue 13, item 9)."""
+    X = np.random.default_rng(0).standard_normal((100, 2))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    est = BoostNetClassifier(alpha=1e-8, random_state=0).fit(X, y)
+    assert est.stop_reason_ in ("certificate", "stalled")
+    assert est.n_iter_ < 500
