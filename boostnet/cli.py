@@ -50,6 +50,7 @@ out = Console()
 # Choices come from the library's registries.
 Activation = Enum("Activation", {k: k for k in ACTIVATIONS}, type=str)
 Penalty = Enum("Penalty", {k: k for k in [*PENALTIES, "auto"]}, type=str)
+_DEFAULT_PENALTY = Penalty(_D["penalty"])
 Sampler = Enum("Sampler", {k: k for k in SAMPLERS}, type=str)
 Device = Enum("Device", {k: k for k in DEVICES}, type=str)
 
@@ -238,7 +239,7 @@ def train(
             "classes, else l1).",
             rich_help_panel=_MODEL,
         ),
-    ] = Penalty(_D["penalty"]),
+    ] = _DEFAULT_PENALTY,
     alpha: Annotated[
         str | None,
         typer.Option(
