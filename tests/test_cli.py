@@ -458,3 +458,25 @@ def test_train_numeric_alpha(tmp_path):
     m = json.loads(r.stdout.strip().splitlines()[-1])
     assert m["alpha"] == 0.01 and "path_points" not in m
     assert not (tmp_path / "a" / "path.csv").exists()
+
+
+def test_every_train_default_is_the_estimators():
+    """One source of defaults: an option left out means the estimator's own default (a `None`
+    here once made `--alpha auto` walk the whole lambda grid: path_patience)."""
+    import inspect
+    from enum import Enum
+
+    from boostnet import BoostNetClassifier
+    from boostnet.cli import train
+
+    est = BoostNetClassifier().get_params()
+    # options whose None means "the estimator decides" (alpha: per task; max_time: none)
+    deferred = {"alpha", "max_time"}
+    checked = 0
+    for name, p in inspect.signature(train).parameters.items():
+        if name not in est or name in deferred or name == "callbacks":
+            continue
+        default = p.default.value if isinstance(p.default, Enum) else p.default
+        assert default == est[name], name
+        checked += 1
+    assert checked >= 20
