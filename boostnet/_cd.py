@@ -12,8 +12,9 @@ so a sweep costs ``O(m^2 K)`` and never touches the n rows.
 - :func:`cd_l1` (elementwise L1): exact coordinate minimisation, a soft-threshold per entry; the
   outputs decouple, so each column is solved on its own.
 - :func:`cd_group_l1` (group L1 over a unit's K outputs): block coordinate descent; each block step
-  majorises the block's curvature ``diag(A_k[j, j])`` by its largest entry and applies block
-  soft-thresholding (a proximal-gradient step on the block, which decreases ``q`` monotonically).
+  minimises the model exactly over the block with its curvature ``D = diag(A_k[j, j])``: zero when
+  ``||D z|| <= alpha`` (``z`` the block's unpenalised minimiser), else ``w_k = D_k z_k / (D_k +
+  alpha / ||w||)`` with ``||w||`` the root of a monotone scalar equation (Newton).
 
 ``A`` may hold one matrix shared by every output (shape (1, m, m): squared error) or one per output
 (shape (K, m, m)). Both stop when the largest change of a sweep, in gradient units
@@ -83,12 +84,40 @@ def cd_l1(A, g, W0, alpha, tol, max_sweeps):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def _block_norm(Dz, D, alpha, hi):  # pragma: no cover - compiled
+    """``nu = ||w||`` of the exact block step: the root of ``sum_k (Dz_k / (D_k nu + alpha))^2 = 1``
+    (decreasing and convex in nu), by Newton from 0 (monotone), kept inside [0, hi]."""
+    nu = 0.0
+    for _ in range(50):
+        psi = 0.0
+        dpsi = 0.0
+        for k in range(D.shape[0]):
+            q = D[k] * nu + alpha
+            t = Dz[k] / q
+            psi += t * t
+            dpsi -= 2.0 * t * t * D[k] / q
+        if dpsi == 0.0:
+            break
+        step = (psi - 1.0) / dpsi
+        nu_new = nu - step
+        if nu_new > hi:
+            nu_new = hi
+        if abs(nu_new - nu) <= 1e-15 * max(nu_new, 1e-300):
+            nu = nu_new
+            break
+        nu = nu_new
+    return nu
+
+
+@njit(cache=True, nogil=True)
 def cd_group_l1(A, g, W0, alpha, tol, max_sweeps):  # pragma: no cover - compiled
     m, K = W0.shape
     W = W0.copy()
     shared = A.shape[0] == 1
     R = g.copy()
     z = np.empty(K)
+    Dz = np.empty(K)
+    D = np.empty(K)
     d = np.empty(K)
     sweeps = 0
     change = 0.0
@@ -96,30 +125,28 @@ def cd_group_l1(A, g, W0, alpha, tol, max_sweeps):  # pragma: no cover - compile
         sweeps += 1
         change = 0.0
         for j in range(m):
-            L = 0.0
-            for k in range(K):
-                ajj = A[0, j, j] if shared else A[k, j, j]
-                if ajj > L:
-                    L = ajj
-            if L <= 0.0:
-                continue
+            ok = True
+            nDz = 0.0
             nz = 0.0
             for k in range(K):
-                z[k] = W[j, k] - R[j, k] / L
+                D[k] = A[0, j, j] if shared else A[k, j, j]
+                if D[k] <= 0.0:
+                    ok = False
+                    break
+                z[k] = W[j, k] - R[j, k] / D[k]
+                Dz[k] = D[k] * z[k]
+                nDz += Dz[k] * Dz[k]
                 nz += z[k] * z[k]
-            nz = np.sqrt(nz)
-            scale = 0.0
-            if nz > 0.0:
-                scale = 1.0 - alpha / (L * nz)
-                if scale < 0.0:
-                    scale = 0.0
-            moved = False
-            for k in range(K):
-                d[k] = scale * z[k] - W[j, k]
-                if d[k] != 0.0:
-                    moved = True
-            if not moved:
+            if not ok:
                 continue
+            if np.sqrt(nDz) <= alpha:
+                for k in range(K):
+                    d[k] = -W[j, k]
+            else:
+                # exact minimiser of the block's model: w_k = D_k z_k / (D_k + alpha / ||w||)
+                nu = _block_norm(Dz, D, alpha, np.sqrt(nz))
+                for k in range(K):
+                    d[k] = Dz[k] * nu / (D[k] * nu + alpha) - W[j, k]
             for k in range(K):
                 if d[k] == 0.0:
                     continue
@@ -127,7 +154,7 @@ def cd_group_l1(A, g, W0, alpha, tol, max_sweeps):  # pragma: no cover - compile
                 Ak = A[0] if shared else A[k]
                 for i in range(m):
                     R[i, k] += Ak[i, j] * d[k]
-                c = L * abs(d[k])
+                c = D[k] * abs(d[k])
                 if c > change:
                     change = c
         if change <= tol:

@@ -55,7 +55,7 @@ _ROUNDING = 4 * np.finfo(np.float64).eps
 #: Inner coordinate descent: stop when a sweep changes the model's gradient by less than this share
 #: of the current optimality violation, or after this many sweeps (the outer iteration goes on
 #: from wherever it stopped: the line search keeps every step a descent step).
-_INNER_TOL = 1e-2
+_INNER_TOL = 1e-1
 _MAX_SWEEPS = 100
 #: Rows the curvature model of a non-quadratic loss is built from at most (sub-sampled Newton).
 _MODEL_ROWS = 4096
