@@ -9,7 +9,8 @@ from the previous solution. Each outer iteration
 
 1. takes the loss curvature ``C = diag Hessian of f in F`` (n x K: ``a`` for squared error,
    ``a p (1 - p)`` for logistic and, per class, for softmax: the class-diagonal part of the softmax
-   Hessian, as glmnet does);
+   Hessian, as glmnet does); the model is rebuilt every few iterations and after a shortened step,
+   from at most 4096 evenly strided rows (squared error: exactly, once);
 2. builds one curvature matrix per output in the m x m space, with the intercept eliminated exactly:
    with ``s_k = sum_t C_tk``, ``mu_k = H^T C_k / s_k``,
 
@@ -21,17 +22,23 @@ from the previous solution. Each outer iteration
 3. minimises the quadratic model plus the penalty by coordinate descent in the m x K space
    (:mod:`boostnet._cd`, compiled), to an inner tolerance tied to the current optimality violation;
 4. takes the step with a backtracking (Armijo) line search on the true objective, so the objective
-   decreases monotonically whatever the quality of the curvature model.
+   decreases monotonically whatever the quality of the curvature model;
+5. for softmax, moves each unit's K weights by the common shift that minimises the penalty (the loss
+   cannot see it: a step along its null space, exact), and every few iterations tries an Anderson
+   extrapolation of the iterates, kept when it lowers the objective.
 
 For squared error the model is exact, so one outer iteration solves the problem up to the inner
 tolerance. The solver stops when the relative duality gap is below ``tol``:
 
     gap = P(W, b) - D(nu),   D(nu) = -f*(nu),
-    nu = s * (G - a (1^T G)),   s = min(1, alpha / max_j dual_norm(h_j^T nu)),
+    nu = s * nu0,   s = min(1, alpha / max_j dual_norm(h_j^T nu0)),
 
-``G`` the datafit gradient at the iterate: ``nu`` is centred so that ``1^T nu = 0`` (the dual constraint
-of the unpenalised intercept) and scaled into the dual-feasible set, hence ``gap >= 0`` always and
-``gap = 0`` at the optimum.
+with ``nu0`` the datafit's :meth:`~boostnet.datafits.Datafit.dual_point` of the gradient ``G``: it
+satisfies ``1^T nu0 = 0`` (the dual constraint of the unpenalised intercept) and stays inside the
+conjugate's domain (centring for squared error; for logistic and softmax the model's probabilities
+mixed with one constant distribution, which keeps them probabilities), and it is scaled into the
+dual-feasible set, hence ``gap >= 0`` always and ``gap = 0`` at the optimum. The loop's loose re-fits
+may also stop once the objective has settled (``decrease_tol``), before the gap certifies them.
 
 Written against the array module of its inputs: on CuPy the n-dependent products stay on the device
 and only the small ``A`` (K x m x m) and ``g`` (m x K) come to the host, where the coordinate descent
