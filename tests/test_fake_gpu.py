@@ -241,3 +241,42 @@ def test_the_gpu_test_file_passes_on_the_stand_in():
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-1000:]
+
+
+@pytest.mark.parametrize(
+    "kind,penalty", [("softmax", GroupL1(0.004)), ("softmax", L1(0.004)), ("squared", L1(0.02))]
+)
+def test_the_refit_runs_on_the_device_with_small_transfers(fake_cupy, kind, penalty):
+    """The proximal Newton re-fit on device arrays: the same solution as on the host, and only
+    the small model (K x m x m per rebuild, m x K, scalars) crosses, never an n x m block."""
+    from boostnet.datafits import SoftmaxCrossEntropy, SquaredError
+    from boostnet.refit import refit
+    from boostnet.samplers import RandomDirections
+    from boostnet.scoring import transform
+
+    cp = fake_cupy
+    rng = np.random.default_rng(0)
+    n, m, K = 2000, 12, 4
+    X = rng.standard_normal((n, 3))
+    act = ACTIVATIONS["relu"]
+    W, c = RandomDirections().sample(X, None, m, rng, act, 1.0)
+    H = transform(X, W, c, act)
+    if kind == "softmax":
+        datafit = SoftmaxCrossEntropy()
+        Y = np.eye(K)[np.argmax(X @ rng.standard_normal((3, K)), axis=1)]
+    else:
+        datafit = SquaredError()
+        Y = np.sin(X[:, :K].repeat(2, axis=1)[:, :K])
+    a = np.full(n, 1.0 / n)
+    b0 = datafit.intercept(Y, a)
+    host = refit(H, Y, a, datafit, penalty, np.zeros((m, K)), b0, tol=1e-9)
+    Hd, Yd, ad = cp.asarray(H), cp.asarray(Y), cp.asarray(a)
+    cp._fake.reset()
+    dev = refit(Hd, Yd, ad, datafit, penalty, cp.zeros((m, K)), cp.asarray(b0), tol=1e-9)
+    assert dev.converged and host.converged
+    assert isinstance(dev.coef, cp.ndarray) and isinstance(dev.F, cp.ndarray)
+    np.testing.assert_allclose(cp.asnumpy(dev.coef), host.coef, rtol=1e-6, atol=1e-8)
+    assert dev.objective == pytest.approx(host.objective, rel=1e-10)
+    per_iter = 8 * (K * m * m + 4 * m * K + 16 * K) + 4096  # the model, W, gradients, scalars
+    assert cp._fake.d2h_bytes <= (dev.n_iter + 2) * per_iter
+    assert cp._fake.d2h_bytes < 8 * n * m  # ... which is less than one copy of H
