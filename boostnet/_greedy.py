@@ -353,7 +353,8 @@ class _Loop:
         self.history = []
         self.total = 0
         self.step = 0
-        self.refit_tol = config.refit_tol  # the tolerance the current model was re-fitted to
+        self.refit_tol = config.refit_tol  # the tolerance the current model meets (see commit)
+        self.requested_tol = config.refit_tol
 
     # ---- bookkeeping ------------------------------------------------------------------------
     def record(self, **kw) -> StepRecord:
@@ -376,9 +377,14 @@ class _Loop:
         self.history.append(rec)
         return rec
 
-    def commit(self, W, c, r: RefitResult, H):
-        """Adopt a re-fit: units with an all-zero weight row leave. Returns how many left."""
+    def commit(self, W, c, r: RefitResult, H, tol: float):
+        """Adopt a re-fit asked for relative gap ``tol``: units with an all-zero weight row leave.
+        Returns how many left. ``refit_tol`` records the tolerance the model now meets: ``tol``,
+        or the achieved relative gap when the re-fit stopped short of it (a certificate needs it
+        at or below the configured ``refit_tol``)."""
         xp = self.xp
+        self.requested_tol = tol
+        self.refit_tol = tol if r.converged else max(tol, r.gap / max(abs(r.objective), 1e-12))
         keep = to_numpy((r.coef != 0).any(axis=1))
         if keep.all():
             self.state = NetworkState(W, c, r.coef, r.intercept)
@@ -402,7 +408,7 @@ class _Loop:
                 H, self.Y, self.a, self.datafit, self.penalty, init.coef, init.intercept,
                 tol=cfg.refit_tol, max_iter=cfg.refit_max_iter,
             )  # fmt: skip
-            n_removed = self.commit(init.W, init.c, r, H)
+            n_removed = self.commit(init.W, init.c, r, H, cfg.refit_tol)
         else:
             b = self.datafit.intercept(self.Y, self.a) if init is None else init.intercept
             coef = xp.zeros((0, K))
@@ -413,7 +419,7 @@ class _Loop:
             G = self.datafit.raw_grad(self.Y, F, self.a)
             viol = to_float(abs(G.sum(axis=0)).max())
             r = RefitResult(coef, b, F, G, loss + pen, loss, pen, 0.0, viol, 0, True)
-            n_removed = self.commit(xp.zeros((0, d)), xp.zeros(0), r, H)
+            n_removed = self.commit(xp.zeros((0, d)), xp.zeros(0), r, H, cfg.refit_tol)
         _call(
             self.callbacks,
             "on_fit_begin",
@@ -476,9 +482,11 @@ class _Loop:
             # tightening before a certificate, or the best units are already active: their score
             # exceeds lambda only because the last re-fit was inexact. Re-fit tighter.
             tol = (
-                cfg.refit_tol if tighten else max(min(self.refit_tol, cfg.refit_tol) * 1e-2, 1e-14)
+                cfg.refit_tol
+                if tighten
+                else max(min(self.requested_tol, cfg.refit_tol) * 1e-2, 1e-14)
             )
-            if not tighten and self.refit_tol <= 1e-14:
+            if not tighten and self.requested_tol <= 1e-14:
                 return None
             W_all, c_all, coef0, H = st.W, st.c, st.coef, self.H
             refitter = CorrectiveRefit()
@@ -501,8 +509,7 @@ class _Loop:
         )  # fmt: skip
         _, t_refit = _clock(xp, t1)
         n_before = st.n_units
-        self.refit_tol = tol
-        n_removed = self.commit(W_all, c_all, r, H)
+        n_removed = self.commit(W_all, c_all, r, H, tol)
         times = dict(pool.times)
         times["refine"] += t_select
         return self.record(

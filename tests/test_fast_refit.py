@@ -195,3 +195,19 @@ def test_a_cycling_fit_at_a_tiny_lambda_ends(rng):
     est = BoostNetClassifier(alpha=1e-8, random_state=0).fit(X, y)
     assert est.stop_reason_ in ("certificate", "stalled")
     assert est.n_iter_ < 500
+
+
+@pytest.mark.parametrize("max_iter", [1, 3, 200])
+def test_no_certificate_without_a_converged_refit(max_iter, iris):
+    """A re-fit cut short (refit_max_iter) never counts as tight: a certificate is only issued
+    when the certified model's duality gap meets refit_tol."""
+    X, y = iris
+    est = BoostNetClassifier(
+        refit_max_iter=max_iter, n_candidates=256, random_state=0, max_units=60
+    ).fit(X, y)
+    if est.stop_reason_ == "certificate":
+        last = est.history_[-2]
+        assert last.refit_gap <= est.refit_tol * last.objective * (1 + 1e-9)
+    assert est.stop_reason_ in ("certificate", "stalled", "max_units")
+    if max_iter == 200:
+        assert est.stop_reason_ == "certificate"
