@@ -9,8 +9,9 @@ from the previous solution. Each outer iteration
 
 1. takes the loss curvature ``C = diag Hessian of f in F`` (n x K: ``a`` for squared error,
    ``a p (1 - p)`` for logistic and, per class, for softmax: the class-diagonal part of the softmax
-   Hessian, as glmnet does); the model is rebuilt every few iterations and after a shortened step,
-   from at most 4096 evenly strided rows (squared error: exactly, once);
+   Hessian, as glmnet does); the model is rebuilt every few iterations from at most 4096 evenly
+   strided rows (squared error: exactly, once), and damped Levenberg-Marquardt style in between (its
+   curvature doubled after a shortened step, halved back towards 1 after a full one);
 2. builds one curvature matrix per output in the m x m space, with the intercept eliminated exactly:
    with ``s_k = sum_t C_tk``, ``mu_k = H^T C_k / s_k``,
 
@@ -250,18 +251,24 @@ def refit(
     n_iter, sweeps = 0, 0
     converged = gap <= tol * max(obj, 1e-12)
     stalled = False  # stopped by decrease_tol, before the gap reached tol
-    cache, t, iterates = None, 1.0, []
+    cache, t, iterates, rho = None, 1.0, [], 1.0
     while not converged and not stalled and n_iter < max_iter and math.isfinite(obj):
         n_iter += 1
         # ---- the quadratic model: rebuilt after a shortened step and every few iterations;
         # in between the last one serves (the per-output model is an approximation anyway) ----
-        if cache is None or (not constant and (t < 1.0 or n_iter % _MODEL_EVERY == 1)):
+        if not constant and n_iter > 1:
+            # Levenberg-Marquardt-like damping of the per-output model: a shortened step means the
+            # model's curvature was too low (the softmax's cross-class terms are left out)
+            rho = min(2.0 * rho, 1e6) if t < 1.0 else max(0.5 * rho, 1.0)
+        if cache is None or (not constant and n_iter % _MODEL_EVERY == 1):
             C = datafit.hess_diag(Y, F, a) + _CURVATURE_FLOOR * a[:, None]
             rows = None if constant else _MODEL_ROWS  # squared error: exact, once
             cache = curvature_model(H, C, constant, rows) if m > 0 else None
         gb_h = to_numpy(gb).astype(np.float64)
         if m > 0:
             A, s, mu = cache
+            if rho != 1.0:
+                A, s = rho * A, rho * s
             g = to_numpy(HtG).astype(np.float64) - mu.T * gb_h  # (m, K), centred per output
             viol = to_float(penalty.violation(W_host, g))
             W_new, nsw = _cd.solve(
