@@ -357,10 +357,18 @@ class _Loop:
         self.requested_tol = config.refit_tol
 
     # ---- bookkeeping ------------------------------------------------------------------------
-    def record(self, **kw) -> StepRecord:
-        """The step's record: the model's figures, filled in from the current state."""
+    def record(self, pool: Pool | None = None, best: float = math.nan, **kw) -> StepRecord:
+        """The step's record: the model's figures from the current state; the searched ``pool``
+        (its size and phase times) and its ``best`` score, if the step searched one. Keywords
+        override."""
         r = self.fit
         kw.setdefault("n_units", self.state.n_units)
+        kw.setdefault("best_score", best)
+        kw.setdefault("certificate_gap", best - self.alpha if pool is not None else math.nan)
+        if pool is not None:
+            kw.setdefault("n_candidates", pool.n_drawn)
+            for k, v in pool.times.items():
+                kw.setdefault(f"time_{k}", v)
         rec = StepRecord(
             step=self.step,
             objective=r.objective,
@@ -426,8 +434,8 @@ class _Loop:
             {"n_samples": n, "n_features": d, "n_outputs": K, "config": cfg},
         )
         self.record(
-            n_units_before=self.state.n_units, best_score=math.nan, certificate_gap=math.nan,
-            added=False, n_removed=n_removed, refit_iter=self.fit.n_iter, n_candidates=0,
+            n_units_before=self.state.n_units, added=False, n_removed=n_removed,
+            refit_iter=self.fit.n_iter, n_candidates=0,
         )  # fmt: skip
 
     # ---- phase: search ----------------------------------------------------------------------
@@ -510,17 +518,20 @@ class _Loop:
         _, t_refit = _clock(xp, t1)
         n_before = st.n_units
         n_removed = self.commit(W_all, c_all, r, H, tol)
-        times = dict(pool.times)
-        times["refine"] += t_select
         return self.record(
-            n_units_before=n_before, best_score=best, certificate_gap=best - self.alpha,
-            added=n_new > 0, n_added=n_new, n_removed=n_removed, refit_iter=r.n_iter,
-            n_candidates=pool.n_drawn, time_refit=t_refit,
-            **{f"time_{k}": v for k, v in times.items()},
+            pool, best, n_units_before=n_before, added=n_new > 0, n_added=n_new,
+            n_removed=n_removed, refit_iter=r.n_iter, time_refit=t_refit,
+            time_refine=pool.times["refine"] + t_select,
         )  # fmt: skip
 
     # ---- the run ----------------------------------------------------------------------------
     def run(self, init) -> GreedyResult:
+        # overflow in the float32 screen or the re-fit shows as non-finite scores, which search()
+        # turns into a DataError: no RuntimeWarning from the way there
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._run(init)
+
+    def _run(self, init) -> GreedyResult:
         cfg = self.config
         self.start(init)
         best_val, best_state, no_improve = self.val, self.state, 0
@@ -539,10 +550,8 @@ class _Loop:
                 verdict = self.certify(pool, best)
                 if verdict == "certificate":
                     self.record(
-                        n_units_before=self.state.n_units, best_score=best,
-                        certificate_gap=best - self.alpha, added=False, n_removed=0,
-                        refit_iter=0, n_candidates=pool.n_drawn,
-                        **{f"time_{k}": v for k, v in pool.times.items()},
+                        pool, best, n_units_before=self.state.n_units, added=False,
+                        n_removed=0, refit_iter=0,
                     )  # fmt: skip
                     stop_reason = "certificate"
                     break

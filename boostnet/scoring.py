@@ -22,6 +22,7 @@ import numpy as np
 
 from ._backend import get_namespace, to_numpy
 from .activations import Activation
+from .exceptions import DataError
 
 
 @dataclass
@@ -179,6 +180,18 @@ def make_scorer(X, dtype="float32", memory_budget=256 * 2**20, cpt=None):
     (candidates per kernel thread) is passed to the GpuScorer; the default picks it from K.
     """
     xp = get_namespace(X)
+    # X w + c must stay finite in the screen, and the samplers' squared norms of data points (and
+    # their differences) in float64: beyond that units overflow to zero and the fit would end
+    # "certified" with no unit
+    top = float(to_numpy(abs(X).max())) if X.size else 0.0
+    d1 = X.shape[1] + 1
+    screen = np.float64 if dtype == "float64" else np.float32
+    limit = min(float(np.finfo(screen).max) / d1, np.sqrt(float(np.finfo(np.float64).max) / d1) / 2)
+    if not top < limit:
+        raise DataError(
+            f"the inputs hold values up to {top:.3g}, beyond what the {dtype} screen can score: "
+            "standardise the features"
+        )
     if xp is np or dtype == "float64":
         dt = "float32" if dtype == "float16" else dtype
         return NumpyScorer(X, dtype=dt, memory_budget=memory_budget)

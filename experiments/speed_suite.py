@@ -137,6 +137,8 @@ def run_set(name, params, mlp_cache):
         random_state=0, **params
     )
     t_bn = fit_timed(est, Xtr, ytr)
+    # summed here rather than with boostnet._greedy.phase_times so that the script also runs
+    # against older boostnet versions (the "before" column of a comparison)
     phases = {k: 0.0 for k in ("sample", "score", "refine", "refit")}
     for r in est.history_:
         for k in phases:

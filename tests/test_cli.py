@@ -480,3 +480,16 @@ def test_every_train_default_is_the_estimators():
         assert default == est[name], name
         checked += 1
     assert checked >= 20
+
+
+def test_inputs_too_large_for_the_screen_are_one_line_and_write_nothing(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 2)) * 1e154
+    data = tmp_path / "huge.csv"
+    np.savetxt(data, np.column_stack([X, X[:, 0] > 0]), delimiter=",", header="a,b,y", comments="")
+    r = _run("train", "--data", data, "--no-standardize", "--out", tmp_path / "r", *FAST)
+    assert r.exit_code == 1
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and "standardise the features" in lines[0], r.output
+    assert "Traceback" not in r.output
+    assert not (tmp_path / "r").exists()

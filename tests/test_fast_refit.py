@@ -1,5 +1,7 @@
 """The proximal Newton re-fit's parts, batched steps, loose re-fits and per-phase times."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.linear_model import Lasso
@@ -181,11 +183,26 @@ def test_phase_times_are_recorded(digits_split, tmp_path):
     assert 0 < sum(total.values()) <= est.history_[-1].elapsed
 
 
-def test_non_finite_scores_are_an_error_not_a_certificate(rng):
-    X = rng.standard_normal((60, 2)) * 1e154
+@pytest.mark.parametrize(
+    "scale,dtype", [(1e154, "float32"), (1e300, "float64"), (1e200, "float64")]
+)
+def test_inputs_beyond_the_screen_are_refused_up_front(scale, dtype, rng):
+    """Overflowing inputs once gave a "certified" model with no unit, at chance."""
+    X = rng.standard_normal((60, 2)) * scale
     y = (X[:, 0] > 0).astype(int)
-    with pytest.raises(DataError, match="not finite"), np.errstate(all="ignore"):
-        BoostNetClassifier(random_state=0).fit(X, y)
+    with pytest.raises(DataError, match="beyond what the"):
+        BoostNetClassifier(random_state=0, dtype=dtype).fit(X, y)
+
+
+def test_non_finite_scores_are_an_error_not_a_certificate(rng):
+    X = rng.standard_normal((60, 2))
+    y = (X[:, 0] > 0).astype(int)
+    W = np.array([[np.nan, 0.0], [1.0, 0.0]])
+    sampler = FixedDictionary(W, np.zeros(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and quietly: no RuntimeWarning on the way
+        with pytest.raises(DataError, match="not finite"):
+            BoostNetClassifier(random_state=0, sampler=sampler, refine=False).fit(X, y)
 
 
 def test_a_cycling_fit_at_a_tiny_lambda_ends(rng):
