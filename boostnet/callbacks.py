@@ -12,39 +12,49 @@ import threading
 import numpy as np
 
 from ._backend import to_numpy
+from ._signals import STOP_SIGNALS, Terminated, ignored
 from .activations import get_activation
 from .scoring import transform
 
 
 class StopOnInterrupt:
-    """Turn the first Ctrl-C (SIGINT) into a clean stop at the end of the current step.
+    """Turn the first Ctrl-C (SIGINT) or SIGTERM into a clean stop at the end of the current step.
 
-    The loop then ends with ``stop_reason_ == "interrupted"`` and the model of that step. A second
-    Ctrl-C interrupts at once (the model of the last complete step is kept). The previous handler
-    is restored when the fit ends. Outside the main thread it does nothing.
+    The loop then ends with ``stop_reason_ == "interrupted"`` and the model of that step;
+    ``signum`` says which signal asked. A second signal interrupts at once (``KeyboardInterrupt``,
+    or :class:`~boostnet._signals.Terminated` for SIGTERM; the model of the last complete step is
+    kept). A signal inherited as ignored (``SIG_IGN``) stays ignored. The previous handlers are
+    restored when the fit ends. Outside the main thread it does nothing.
     """
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self.signum = None
+        self._previous = {}
 
     def _handler(self, signum, frame):
         if self.requested:
+            if signum == signal.SIGTERM:
+                raise Terminated
             raise KeyboardInterrupt
         self.requested = True
+        self.signum = signum
 
     def on_fit_begin(self, info):
         self.requested = False
+        self.signum = None
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
+            for s in STOP_SIGNALS:
+                if not ignored(s):
+                    self._previous[s] = signal.signal(s, self._handler)
 
     def on_step_end(self, record):
         return "interrupted" if self.requested else None
 
     def on_fit_end(self, result):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for s, old in self._previous.items():
+            signal.signal(s, old)
+        self._previous = {}
 
 
 class MetricCurve:

@@ -23,11 +23,19 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperGroup
+
+try:  # recent typer vendors click as typer._click
+    from typer._click import exceptions as _cx
+except ImportError:  # pragma: no cover - typer on the external click
+    from click import exceptions as _cx
 
 from . import __version__
 from ._backend import DEVICES
+from ._signals import exit_code, signum_of, terminate_as_interrupt
 from .activations import ACTIVATIONS
 from .estimators import BoostNetClassifier
 from .exceptions import BoostNetError, ConfigError, DataError, ModelFileError
@@ -37,14 +45,58 @@ from .samplers import SAMPLERS
 #: Option defaults are the estimator's own defaults.
 _D = BoostNetClassifier().get_params()
 
+err = Console(stderr=True)
+out = Console()
+
+
+def _error_line(msg: str) -> None:
+    """The one line every error becomes: ``error: <message>`` on stderr."""
+    err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True, markup=True)
+
+
+class _OneLineGroup(TyperGroup):
+    """The command group, with click's and typer's own usage errors as one line (exit 2) instead
+    of a boxed panel, and SIGTERM treated like Ctrl-C (exit 143) for every command."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        no_args = getattr(_cx, "NoArgsIsHelpError", None)
+        try:
+            with terminate_as_interrupt():
+                rv = super().main(
+                    args=args,
+                    prog_name=prog_name,
+                    complete_var=complete_var,
+                    standalone_mode=False,
+                    **extra,
+                )
+            code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+        except _cx.UsageError as exc:
+            if no_args is not None and isinstance(exc, no_args):
+                exc.show()  # the help, as `no_args_is_help` promises
+                code = 2
+            else:
+                path = exc.ctx.command_path if exc.ctx is not None else "boostnet"
+                _error_line(f"{exc.format_message()} (see `{path} --help`)")
+                code = 2
+        except _cx.ClickException as exc:
+            _error_line(exc.format_message())
+            code = exc.exit_code
+        except typer.Abort:
+            code = 130
+        except KeyboardInterrupt as exc:
+            code = exit_code(signum_of(exc))
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
 app = typer.Typer(
     name="boostnet",
     help="Grow single-hidden-layer networks by greedy hidden-unit selection with an L1 certificate.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=_OneLineGroup,
 )
-err = Console(stderr=True)
-out = Console()
 
 
 # Choices come from the library's registries.
@@ -94,7 +146,7 @@ def _fail(exc: BaseException) -> typer.Exit:
 
     code = 2 if isinstance(exc, (ConfigError, InvalidParameterError)) else 1
     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    err.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True, markup=True)
+    _error_line(msg)
     return typer.Exit(code)
 
 
@@ -400,20 +452,22 @@ def train(
         result = run_train(
             cfg,
             out=target_dir,
+            unique=out_dir is None,
             callbacks=[stopper],
             progress=bar.update,
             path_progress=bar.path_point,
             command=shlex.join(["boostnet", *sys.argv[1:]]) if sys.argv else None,
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         bar.stop()
         err.print("interrupted before training finished; nothing written")
-        raise typer.Exit(130) from None
-    except (BoostNetError, ValueError) as exc:
+        raise typer.Exit(exit_code(signum_of(exc))) from None
+    except (BoostNetError, ValueError, MemoryError) as exc:
         bar.stop()
         raise _fail(exc) from None
     finally:
         bar.stop()
+        stopper.on_fit_end(None)  # handlers back even if the fit raised
     m = result.metrics
     if as_json:
         print(json.dumps(m))
@@ -423,7 +477,10 @@ def train(
         _print_summary(m, result.run_dir)
     if m["stop_reason"] == "interrupted":
         err.print(f"interrupted: the model of the last step is saved in {result.run_dir}")
-        raise typer.Exit(130)
+        raise typer.Exit(exit_code(stopper.signum))
+    if result.signals:
+        err.print(f"interrupted while the run was written; it is complete in {result.run_dir}")
+        raise typer.Exit(exit_code(result.signals[0]))
 
 
 def _fmt(v):
@@ -564,7 +621,7 @@ def _load_eval_data(
             raise ConfigError("--data is required (or use --split test with a run's model)")
         cfg = RunConfig(
             data=data,
-            target=target,
+            target=target if target is not _NO_TARGET else False,
             task=_val(task),
             data_dir=data_dir,
             n_samples=n_samples,
@@ -574,16 +631,32 @@ def _load_eval_data(
         )
         ds = load_for(cfg)
         X, y = ds.X, ds.y
-        if ds.X_test is not None:
+        if y is None:
+            target = _NO_TARGET
+        elif ds.X_test is not None:
             import numpy as np  # noqa: PLC0415
 
             X, y = np.concatenate([ds.X, ds.X_test]), np.concatenate([ds.y, ds.y_test])
-    if X.shape[1] != est.n_features_in_:
+    d = est.n_features_in_
+    if X.shape[1] != d:
+        if target is None and X.shape[1] == d - 1 and split == SplitPart.all:
+            raise DataError(
+                f"the data has {X.shape[1]} features after its last column was taken as the "
+                f"target; the model expects {d}: if the data has no target column, pass "
+                "--no-target"
+            )
+        raise DataError(f"the data has {X.shape[1]} features; the model expects {d}")
+    if y is not None and not hasattr(est, "classes_") and y.dtype.kind not in "biuf":
+        example = str(y.ravel()[0]) if y.size else ""
         raise DataError(
-            f"the data has {X.shape[1]} features; the model expects {est.n_features_in_}"
+            f"the model is a regressor, but the data's target holds labels such as {example!r}; "
+            "give numeric targets (or --no-target to predict without one)"
         )
     return est, preprocess(X, extra), y
 
+
+#: ``target`` value of predict's ``--no-target``: every column of the file is a feature.
+_NO_TARGET = False
 
 _DataOpt = Annotated[str | None, typer.Option(help="Data set name or path.")]
 _TargetOpt = Annotated[str | None, typer.Option(help="Target column of a CSV/TSV.")]
@@ -612,51 +685,121 @@ def predict(
     noise: _NoiseOpt = None,
     n_features: _NfOpt = None,
     seed: _SeedOpt = None,
+    no_target: Annotated[
+        bool,
+        typer.Option(
+            "--no-target",
+            help="The CSV/TSV has no target column: every column is a feature.",
+        ),
+    ] = False,
 ):
     """Write predictions (and class probabilities) of a saved model as CSV."""
     try:
+        if no_target and target is not None:
+            raise ConfigError("--no-target and --target exclude each other")
+        if out_file is not None:
+            _check_out_file(out_file, model)
         est, X, y = _load_eval_data(
-            model, data, target, task, data_dir, n_samples, noise, n_features, seed, split
+            model,
+            data,
+            _NO_TARGET if no_target else target,
+            task,
+            data_dir,
+            n_samples,
+            noise,
+            n_features,
+            seed,
+            split,
         )
         pred = est.predict(X)
         buf = io.StringIO()
         w = csv.writer(buf)
         if hasattr(est, "classes_"):
             P = est.predict_proba(X)
-            w.writerow(["prediction", "target", *[f"p_{c}" for c in est.classes_]])
-            for p, t, row in zip(pred, y, P, strict=True):
-                w.writerow([p, t, *[f"{v:.6g}" for v in row]])
-        else:
-            pred2 = pred.reshape(len(pred), -1)
-            y2 = y.reshape(len(y), -1)
-            k = pred2.shape[1]
             w.writerow(
                 [
-                    *(["prediction"] if k == 1 else [f"prediction_{i}" for i in range(k)]),
-                    *(["target"] if k == 1 else [f"target_{i}" for i in range(k)]),
+                    "prediction",
+                    *(["target"] if y is not None else []),
+                    *[f"p_{c}" for c in est.classes_],
                 ]
             )
-            for p, t in zip(pred2, y2, strict=True):
-                w.writerow([*[f"{v:.8g}" for v in p], *[f"{v:.8g}" for v in t]])
-    except (BoostNetError, ValueError) as exc:
+            for i, (p, row) in enumerate(zip(pred, P, strict=True)):
+                w.writerow([p, *([y[i]] if y is not None else []), *[f"{v:.6g}" for v in row]])
+        else:
+            pred2 = pred.reshape(len(pred), -1)
+            y2 = y.reshape(len(y), -1) if y is not None else None
+            k = pred2.shape[1]
+            head = ["prediction"] if k == 1 else [f"prediction_{i}" for i in range(k)]
+            if y2 is not None:
+                head += ["target"] if y2.shape[1] == 1 else [f"target_{i}" for i in range(k)]
+            w.writerow(head)
+            for i, p in enumerate(pred2):
+                t = [f"{v:.8g}" for v in y2[i]] if y2 is not None else []
+                w.writerow([*[f"{v:.8g}" for v in p], *t])
+    except (BoostNetError, ValueError, MemoryError) as exc:
         raise _fail(exc) from None
     if out_file is None:
         sys.stdout.write(buf.getvalue())
         return
-    _atomic_write(out_file, buf.getvalue())
+    from ._signals import deferred_signals  # noqa: PLC0415
+
+    with deferred_signals() as received:  # a Ctrl-C here leaves no temporary file
+        _atomic_write(out_file, buf.getvalue())
     err.print(f"wrote {len(pred)} predictions to {out_file}", highlight=False)
+    if received:
+        raise typer.Exit(exit_code(received[0]))
+
+
+def _check_out_file(path: Path, model: Path) -> None:
+    """``predict --out``: a file we may (re)write. Never the model, nor a file of its run
+    directory, nor a folder; its folder must be a folder (checked before any work)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"--out {path} is a directory; give the name of a CSV file")
+    run_dir = model if model.is_dir() else model.parent
+    target = path.resolve()
+    if target == Path(model).resolve() or (
+        model.is_dir() and target.parent == run_dir.resolve() and target.exists()
+    ):
+        raise ConfigError(
+            f"--out {path} would overwrite a file of the model's run; choose another file"
+        )
+    if path.exists() and _is_zip(path):
+        raise ConfigError(f"--out {path} is an .npz archive (a model?); choose another file")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"cannot write --out {path}: {parent} is not a folder")
+
+
+def _is_zip(path: Path) -> bool:
+    import zipfile  # noqa: PLC0415
+
+    try:
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
 
 
 def _atomic_write(path: Path, text: str):
+    """Write ``text`` to ``path`` through a temporary file and a rename (no partial file; the
+    temporary file is removed on failure; the file gets the usual ``0o666 & ~umask``)."""
+    from .io import current_umask  # noqa: PLC0415
+
     path = Path(path)
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:80]}.tmp-", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "w", newline="") as fh:
             fh.write(text)
         os.replace(tmp, path)
     except OSError as exc:
-        raise _fail(DataError(f"cannot write {path}: {exc}")) from None
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise _fail(ConfigError(f"cannot write {path}: {exc.strerror or exc}")) from None
 
 
 @app.command()
@@ -793,9 +936,9 @@ def compare(
                 progress=progress,
                 invocation=shlex.join(["boostnet", *sys.argv[1:]]),
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         err.print(f"interrupted; finished rows are in {target / 'rows.csv'}")
-        raise typer.Exit(130) from None
+        raise typer.Exit(exit_code(signum_of(exc))) from None
     except (BoostNetError, ValueError, OSError) as exc:
         raise _fail(exc) from None
     _print_compare_table(cmp.summarize(res.rows))
@@ -956,3 +1099,7 @@ def bench(
 def main():
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

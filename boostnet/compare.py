@@ -10,6 +10,7 @@ them. Runs are independent and can go through joblib (``jobs``) or a Dask cluste
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -431,6 +432,20 @@ class CompareConfig:
         parse_methods(self.methods)
         if not self.datasets:
             raise ConfigError("no datasets given")
+        if isinstance(self.datasets, str) or not all(isinstance(d, str) for d in self.datasets):
+            raise ConfigError(f"datasets must be a list of names or paths, got {self.datasets!r}")
+        for name in self.datasets:
+            _check_dataset_name(name)
+        for k in ("seeds", "cv"):
+            v = getattr(self, k)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+                raise ConfigError(f"{k} must be an integer, got {v!r}")
+        if isinstance(self.test_size, bool) or not isinstance(self.test_size, (int, float)):
+            raise ConfigError(f"test_size must be a number, got {self.test_size!r}")
+        if not isinstance(self.dataset_options or {}, dict) or not all(
+            isinstance(v, dict) for v in (self.dataset_options or {}).values()
+        ):
+            raise ConfigError("dataset_options must be a table of tables, one per data set")
         if int(self.seeds) < 1:
             raise ConfigError(f"seeds must be at least 1, got {self.seeds}")
         if self.cv is not None and self.cv != 0 and int(self.cv) < 2:
@@ -457,6 +472,24 @@ class CompareConfig:
                 )
 
 
+def _check_dataset_name(name: str) -> None:
+    """A data set must be a known name or an existing path: checked before any run, so a
+    misspelt name is one usage error, not a sweep of error rows."""
+    import difflib  # noqa: PLC0415
+
+    from .datasets import NAMED  # noqa: PLC0415
+
+    key = name.strip().lower().replace("_", "-")
+    if key in NAMED or Path(name).expanduser().exists():
+        return
+    hint = difflib.get_close_matches(key, NAMED, n=1)
+    did = f" (did you mean {hint[0]!r}?)" if hint else ""
+    raise ConfigError(
+        f"unknown data set {name!r}{did}; known: {', '.join(NAMED)}; or give the path of a "
+        "data file"
+    )
+
+
 def plan(cfg: CompareConfig) -> tuple[list[RunSpec], list[RunSpec]]:
     """The runs: first every method but mlp-matched, then mlp-matched (it needs boostnet's units)."""
     entries = parse_methods(cfg.methods)
@@ -473,12 +506,50 @@ def plan(cfg: CompareConfig) -> tuple[list[RunSpec], list[RunSpec]]:
 
 
 def read_rows(path) -> list[dict]:
-    """Rows of a ``rows.csv`` (values as strings, empty as None)."""
+    """Complete rows of a ``rows.csv`` (values as strings, empty as None).
+
+    A row cut short by a kill during its write (no final newline, or fewer fields than the
+    header) is not a row: it is left out.
+    """
     path = Path(path)
     if not path.exists():
         return []
     with open(path, newline="") as fh:
-        return [{k: (v if v != "" else None) for k, v in r.items()} for r in csv.DictReader(fh)]
+        text = fh.read()
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]  # the torn last line
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if not header:
+        return []
+    return [
+        {k: (v if v != "" else None) for k, v in zip(header, r, strict=True)}
+        for r in reader
+        if len(r) == len(header)
+    ]
+
+
+def _rewrite_rows(path: Path, rows: list[dict]) -> None:
+    """Replace ``rows.csv`` by its header and ``rows`` (atomically: temporary file, rename)."""
+    import tempfile  # noqa: PLC0415
+
+    from .io import current_umask  # noqa: PLC0415
+
+    fd, tmp = tempfile.mkstemp(prefix=".rows.csv.tmp-", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+        with os.fdopen(fd, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=COLUMNS)
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: r.get(k) for k in COLUMNS})
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 class RowWriter:
@@ -502,27 +573,36 @@ class RowWriter:
         self.fh.close()
 
 
-def _execute(specs, jobs, scheduler, on_row):
+def _connect(scheduler):
+    """A Dask client for ``scheduler`` (None for none), made before anything is written."""
+    if scheduler is None:
+        return None
+    try:
+        from dask.distributed import Client  # noqa: PLC0415
+    except ImportError:
+        raise ConfigError(
+            "--scheduler needs dask.distributed: pip install 'boostnet[distributed]'"
+        ) from None
+    try:
+        return Client(scheduler, timeout=10)
+    except (OSError, ValueError, TypeError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {msg}") from None
+
+
+def _execute(specs, jobs, client, on_row):
     """Run specs sequentially, with joblib processes, or on a Dask cluster; call on_row per row."""
     if not specs:
         return
-    if scheduler is None and jobs == 1:
+    if client is None and jobs == 1:
         for s in specs:
             on_row(run_one(s))
         return
     from joblib import Parallel, delayed  # noqa: PLC0415
 
-    if scheduler is not None:
-        try:
-            from dask.distributed import Client, as_completed  # noqa: PLC0415
-        except ImportError:
-            raise ConfigError(
-                "--scheduler needs dask.distributed: pip install 'boostnet[distributed]'"
-            ) from None
-        try:
-            client = Client(scheduler, timeout=10)
-        except OSError as exc:
-            raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    if client is not None:
+        from dask.distributed import as_completed  # noqa: PLC0415
+
         # one task per run, submitted directly: joblib's Dask backend would run everything in
         # this process when the cluster has a single thread
         futures = [client.submit(run_one, s, pure=False) for s in specs]
@@ -531,7 +611,6 @@ def _execute(specs, jobs, scheduler, on_row):
                 on_row(fut.result())
         finally:
             client.cancel(futures)
-            client.close()
         return
     for row in Parallel(n_jobs=jobs, return_as="generator_unordered")(
         delayed(run_one)(s) for s in specs
@@ -575,14 +654,40 @@ def compare(
     cfg.validate()
     first, second = plan(cfg)
     rows_path = None
-    done_rows = []
     if out is not None:
         out = Path(out)
         rows_path = out / "rows.csv"
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out {out} is a file, not a folder; choose another --out")
         if rows_path.exists() and not resume:
             raise ConfigError(f"{rows_path} exists; use --resume to continue it or another --out")
-        out.mkdir(parents=True, exist_ok=True)
-        done_rows = [r for r in read_rows(rows_path) if r.get("status") == "ok"]
+    client = _connect(scheduler)
+    try:
+        return _compare(
+            cfg, first, second, out, rows_path, resume, jobs, client, progress, invocation
+        )
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _compare(cfg, first, second, out, rows_path, resume, jobs, client, progress, invocation):
+    done_rows = []
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the output folder {out}: {exc.strerror or exc}"
+            ) from None
+        # the rows to keep: complete ones with status ok; error rows and a torn last row are
+        # dropped from the file, so their runs are done again and counted once
+        all_rows = read_rows(rows_path)
+        done_rows = [r for r in all_rows if r.get("status") == "ok"]
+        if rows_path.exists() and (
+            len(done_rows) != len(all_rows) or not rows_path.read_bytes().endswith(b"\n")
+        ):
+            _rewrite_rows(rows_path, done_rows)
         env = {
             "invocation": invocation,
             "config": _jsonable(cfg),
@@ -608,7 +713,7 @@ def compare(
 
     interrupted = False
     try:
-        _execute(todo_first, jobs, scheduler, on_row)
+        _execute(todo_first, jobs, client, on_row)
         units = {}
         for r in rows:
             if r.get("method") == "boostnet" and r.get("status") == "ok" and r.get("units"):
@@ -633,7 +738,7 @@ def compare(
                 )
                 s.matched_units = ref.get("units")
             todo_second.append(s)
-        _execute(todo_second, jobs, scheduler, on_row)
+        _execute(todo_second, jobs, client, on_row)
     except KeyboardInterrupt:
         interrupted = True
     finally:

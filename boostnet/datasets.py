@@ -262,9 +262,10 @@ def load_data(
         A name from :data:`NAMED` (case-insensitive, ``_`` accepted for ``-``), else a path:
         ``.csv`` / ``.tsv`` / ``.txt`` (optionally ``.gz``), ``.npz``, ``.svm`` / ``.svmlight`` /
         ``.libsvm``, or a directory of MNIST-format IDX files.
-    target : str, optional
+    target : str or False, optional
         Text files only: the target column, by header name or 0-based index (negative counts
-        from the end). Default: the last column.
+        from the end). Default: the last column. ``False``: the file has no target column
+        (every column is a feature; ``y`` is None), for predictions on unlabeled data.
     task : {"classification", "regression"}, optional
         Force the task; by default :func:`infer_task` decides from ``y``.
     n_samples : int, optional
@@ -480,6 +481,15 @@ def _finish(ds: Dataset, task: str | None, where: str) -> Dataset:
     X = _check_X(ds.X, f"features of {where}")
     if X.shape[0] == 0:
         raise DataError(f"no samples in {where}")
+    if ds.y is None:  # read without a target column (predict --no-target)
+        return Dataset(
+            name=ds.name,
+            X=X,
+            y=None,
+            task=task or "",
+            source=ds.source,
+            feature_names=ds.feature_names,
+        )
     y = np.asarray(ds.y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -496,6 +506,14 @@ def _finish(ds: Dataset, task: str | None, where: str) -> Dataset:
             only = repr(y[0].item() if hasattr(y[0], "item") else y[0])
             raise DataError(
                 f"y has only 1 class ({only}) in {where}; classification needs at least 2"
+            )
+        if n > max(20, y.shape[0] // 2):
+            frac = y.dtype.kind == "f" and not np.all(y == np.round(y))
+            example = y[np.argmax(y != np.round(y))] if frac else y[0]
+            raise DataError(
+                f"classification with {n} classes in {y.shape[0]} samples of {where} (labels "
+                f"such as {str(example)!r}): fewer than 2 samples per class; for real-valued "
+                "targets use --task regression (or leave --task out)"
             )
     X_test = y_test = None
     if ds.X_test is not None:
@@ -843,7 +861,7 @@ def _load_text(path: Path, src: str, kind: str, target: str | None) -> Dataset:
             raise DataError(
                 f"row at line {line} of {src} has {len(fields_)} fields, expected {n_cols}"
             )
-    if n_cols < 2:
+    if n_cols < 2 and target is not False:
         raise DataError(
             f"{src} has only {n_cols} column; need at least one feature column and a target column"
         )
@@ -851,7 +869,14 @@ def _load_text(path: Path, src: str, kind: str, target: str | None) -> Dataset:
     def col_name(j: int) -> str:
         return repr(header[j]) if header is not None else f"{j} (0-based)"
 
-    t = _target_index(target, header, n_cols, src)
+    if header is None and len(body) > 2 and n_cols >= 3 and target is not False:
+        _refuse_numbered_header(body, n_cols, target, src)
+    if target is False:  # no target column: every column is a feature
+        t = n_cols
+        n_cols += 1
+        body = [(line, [*f, ""]) for line, f in body]
+    else:
+        t = _target_index(target, header, n_cols, src)
     cells = np.array([f for _, f in body], dtype=object)
     lines = [line for line, _ in body]
     X = np.empty((len(body), n_cols - 1), dtype=np.float64)
@@ -881,6 +906,15 @@ def _load_text(path: Path, src: str, kind: str, target: str | None) -> Dataset:
                 f"(column {col_name(j)}, line {lines[i]})"
             )
     ycol = cells[:, t]
+    if target is False:
+        return Dataset(
+            name=path.name,
+            X=X,
+            y=None,
+            task="",
+            source=src,
+            feature_names=[header[j] for j in feature_cols] if header is not None else None,
+        )
     empty = ycol == ""
     if empty.any():
         i = int(np.argmax(empty))
@@ -902,12 +936,41 @@ def _load_text(path: Path, src: str, kind: str, target: str | None) -> Dataset:
     )
 
 
+def _refuse_numbered_header(body, n_cols: int, target, src: str) -> None:
+    """A first row ``1,2,3`` (or ``0,1,2``) whose target value appears nowhere else is a header of
+    column numbers, not a sample: taken as data it would add a sample and a class of its own."""
+    first = body[0][1]
+    try:
+        values = [float(f) for f in first]
+    except ValueError:
+        return
+    if values not in ([float(j) for j in range(n_cols)], [float(j + 1) for j in range(n_cols)]):
+        return
+    try:
+        t = _target_index(target, None, n_cols, src)
+    except DataError:
+        return
+    if all(row[t] != first[t] for _, row in body[1:]):
+        raise DataError(
+            f"the first line of {src} ({','.join(first)}) looks like a header of column numbers, "
+            "not a sample (its target value appears nowhere else); remove it or give the columns "
+            "names"
+        )
+
+
 def _target_index(target: str | None, header: list[str] | None, n_cols: int, src: str) -> int:
     if target is None:
         return n_cols - 1
     target = str(target).strip()
     if header is not None and target in header:
-        return header.index(target)
+        where = [j for j, h in enumerate(header) if h == target]
+        if len(where) > 1:
+            raise DataError(
+                f"column name {target!r} appears {len(where)} times in the header of {src} "
+                f"(columns {', '.join(map(str, where))}); rename the columns or give the "
+                "target as a 0-based index"
+            )
+        return where[0]
     try:
         t = int(target)
     except ValueError:
@@ -933,6 +996,11 @@ def _load_npz(path: Path, src: str) -> Dataset:
         raise DataError(f"cannot read {src}: {_os_reason(exc)}") from None
     if not is_zip:
         raise DataError(f"cannot read {src}: not an .npz archive (as written by numpy.savez)")
+    from .io import npz_problem  # noqa: PLC0415
+
+    problem = npz_problem(path)
+    if problem is not None:
+        raise DataError(f"cannot read {src}: {problem}")
     try:
         with np.load(path, allow_pickle=False) as npz:
             keys = list(npz.files)
@@ -957,6 +1025,8 @@ def _load_npz(path: Path, src: str) -> Dataset:
         raise DataError(f"cannot read {src}: {exc}") from None
     except OSError as exc:
         raise DataError(f"cannot read {src}: {_os_reason(exc)}") from None
+    except MemoryError:
+        raise DataError(f"cannot read {src}: its arrays do not fit in memory") from None
     except Exception as exc:  # zipfile.BadZipFile, EOFError, ... from a corrupted archive
         raise DataError(f"cannot read {src}: {type(exc).__name__}: {exc}") from None
     X = arrays["X"]
@@ -981,7 +1051,23 @@ def _load_svmlight(path: Path, src: str, n_features) -> Dataset:
     try:
         X, y = load_svmlight_file(str(path), n_features=n_features)
     except (ValueError, EOFError, zlib.error) as exc:
-        raise DataError(f"cannot read {src}: {exc}") from None
+        raise DataError(f"cannot read {src}: {str(exc).splitlines()[0]}") from None
+    except (OverflowError, MemoryError):
+        raise DataError(
+            f"cannot read {src}: a feature index is too large to represent (at most "
+            f"{_MAX_DENSE_BYTES // 8} values fit the dense array boostnet trains on)"
+        ) from None
     except OSError as exc:
         raise DataError(f"cannot read {src}: {_os_reason(exc)}") from None
+    n, d = X.shape
+    if n * d * 8 > _MAX_DENSE_BYTES:
+        raise DataError(
+            f"{src} has {n} rows and feature indices up to {d - 1}: as the dense array boostnet "
+            f"trains on that is {n * d * 8 / 2**30:.1f} GiB (at most "
+            f"{_MAX_DENSE_BYTES / 2**30:.0f} GiB); renumber the features compactly"
+        )
     return Dataset(name=path.name, X=X.toarray(), y=y, task="", source=src)
+
+
+#: The largest dense array an svmlight file is expanded to (its feature indices set the width).
+_MAX_DENSE_BYTES = 2**30

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -25,11 +26,12 @@ import numpy as np
 
 from . import __version__
 from ._greedy import StepRecord, phase_times
+from ._signals import deferred_signals
 from .callbacks import MetricCurve
 from .datasets import Dataset, load_data
 from .estimators import BoostNetClassifier, BoostNetRegressor
 from .exceptions import ConfigError, DataError
-from .io import save_model, save_path
+from .io import current_umask, save_model, save_path
 from .scoring import transform
 
 #: Estimator parameters a run may set (``random_state`` comes from ``seed``).
@@ -73,7 +75,13 @@ class RunConfig:
             For a key that is neither a run key nor an estimator parameter.
         """
         names = {f.name for f in dataclasses.fields(cls)} - {"params"}
-        run, params = {}, dict(d.get("params", {}) or {})
+        given = d.get("params", {})
+        if given is not None and not isinstance(given, dict):
+            raise ConfigError(
+                f"params must be a table of estimator parameters, got {type(given).__name__} "
+                f"{given!r}"
+            )
+        run, params = {}, dict(given or {})
         for k, v in d.items():
             key = k.replace("-", "_")
             if key == "params":
@@ -87,6 +95,9 @@ class RunConfig:
         for k in params:
             if k not in ESTIMATOR_PARAMS:
                 raise ConfigError(f"unknown estimator parameter {k!r}")
+        for k, v in run.items():
+            run[k] = _check_run_value(k, v)
+        _check_params(params)
         return cls(**run, params=params)
 
     def to_flat(self) -> dict:
@@ -94,6 +105,78 @@ class RunConfig:
         d = {k: v for k, v in dataclasses.asdict(self).items() if k != "params"}
         d.update(self.params)
         return {k: v for k, v in d.items() if v is not None}
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_number(v) -> bool:
+    return _is_int(v) or isinstance(v, (float, np.floating))
+
+
+def _check_run_value(key: str, v):
+    """The command line's checks for a run key, whatever its source (option or TOML value).
+
+    Raises
+    ------
+    ConfigError
+        A value of the wrong type (``standardize = "no"``, ``test_size = "0.3"``) or range.
+    """
+    if v is None:
+        return None
+
+    def bad(what):
+        return ConfigError(f"{key} must be {what}, got {v!r}")
+
+    if key in ("data", "data_dir"):
+        if not isinstance(v, (str, os.PathLike)) or not str(v).strip():
+            raise bad("a non-empty string")
+        return str(v)
+    if key == "target":
+        if _is_int(v):
+            return str(int(v))
+        if not isinstance(v, str) or not v.strip():
+            raise bad("a column name or index")
+        return v
+    if key == "task":
+        if v not in ("classification", "regression"):
+            raise bad("'classification' or 'regression'")
+        return v
+    if key == "standardize":
+        if not isinstance(v, (bool, np.bool_)):
+            raise bad("true or false")
+        return bool(v)
+    if key in ("n_samples", "n_features", "train_size", "seed"):
+        if not _is_int(v):
+            raise bad("an integer")
+        low = {"n_samples": 2, "n_features": 1, "train_size": 2, "seed": 0}[key]
+        if v < low:
+            raise bad(f"at least {low}")
+        if key == "seed" and v >= 2**32:
+            raise bad("below 2**32")
+        return int(v)
+    if key == "noise":
+        if not _is_number(v) or not math.isfinite(v) or v < 0:
+            raise bad("a finite number >= 0")
+        return float(v)
+    if key == "test_size":
+        if _is_int(v) and v >= 1:
+            return int(v)
+        if not _is_number(v) or not 0.0 < float(v) < 1.0:
+            raise bad("a share between 0 and 1 or a count of samples")
+        return float(v)
+    return v
+
+
+def _check_params(params: dict) -> None:
+    """Estimator parameters, checked as the estimator will check them, before any data is read."""
+    from sklearn.utils._param_validation import InvalidParameterError  # noqa: PLC0415
+
+    try:
+        BoostNetClassifier(**params)._validate_params()
+    except InvalidParameterError as exc:
+        raise ConfigError(str(exc).splitlines()[0]) from None
 
 
 def read_config(path) -> dict:
@@ -114,7 +197,15 @@ def read_config(path) -> dict:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except IsADirectoryError:
+        raise ConfigError(f"cannot read config file {path}: it is a directory") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"cannot read config file {path}: not UTF-8 text (byte {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
 
 
@@ -247,6 +338,11 @@ def make_split(ds: Dataset, cfg: RunConfig) -> Split:
     if cfg.train_size is not None:
         if cfg.train_size < 2:
             raise ConfigError(f"train_size must be at least 2, got {cfg.train_size}")
+        if cfg.train_size > Xtr.shape[0]:
+            raise ConfigError(
+                f"train_size {cfg.train_size} is more than the {Xtr.shape[0]} samples of the "
+                f"training part of {ds.name}; give at most {Xtr.shape[0]} (or leave it out)"
+            )
         if cfg.train_size < Xtr.shape[0]:
             strat = ytr if strat_ok(ytr) else None
             try:
@@ -259,11 +355,52 @@ def make_split(ds: Dataset, cfg: RunConfig) -> Split:
         raise DataError("the training part has only 1 class")
     mean = scale = None
     if cfg.standardize:
-        mean = Xtr.mean(axis=0)
-        scale = Xtr.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
-        Xtr, Xte = (Xtr - mean) / scale, (Xte - mean) / scale
+        mean, scale = standardisation(Xtr)
+        names = ds.feature_names
+        Xtr = standardise(Xtr, mean, scale, names)
+        Xte = standardise(Xte, mean, scale, names)
     return Split(Xtr, ytr, Xte, yte, mean, scale, official, stratified)
+
+
+def standardisation(X) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean ``mu_j`` and scale ``s_j`` (the standard deviation, 1 where it is 0).
+
+    Where the plain sums overflow they are computed on ``X_j / max_t |x_tj|`` and scaled back,
+    ``mu_j = m_j * max|x_j|``, ``s_j = sd_j * max|x_j|``: the sum of squares of features near
+    1e200 overflows to inf (every standardised feature then became 0, and the fit a 'certified'
+    empty model); this way both stay finite for any finite input.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, scale = X.mean(axis=0), X.std(axis=0)
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
+        top = np.max(np.abs(X), axis=0)
+        top = np.where(top > 0, top, 1.0)
+        Z = X / top
+        mean, scale = Z.mean(axis=0) * top, Z.std(axis=0) * top
+    return mean, np.where(scale > 0, scale, 1.0)
+
+
+def standardise(X, mean, scale, names=None) -> np.ndarray:
+    """``(X - mu) / s``, refusing a result that is not finite (inputs near the float64 limit).
+
+    Raises
+    ------
+    DataError
+        Naming the first feature whose standardised values overflow.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        Z = (np.asarray(X, dtype=np.float64) - mean) / scale
+    bad = ~np.isfinite(Z)
+    if bad.any():
+        j = int(np.argwhere(bad)[0][1])
+        name = repr(names[j]) if names is not None and j < len(names) else str(j)
+        top = float(np.max(np.abs(X[:, j])))
+        raise DataError(
+            f"feature {name} holds values up to {top:.3g}, too large to standardise in float64; "
+            "rescale it"
+        )
+    return Z
 
 
 def preprocess(X, extra: dict) -> np.ndarray:
@@ -271,7 +408,7 @@ def preprocess(X, extra: dict) -> np.ndarray:
     pre = extra.get("preprocessing") or {}
     if pre.get("mean") is None:
         return X
-    return (X - np.asarray(pre["mean"])) / np.asarray(pre["scale"])
+    return standardise(X, np.asarray(pre["mean"]), np.asarray(pre["scale"]))
 
 
 # ---- the run ------------------------------------------------------------------------------------
@@ -308,6 +445,8 @@ class RunResult:
     curve: list
     split: Split
     path: list | None = None
+    #: SIGINT / SIGTERM received while the finished model was written (held back until then)
+    signals: list = field(default_factory=list)
 
 
 def _provenance(est) -> dict:
@@ -343,6 +482,7 @@ def run_train(
     cfg: RunConfig,
     *,
     out: str | Path | None = None,
+    unique: bool = False,
     callbacks=(),
     progress=None,
     path_progress=None,
@@ -354,7 +494,12 @@ def run_train(
     ----------
     cfg : RunConfig
     out : path, optional
-        Run directory to create (must not exist). None writes nothing.
+        Run directory to create (must not exist). None writes nothing. It is created (empty)
+        with its temporary sibling before any data is read, so an unwritable or taken place fails
+        at once, not after the fit.
+    unique : bool
+        If ``out`` is taken, use ``out-2``, ``out-3``, ... instead of failing (the default run
+        directory: two runs started in the same second get different folders).
     callbacks : sequence
         Extra callbacks for the estimator (e.g. interrupt handling).
     progress : callable, optional
@@ -369,10 +514,16 @@ def run_train(
     -------
     RunResult
     """
-    if out is not None:
-        out = Path(out)
-        if out.exists():
-            raise ConfigError(f"output directory already exists: {out} (choose another --out)")
+    reservation = reserve_run_dir(out, unique=unique) if out is not None else None
+    try:
+        return _run_train(cfg, reservation, callbacks, progress, path_progress, command)
+    except BaseException:
+        if reservation is not None:
+            reservation.release()
+        raise
+
+
+def _run_train(cfg, reservation, callbacks, progress, path_progress, command) -> RunResult:
     ds = load_for(cfg)
     split = make_split(ds, cfg)
     clf = ds.task == "classification"
@@ -393,6 +544,18 @@ def run_train(
     t0 = time.perf_counter()
     est.fit(split.X_train, split.y_train)
     fit_time = time.perf_counter() - t0
+    # the model is finished: a Ctrl-C or SIGTERM from here on waits until it is written
+    with deferred_signals() as received:
+        result = _finish_run(
+            cfg, ds, split, est, curve, curve_metric, metric_name, fit_time, reservation, command
+        )
+    result.signals = list(received)
+    return result
+
+
+def _finish_run(
+    cfg, ds, split, est, curve, curve_metric, metric_name, fit_time, reservation, command
+) -> RunResult:
     t1 = time.perf_counter()
     train_m = metrics_for(est, split.X_train, split.y_train)
     test_m = metrics_for(est, split.X_test, split.y_test)
@@ -428,22 +591,123 @@ def run_train(
         metrics["path_points"] = len(prows)
         metrics["path_stop_reason"] = est.path_.stop_reason
     run_dir = None
-    if out is not None:
+    if reservation is not None:
         run_dir = write_run_dir(
-            out, cfg, est, metrics, curve.rows, split, metric_name, command, prows
+            reservation.path,
+            cfg,
+            est,
+            metrics,
+            curve.rows,
+            split,
+            metric_name,
+            command,
+            prows,
+            tmp=reservation.tmp,
         )
     return RunResult(metrics, est, run_dir, curve.rows, split, prows)
 
 
+class Reservation:
+    """A run directory claimed before training: the empty final folder and its temporary sibling.
+
+    ``release()`` removes both (and the parent folders the reservation created) if the run fails.
+    """
+
+    def __init__(self, path: Path, tmp: Path, created: list):
+        self.path, self.tmp, self.created = path, tmp, created
+
+    def release(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        for p in [self.path, *self.created]:
+            try:
+                p.rmdir()  # only if still empty: never anything a user put there
+            except OSError:
+                pass
+
+
+def _tmp_prefix(out: Path) -> str:
+    return f".{out.name[:80]}.tmp-"
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def reserve_run_dir(out, unique: bool = False) -> Reservation:
+    """Create the run directory ``out`` (empty) and its temporary sibling, up front.
+
+    ``mkdir`` is atomic: of two runs reserving the same name, one gets it; the other fails
+    (:class:`ConfigError`) or, with ``unique``, takes ``out-2``, ``out-3``, ...
+
+    Raises
+    ------
+    ConfigError
+        ``out`` exists (without ``unique``), or it cannot be created or written (a parent is a
+        file, a read-only place, a name too long, ...).
+    """
+    out = Path(out)
+    created = []
+    for p in reversed(out.parents):
+        if not p.exists():
+            created.insert(0, p)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the run directory {out}: {_reason(exc)}") from None
+    reservation = None
+    try:
+        base, i = out, 1
+        while True:
+            try:
+                out.mkdir()
+                break
+            except FileExistsError:
+                if not unique:
+                    raise ConfigError(
+                        f"output directory already exists: {out} (choose another --out)"
+                    ) from None
+                i += 1
+                out = base.with_name(f"{base.name}-{i}")
+        reservation = Reservation(out, out, created)  # released below if the tmp fails
+        tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(out), dir=out.parent))
+        os.chmod(tmp, 0o777 & ~current_umask())
+        reservation.tmp = tmp
+        return reservation
+    except OSError as exc:
+        if reservation is not None:
+            reservation.release()
+        else:
+            Reservation(out, out / ".none", created).release()
+        raise ConfigError(f"cannot create the run directory {out}: {_reason(exc)}") from None
+
+
 def write_run_dir(
-    out: Path, cfg, est, metrics, curve_rows, split, metric_name, command=None, path_rows=None
+    out: Path,
+    cfg,
+    est,
+    metrics,
+    curve_rows,
+    split,
+    metric_name,
+    command=None,
+    path_rows=None,
+    tmp=None,
 ):
-    """Write the run directory atomically (temporary folder, then rename)."""
+    """Write the run directory atomically (temporary folder, then rename).
+
+    ``tmp`` is the temporary folder reserved beside ``out`` (:func:`reserve_run_dir`); without
+    it one is made here. ``out`` may exist as an empty folder (the reservation), which the rename
+    replaces; if something else took ``out`` meanwhile, the run goes to ``out-2``, ... rather than
+    being lost. Returns the folder written.
+    """
     from . import plots  # noqa: PLC0415
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    if tmp is None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(out), dir=out.parent))
+        os.chmod(tmp, 0o777 & ~current_umask())
+    tmp = Path(tmp)
     try:
         (tmp / "config.toml").write_text(to_toml(cfg.to_flat()))
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -485,11 +749,26 @@ def write_run_dir(
             save_path(est.path_, tmp / "path.npz")
             files += ["path.csv", "path.png", "path.npz"]
         (tmp / "summary.md").write_text(_summary(metrics, files, command, metric_name))
-        os.rename(tmp, out)
+        out = _rename_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _rename_into_place(tmp: Path, out: Path) -> Path:
+    """Rename ``tmp`` to ``out`` (absent or an empty folder); if ``out`` was taken meanwhile,
+    to the first free ``out-2``, ``out-3``, ...: a finished run is never dropped."""
+    base, i = out, 1
+    while True:
+        try:
+            os.rename(tmp, out)
+            return out
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR) or i > 1000:
+                raise
+            i += 1
+            out = base.with_name(f"{base.name}-{i}")
 
 
 _DESCRIPTIONS = {

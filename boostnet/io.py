@@ -4,11 +4,20 @@ No pickle is ever written or read (``numpy.load(..., allow_pickle=False)``). The
 format and its version, the estimator class, its parameters and the classes; loading checks all of
 it and every array's shape, and raises :class:`~boostnet.exceptions.ModelFileError` with one line
 naming the problem for a missing, corrupted or foreign file.
+
+Tampering is caught too: the metadata holds ``sha256``, a digest of the four arrays (as float64,
+with their names and shapes) and of the fields that give them meaning (estimator, parameters,
+feature count, classes, output shape, the saved standardisation); a file whose digest does not
+match is refused. Files written before the digest existed still load, and every field is checked
+against the arrays (shapes, dtypes, class count and order, the standardisation's length). Before
+any array is read, its header's declared size is checked against what the archive member can hold,
+so a forged header cannot make the loader allocate more than the file's data.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -34,6 +43,80 @@ _SCALARS = (
     "fit_time_",
     "n_iter_",
 )
+
+
+#: Deflate expands at most ~1032:1; a member declaring more than this times its compressed size
+#: (plus a header's worth) is forged.
+_MAX_INFLATE = 1100
+
+
+def current_umask() -> int:
+    """The process's umask (files get ``0o666 & ~umask``, folders ``0o777 & ~umask``)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def npz_problem(path) -> str | None:
+    """Why the ``.npz`` at ``path`` must not be loaded, or None.
+
+    Reads only the archive's directory and each member's ``.npy`` header: a member whose declared
+    shape needs more bytes than it holds, more than its compressed data can expand to, or whose
+    dtype needs pickle, is refused before anything is allocated.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                name = info.filename[:-4]
+                limit = info.compress_size * (
+                    1 if info.compress_type == zipfile.ZIP_STORED else _MAX_INFLATE
+                )
+                if info.file_size > limit + 4096:
+                    return (
+                        f"array {name!r} declares {info.file_size} bytes, more than its "
+                        f"{info.compress_size} stored bytes can hold"
+                    )
+                with zf.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                    elif version == (2, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+                    else:
+                        return f"array {name!r} has an unsupported .npy version {version}"
+                if dtype.hasobject:
+                    return (
+                        f"array {name!r} holds object arrays, which need pickle and are not "
+                        "loaded (allow_pickle=False)"
+                    )
+                nbytes = math.prod(shape) * dtype.itemsize
+                if nbytes > info.file_size:
+                    return (
+                        f"array {name!r} declares shape {shape} ({nbytes} bytes) but holds "
+                        f"{info.file_size} bytes"
+                    )
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError, TypeError) as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return None
+
+
+def _digest(meta: dict, arrays: dict) -> str:
+    """sha256 of the arrays (float64, with names and shapes) and the fields that interpret them."""
+    h = hashlib.sha256()
+    for k in _ARRAYS:
+        a = np.ascontiguousarray(arrays[k], dtype=np.float64)
+        h.update(f"{k}{a.shape}".encode())
+        h.update(a.tobytes())
+    extra = meta.get("extra")
+    fields = {k: meta.get(k) for k in _DIGESTED}
+    fields["preprocessing"] = extra.get("preprocessing") if isinstance(extra, dict) else None
+    h.update(json.dumps(fields, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+_DIGESTED = ("estimator", "params", "n_features_in", "classes", "classes_dtype", "y_ndim")
 
 
 def _json_safe(v):
@@ -98,6 +181,8 @@ def save_model(est, path, extra: dict | None = None) -> Path:
         "coef": est.coef_,
         "intercept": est.intercept_,
     }
+    meta = json.loads(json.dumps(meta))  # the digest sees what a reader will see
+    meta["sha256"] = _digest(meta, arrays)
     return _atomic_savez(path, {"__meta__": np.array(json.dumps(meta)), **arrays})
 
 
@@ -120,20 +205,40 @@ def load_bundle(path):
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"model file not found: {path}")
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a directory, not a model file")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"cannot read model file {path}: not an .npz archive")
+    problem = npz_problem(path)
+    if problem is not None:
+        raise ModelFileError(f"cannot read model file {path}: {problem}")
     try:
         with np.load(path, allow_pickle=False) as z:
             files = set(z.files)
             if "__meta__" not in files:
                 raise ModelFileError(f"{path} is not a boostnet model (no metadata record)")
-            meta = json.loads(str(z["__meta__"]))
+            raw = z["__meta__"]
+            if raw.dtype.kind not in "US" or raw.ndim != 0:
+                raise ModelFileError(f"{path}: bad metadata record")
+            meta = json.loads(str(raw))
             missing = [k for k in _ARRAYS if k not in files]
             if missing:
                 raise ModelFileError(f"{path}: model file lacks array(s) {', '.join(missing)}")
-            arrays = {k: np.asarray(z[k], dtype=np.float64) for k in _ARRAYS}
+            arrays = {}
+            for k in _ARRAYS:
+                a = z[k]
+                if a.dtype.kind not in "fiu":
+                    raise ModelFileError(f"{path}: array {k} has dtype {a.dtype}, not numbers")
+                arrays[k] = np.asarray(a, dtype=np.float64)
     except ModelFileError:
         raise
+    except MemoryError:
+        raise ModelFileError(
+            f"cannot read model file {path}: its arrays do not fit in memory"
+        ) from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError, TypeError) as exc:
-        raise ModelFileError(f"cannot read model file {path}: {exc}") from None
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelFileError(f"cannot read model file {path}: {msg}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(
             f"{path} is not a boostnet model (format {meta.get('format')!r})"
@@ -154,8 +259,14 @@ def load_bundle(path):
     cls = classes.get(meta.get("estimator"))
     if cls is None:
         raise ModelFileError(f"{path}: unknown estimator {meta.get('estimator')!r}")
+    if "sha256" in meta and meta["sha256"] != _digest(meta, arrays):
+        raise ModelFileError(
+            f"{path}: checksum mismatch: the arrays or metadata were changed after saving"
+        )
+    _check_fields(path, meta, cls, arrays)
     try:
         est = cls(**meta["params"])
+        est._validate_params()
         d = int(meta["n_features_in"])
         W, c, coef, b = (arrays[k] for k in _ARRAYS)
         m = W.shape[0]
@@ -205,13 +316,70 @@ def load_bundle(path):
     return est, extra
 
 
+def _check_fields(path, meta: dict, cls, arrays: dict) -> None:
+    """Every metadata field that gives the arrays meaning, checked against them."""
+    from .estimators import BoostNetClassifier  # noqa: PLC0415
+
+    def bad(what):
+        return ModelFileError(f"{path}: {what} (edited or corrupted metadata)")
+
+    if not isinstance(meta.get("params"), dict):
+        raise bad("params is not a record")
+    d = meta.get("n_features_in")
+    if not isinstance(d, int) or isinstance(d, bool) or d < 1:
+        raise bad(f"n_features_in is {d!r}")
+    coef = arrays["coef"]
+    K = coef.shape[1] if coef.ndim == 2 else None
+    clf = issubclass(cls, BoostNetClassifier)
+    classes = meta.get("classes")
+    if clf:
+        if not isinstance(classes, list) or len(classes) < 2:
+            raise bad(f"a {cls.__name__} needs a list of at least 2 classes, got {classes!r}")
+        kinds = {type(c) for c in classes}
+        if len(kinds) != 1 or not kinds <= {int, float, str, bool}:
+            raise bad("classes mix types or hold records")
+        if len(set(classes)) != len(classes) or classes != sorted(classes):
+            raise bad("classes are not distinct and sorted")
+        if meta.get("classes_dtype", "O") not in ("i", "u", "f", "b", "O", "U", "S"):
+            raise bad(f"classes_dtype {meta.get('classes_dtype')!r}")
+        if K is not None and K != (1 if len(classes) == 2 else len(classes)):
+            raise bad(f"{len(classes)} classes do not match {K} output columns")
+    else:
+        if classes is not None:
+            raise bad(f"a {cls.__name__} holds classes")
+        y_ndim = meta.get("y_ndim", 1 if K == 1 else 2)
+        if y_ndim not in (1, 2) or (y_ndim == 1 and K not in (None, 1)):
+            raise bad(f"y_ndim {y_ndim!r} with {K} output columns")
+    if not isinstance(meta.get("attributes", {}), dict):
+        raise bad("attributes is not a record")
+    extra = meta.get("extra") or {}
+    if not isinstance(extra, dict):
+        raise bad("extra is not a record")
+    pre = extra.get("preprocessing") or {}
+    if not isinstance(pre, dict):
+        raise bad("preprocessing is not a record")
+    if pre.get("mean") is not None or pre.get("scale") is not None:
+        for k in ("mean", "scale"):
+            v = pre.get(k)
+            if not isinstance(v, list) or len(v) != d:
+                n = len(v) if isinstance(v, list) else type(v).__name__
+                raise bad(f"preprocessing {k} has {n} values; the model has {d} features")
+            if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+                raise bad(f"preprocessing {k} holds non-numbers")
+            if not all(math.isfinite(x) for x in v):
+                raise bad(f"preprocessing {k} holds NaN or infinite values")
+        if not all(x > 0 for x in pre["scale"]):
+            raise bad("preprocessing scale holds values <= 0")
+
+
 PATH_FORMAT = "boostnet-path"
 
 
 def _atomic_savez(path: Path, arrays: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:80]}.tmp-", suffix=".npz", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
         os.replace(tmp, path)
@@ -260,6 +428,9 @@ def load_path(path):
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"path file not found: {path}")
+    problem = npz_problem(path) if zipfile.is_zipfile(path) else "not an .npz archive"
+    if problem is not None:
+        raise ModelFileError(f"cannot read path file {path}: {problem}")
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["__meta__"]))
