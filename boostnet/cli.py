@@ -172,14 +172,17 @@ class _Progress:
         self.t0 = time.perf_counter()
 
     def start(self):
-        if self.enabled:
-            self.live = Live(
-                Text("starting ..."), console=self.console, transient=False, refresh_per_second=8
-            )
+        """Shown from the first step on: a failure while the data is read stays one line."""
+        self.t0 = time.perf_counter()
+
+    def _live(self):
+        if self.live is None and self.enabled:
+            self.live = Live(Text(""), console=self.console, transient=False, refresh_per_second=8)
             self.live.start()
+        return self.live
 
     def update(self, rec, curve_row):
-        if self.live is None:
+        if self._live() is None:
             return
         ratio = rec.best_score / (rec.best_score - rec.certificate_gap)
         parts = [
@@ -196,7 +199,7 @@ class _Progress:
         self.live.update(Text(" | ".join(parts)))
 
     def path_point(self, point):
-        if self.live is None:
+        if self._live() is None:
             return
         parts = [
             f"path lambda {point.alpha:.4g} ({point.ratio:.3g} lambda_max)",
@@ -754,6 +757,12 @@ def _check_out_file(path: Path, model: Path) -> None:
     """``predict --out``: a file we may (re)write. Never the model, nor a file of its run
     directory, nor a folder; its folder must be a folder (checked before any work)."""
     path = Path(path)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # a name too long, a loop of links, ...
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
     if path.is_dir():
         raise ConfigError(f"--out {path} is a directory; give the name of a CSV file")
     run_dir = model if model.is_dir() else model.parent

@@ -429,10 +429,14 @@ class CompareConfig:
         return cfg
 
     def validate(self):
+        if not isinstance(self.methods, (list, tuple)):
+            raise ConfigError(f"methods must be a list of names or tables, got {self.methods!r}")
         parse_methods(self.methods)
         if not self.datasets:
             raise ConfigError("no datasets given")
-        if isinstance(self.datasets, str) or not all(isinstance(d, str) for d in self.datasets):
+        if not isinstance(self.datasets, (list, tuple)) or not all(
+            isinstance(d, str) for d in self.datasets
+        ):
             raise ConfigError(f"datasets must be a list of names or paths, got {self.datasets!r}")
         for name in self.datasets:
             _check_dataset_name(name)

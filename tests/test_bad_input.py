@@ -1,0 +1,750 @@
+"""The bad-input catalogue (issue 13): what a careless or hostile user can hand boostnet.
+
+Every case of :data:`CASES` is its own test: the command line gets the input and must answer with
+the documented exit code (2 for usage errors: option values, configuration keys and values,
+``--out``; 1 for data and model-file errors; see the README's "Errors") and exactly one line on
+stderr, with no traceback; and it must leave nothing behind (no temporary file or folder, no empty
+run directory) and change nothing already written (the shared model and every file the case made
+beforehand are compared byte for byte). Almost every case fails before any training; the cases that
+need a trained model share one tiny iris model made once per module.
+
+Below the catalogue: the Python API's typed exceptions, the behaviours that need more than one
+command (signals, two runs at once, ``compare --resume``), and property-based inputs (hypothesis)
+for CSV, TOML and npz files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from boostnet.cli import app
+from boostnet.exceptions import ConfigError, DataError, ModelFileError
+
+runner = CliRunner()
+FAST = ["--n-candidates", "128", "--max-units", "3", "--no-progress"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---- the shared tiny models ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """One iris run directory (made by ``run_train``, as ``boostnet train`` makes it), one model
+    saved by the API without a run record, and one tiny regressor."""
+    from boostnet import BoostNetClassifier, BoostNetRegressor
+    from boostnet.experiment import RunConfig, run_train
+
+    root = tmp_path_factory.mktemp("models")
+    cfg = RunConfig(data="iris", params={"max_units": 3, "n_candidates": 128})
+    run_train(cfg, out=root / "run")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    BoostNetClassifier(max_units=2, n_candidates=64, random_state=0).fit(X, X[:, 0] > 0).save(
+        root / "api.npz"
+    )
+    BoostNetRegressor(alpha="ratio", max_units=2, n_candidates=64, random_state=0).fit(
+        X, X[:, 0] + X[:, 1]
+    ).save(root / "reg.npz")
+    return root
+
+
+class Workspace:
+    """Where a case builds its inputs (the test's own folder, also the working directory)."""
+
+    def __init__(self, tmp: Path, models: Path):
+        self.tmp, self.models = tmp, models
+        self.run = models / "run"
+        self.model = models / "run" / "model.npz"
+
+    def file(self, name, content) -> Path:
+        p = self.tmp / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content)
+        return p
+
+    def npz(self, name, **arrays) -> Path:
+        p = self.tmp / name
+        np.savez(p, **arrays)
+        return p
+
+    def tampered(self, name, meta=None, arrays=None, keep_sha=False, src=None) -> Path:
+        """A copy of the shared model with its metadata and/or arrays edited."""
+        with np.load(src or self.model, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+        m = json.loads(str(data["__meta__"]))
+        if not keep_sha:
+            m.pop("sha256", None)
+        if meta is not None:
+            m = meta(m)
+        if arrays is not None:
+            arrays(data)
+        data["__meta__"] = np.array(m if isinstance(m, str) else json.dumps(m))
+        p = self.tmp / name
+        np.savez(p, **data)
+        return p
+
+
+def _tree(*roots) -> dict:
+    """Every file and folder under the roots, with the sha256 of each file."""
+    out = {}
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            for d in dirnames:
+                out[os.path.join(dirpath, d)] = "dir"
+            for f in filenames:
+                p = os.path.join(dirpath, f)
+                out[p] = hashlib.sha256(Path(p).read_bytes()).hexdigest()
+    return out
+
+
+# ---- the catalogue -------------------------------------------------------------------------------
+#: id -> (build(ws) -> argv, exit code, text the one line must hold)
+CASES: dict = {}
+
+
+def case(cid, code, needle):
+    def deco(build):
+        assert cid not in CASES, cid
+        CASES[cid] = (build, code, needle)
+        return build
+
+    return deco
+
+
+def simple(cid, code, needle, *argv):
+    case(cid, code, needle)(lambda ws: list(argv))
+
+
+def train_csv(cid, code, needle, content, *extra, name="d.csv"):
+    case(cid, code, needle)(
+        lambda ws: ["train", "--data", ws.file(name, content), "--out", "r", *FAST, *extra]
+    )
+
+
+IRIS = ["--data", "iris", "--out", "r", *FAST]
+GOOD = "a,b,y\n" + "".join(f"{i},{(i * 7) % 5},{i % 2}\n" for i in range(40))
+
+# CSV / text files
+simple("csv-missing-file", 1, "file not found", "train", "--data", "nope.csv", "--out", "r")
+train_csv("csv-empty", 1, "empty", "")
+train_csv("csv-blank-lines-only", 1, "empty", "\n\n  \n")
+train_csv("csv-header-only", 1, "only a header", "a,b,y\n")
+train_csv("csv-ragged-row", 1, "fields, expected 3", "a,b,y\n1,2,0\n1,2\n3,4,1\n")
+train_csv("csv-too-many-fields", 1, "fields, expected 3", "a,b,y\n1,2,0\n1,2,3,4\n")
+train_csv("csv-one-column", 1, "only 1 column", "y\n0\n1\n0\n1\n")
+train_csv("csv-non-numeric-feature", 1, "non-numeric", "a,b,y\n1,x,0\n3,4,1\n5,6,0\n7,8,1\n")
+train_csv("csv-empty-feature", 1, "missing value", "a,b,y\n1,,0\n3,4,1\n5,6,0\n7,8,1\n")
+train_csv("csv-nan-feature", 1, "NaN", "a,b,y\n1,nan,0\n3,4,1\n5,6,0\n7,8,1\n")
+train_csv("csv-inf-feature", 1, "NaN or infinite", "a,b,y\n1,inf,0\n3,4,1\n5,6,0\n7,8,1\n")
+train_csv("csv-minus-inf-feature", 1, "NaN or infinite", "a,b,y\n1,-inf,0\n3,4,1\n5,6,0\n")
+train_csv("csv-overflowing-literal", 1, "NaN or infinite", "a,b,y\n1,1e999,0\n3,4,1\n5,6,0\n")
+train_csv("csv-empty-target", 1, "missing value", "a,b,y\n1,2,\n3,4,1\n5,6,0\n7,8,1\n")
+train_csv("csv-nan-target", 1, "NaN", "a,b,y\n1,2,nan\n3,4,1\n5,6,0\n7,8,1\n")
+train_csv("csv-single-class", 1, "1 class", "a,b,y\n1,2,k\n3,4,k\n5,6,k\n7,8,k\n")
+train_csv("csv-unknown-target-name", 1, "not found", GOOD, "--target", "label")
+train_csv("csv-target-index-out-of-range", 1, "out of range", GOOD, "--target", "7")
+train_csv("csv-target-negative-out-of-range", 1, "out of range", GOOD, "--target", "-4")
+train_csv(
+    "csv-target-name-without-header", 1, "no header", "1,2,0\n3,4,1\n5,6,0\n", "--target", "y"
+)
+train_csv(
+    "csv-duplicate-target-name", 1, "appears 2 times", "a,a,y\n1,2,0\n3,4,1\n", "--target", "a"
+)
+train_csv(
+    "csv-numbered-header-1", 1, "header of column numbers", "1,2,3\n" + GOOD.split("\n", 1)[1]
+)
+train_csv(
+    "csv-numbered-header-0", 1, "header of column numbers", "0,1,2\n" + GOOD.split("\n", 1)[1]
+)
+train_csv("csv-not-utf8", 1, "not UTF-8", b"a,b,y\n1,2,\xff\n3,4,1\n")
+train_csv("csv-binary-junk", 1, "not UTF-8", bytes(range(256)) * 4)
+train_csv("csv-gz-corrupted", 1, "gzip", b"\x1f\x8b\x08junkjunk", name="d.csv.gz")
+train_csv("csv-gz-not-gzip", 1, "cannot read", b"a,b,y\n1,2,0\n", name="d.csv.gz")
+train_csv(
+    "csv-values-beyond-standardising",
+    1,
+    "feature 'a' holds values up to 1.7e+308, too large to standardise",
+    "a,b,y\n1.7e308,0,1\n" + "".join(f"-1.7e308,{i},{i % 2}\n" for i in range(30)),
+)
+train_csv(
+    "csv-huge-values-unstandardised",
+    1,
+    "standardise the features",
+    GOOD + "1e300,1,0\n",
+    "--no-standardize",
+)
+train_csv(
+    "csv-regression-on-labels",
+    1,
+    "numeric targets",
+    "a,y\n1,cat\n2,dog\n3,cat\n",
+    "--task",
+    "regression",
+)
+train_csv(
+    "csv-classification-on-1000-floats",
+    1,
+    "samples per class",
+    "a,y\n" + "".join(f"{i},{i * 0.37:.4f}\n" for i in range(1000)),
+    "--task",
+    "classification",
+)
+train_csv("csv-n-samples-does-not-apply", 1, "applies only", GOOD, "--n-samples", "10")
+train_csv("csv-noise-does-not-apply", 1, "applies only", GOOD, "--noise", "0.1")
+train_csv("csv-n-features-does-not-apply", 1, "applies only", GOOD, "--n-features", "3")
+train_csv("csv-data-dir-does-not-apply", 1, "applies only", GOOD, "--data-dir", ".")
+train_csv("csv-too-few-rows-to-split", 1, "only 1 class", "a,y\n1,0\n2,1\n")
+train_csv("tsv-with-commas", 1, "only 1 column", "a,b,y\n1,2,0\n3,4,1\n", name="d.tsv")
+train_csv("csv-train-size-beyond-data", 2, "train_size 1000", GOOD, "--train-size", "1000")
+train_csv("csv-unsupported-suffix", 1, "unsupported file type", GOOD, name="d.xlsx")
+case("csv-path-is-a-directory", 1, "directory without")(
+    lambda ws: ["train", "--data", ws.file("dir.csv/x", "1").parent, "--out", "r"]
+)
+case("csv-path-through-a-file", 1, "file not found")(
+    lambda ws: ["train", "--data", ws.file("plain", "x") / "d.csv", "--out", "r"]
+)
+
+
+# npz data files
+def train_npz(cid, code, needle, **arrays):
+    case(cid, code, needle)(
+        lambda ws: ["train", "--data", ws.npz("d.npz", **arrays), "--out", "r", *FAST]
+    )
+
+
+X8 = np.arange(16.0).reshape(8, 2)
+Y8 = np.arange(8) % 2
+train_npz("npz-missing-y", 1, "no array 'y'", X=X8, labels=Y8)
+train_npz("npz-missing-x", 1, "no array 'X'", y=Y8)
+train_npz("npz-object-y", 1, "object arrays", X=X8, y=np.array([{}] * 8, dtype=object))
+train_npz("npz-x-1d", 1, "2-D", X=np.arange(8.0), y=Y8)
+train_npz("npz-x-3d", 1, "2-D", X=np.zeros((8, 2, 2)), y=Y8)
+train_npz("npz-x-strings", 1, "non-numeric", X=np.array([["a", "b"]] * 8), y=Y8)
+train_npz("npz-x-complex", 1, "non-numeric", X=X8 + 1j, y=Y8)
+train_npz("npz-x-nan", 1, "NaN", X=np.where(X8 > 10, np.nan, X8), y=Y8)
+train_npz("npz-y-length", 1, "do not match", X=X8, y=Y8[:5])
+train_npz("npz-y-3d", 1, "do not match", X=X8, y=np.zeros((8, 2, 2)))
+train_npz("npz-no-rows", 1, "no samples", X=np.zeros((0, 2)), y=np.zeros(0))
+train_npz("npz-no-columns", 1, "no feature columns", X=np.zeros((8, 0)), y=Y8)
+train_npz("npz-single-class", 1, "1 class", X=X8, y=np.zeros(8, dtype=int))
+train_npz("npz-test-columns", 1, "columns", X=X8, y=Y8, X_test=np.zeros((4, 3)), y_test=Y8[:4])
+train_npz("npz-y-inf-regression", 1, "NaN or infinite", X=X8, y=np.r_[np.inf, np.linspace(0, 1, 7)])
+case("npz-garbage", 1, "not an .npz archive")(
+    lambda ws: ["train", "--data", ws.file("d.npz", b"garbage"), "--out", "r"]
+)
+case("npz-zip-of-text", 1, "no array")(
+    lambda ws: ["train", "--data", _zip_of_text(ws.tmp / "d.npz"), "--out", "r"]
+)
+case("npz-truncated", 1, "cannot read")(
+    lambda ws: ["train", "--data", _truncated(ws.npz("d.npz", X=X8, y=Y8)), "--out", "r"]
+)
+case("npz-huge-declared-shape", 1, "declares")(
+    lambda ws: ["train", "--data", _huge_header(ws.npz("d.npz", X=X8, y=Y8), "X"), "--out", "r"]
+)
+
+
+def _zip_of_text(p: Path) -> Path:
+    with zipfile.ZipFile(p, "w") as zf:
+        zf.writestr("readme.txt", "hello")
+    return p
+
+
+def _truncated(p: Path) -> Path:
+    raw = p.read_bytes()
+    p.write_bytes(raw[: len(raw) // 2])
+    return p
+
+
+def _huge_header(p: Path, member: str, shape=(10**9, 10**6)) -> Path:
+    """Rewrite one member's .npy header to declare an enormous shape (its data unchanged)."""
+    with zipfile.ZipFile(p) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    raw = members[f"{member}.npy"]
+    fh = io.BytesIO(raw)
+    np.lib.format.read_magic(fh)
+    _, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+    data = raw[fh.tell() :]
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        out,
+        {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": fortran, "shape": shape},
+    )
+    members[f"{member}.npy"] = out.getvalue() + data
+    with zipfile.ZipFile(p, "w") as zf:
+        for n, b in members.items():
+            zf.writestr(n, b)
+    return p
+
+
+# svmlight files
+def train_svm(cid, code, needle, content):
+    case(cid, code, needle)(
+        lambda ws: ["train", "--data", ws.file("d.svm", content), "--out", "r", *FAST]
+    )
+
+
+train_svm("svm-index-1e12", 1, "cannot read", "0 1:1 1000000000000:1\n1 2:1\n")
+train_svm("svm-index-2e9", 1, "d.svm", "0 1:1 2000000000:1\n1 2:1\n")
+train_svm("svm-index-1e8-would-densify", 1, "GiB", "0 1:1 100000000:1\n1 2:1\n0 3:1\n")
+train_svm("svm-garbage-line", 1, "cannot read", "0 1:1\nthis is not svmlight\n")
+train_svm("svm-bad-value", 1, "cannot read", "0 1:abc\n1 2:1\n")
+train_svm("svm-empty", 1, "d.svm", "")
+train_svm("svm-non-numeric-label", 1, "cannot read", "cat 1:1\ndog 2:1\n")
+train_svm("svm-nan-value", 1, "NaN", "0 1:nan\n1 2:1\n0 1:2\n1 2:2\n")
+case("svm-n-features-too-small", 1, "d.svm")(
+    lambda ws: [
+        "train",
+        "--data",
+        ws.file("d.svm", "0 5:1\n1 2:1\n"),
+        "--n-features",
+        "2",
+        "--out",
+        "r",
+    ]
+)
+
+# IDX folders
+case("idx-empty-folder", 1, "without MNIST-format IDX files")(
+    lambda ws: ["train", "--data", ws.file("idx/readme", "x").parent, "--out", "r"]
+)
+case("idx-truncated-images", 1, "truncated")(
+    lambda ws: [
+        "train",
+        "--data",
+        _idx_dir(
+            ws.tmp / "idx", images=b"\x00\x00\x08\x03" + (10).to_bytes(4, "big") * 3 + b"\x00"
+        ),
+        "--out",
+        "r",
+    ]
+)
+case("idx-labels-count", 1, "labels but its images file")(
+    lambda ws: ["train", "--data", _idx_dir(ws.tmp / "idx", n_labels=3), "--out", "r"]
+)
+
+
+def _idx_dir(d: Path, images=None, n_labels=2) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    if images is None:
+        images = (
+            b"\x00\x00\x08\x03" + (2).to_bytes(4, "big") + (2).to_bytes(4, "big") * 2 + bytes(8)
+        )
+    (d / "train-images-idx3-ubyte").write_bytes(images)
+    labels = b"\x00\x00\x08\x01" + n_labels.to_bytes(4, "big") + bytes(range(n_labels))
+    (d / "train-labels-idx1-ubyte").write_bytes(labels)
+    return d
+
+
+# named and synthetic data
+simple("data-unknown-name", 1, "did you mean 'iris'", "train", "--data", "irsi", "--out", "r")
+simple(
+    "data-empty-name", 2, "data must be a non-empty string", "train", "--data", " ", "--out", "r"
+)
+simple("data-option-does-not-apply", 1, "applies only", "train", *IRIS, "--noise", "0.1")
+simple("data-fashion-missing-dir", 1, "fashion-mnist files not found", "train", "--data",
+       "fashion-mnist", "--data-dir", "nowhere", "--out", "r")  # fmt: skip
+simple("data-friedman-too-few-features", 1, "at least 5", "train", "--data", "friedman1",
+       "--n-features", "2", "--out", "r")  # fmt: skip
+
+# options of train (usage errors: exit 2)
+for _cid, _argv, _needle in [
+    ("opt-seed-negative", ["--seed", "-1"], "seed must be at least 0"),
+    ("opt-seed-not-int", ["--seed", "abc"], "--seed"),
+    ("opt-seed-too-large", ["--seed", str(2**32)], "below 2**32"),
+    ("opt-activation", ["--activation", "softplus"], "softplus"),
+    ("opt-penalty", ["--penalty", "l3"], "--penalty"),
+    ("opt-sampler", ["--sampler", "grid"], "--sampler"),
+    ("opt-device", ["--device", "tpu"], "--device"),
+    ("opt-dtype", ["--dtype", "float8"], "--dtype"),
+    ("opt-task", ["--task", "clustering"], "--task"),
+    ("opt-alpha-word", ["--alpha", "abc"], "--alpha must be"),
+    ("opt-alpha-negative", ["--alpha", "-1"], "--alpha must be"),
+    ("opt-alpha-zero", ["--alpha", "0"], "--alpha must be"),
+    ("opt-alpha-inf", ["--alpha", "inf"], "--alpha must be"),
+    ("opt-alpha-nan", ["--alpha", "nan"], "--alpha must be"),
+    ("opt-alpha-ratio-above-1", ["--alpha-ratio", "5"], "alpha_ratio"),
+    ("opt-alpha-ratio-negative", ["--alpha-ratio", "-1"], "alpha_ratio"),
+    ("opt-alpha-ratio-nan", ["--alpha-ratio", "nan"], "alpha_ratio"),
+    ("opt-n-candidates-zero", ["--n-candidates", "0"], "n_candidates"),
+    ("opt-n-candidates-float", ["--n-candidates", "2.5"], "--n-candidates"),
+    ("opt-max-units-negative", ["--max-units", "-1"], "max_units"),
+    ("opt-max-time-negative", ["--max-time", "-1"], "max_time"),
+    ("opt-tol-negative", ["--tol", "-1"], "tol"),
+    ("opt-refit-tol-zero", ["--refit-tol", "0"], "refit_tol"),
+    ("opt-unit-scale-zero", ["--unit-scale", "0"], "unit_scale"),
+    ("opt-units-per-step-zero", ["--units-per-step", "0"], "--units-per-step"),
+    ("opt-validation-fraction", ["--validation-fraction", "2"], "validation_fraction"),
+    ("opt-memory-budget-negative", ["--memory-budget-mb", "-5"], "memory_budget_mb"),
+    ("opt-n-alphas-zero", ["--n-alphas", "0"], "--n-alphas"),
+    ("opt-test-size-zero", ["--test-size", "0"], "test_size"),
+    ("opt-test-size-one", ["--test-size", "1"], "test_size"),
+    ("opt-test-size-above-one", ["--test-size", "1.5"], "test_size"),
+    ("opt-test-size-nan", ["--test-size", "nan"], "test_size"),
+    ("opt-train-size-one", ["--train-size", "1"], "train_size"),
+    ("opt-train-size-beyond-data", ["--train-size", "100000"], "train_size 100000"),
+    ("opt-n-samples-one", ["--data", "moons", "--n-samples", "1"], "--n-samples"),
+    ("opt-noise-negative", ["--data", "moons", "--noise", "-1"], "--noise"),
+    ("opt-unknown-option", ["--colour", "red"], "No such option"),
+    ("opt-extra-argument", ["surplus"], "unexpected extra argument"),
+    ("opt-missing-value", ["--seed"], "requires an argument"),
+    ("opt-early-stopping-and-auto", ["--alpha", "auto", "--early-stopping"], "early_stopping"),
+]:
+    simple(_cid, 2, _needle, "train", *IRIS, *_argv)
+simple("cmd-unknown-command", 2, "No such command", "tarin")
+simple("cmd-predict-missing-model-argument", 2, "Missing argument", "predict")
+
+
+# TOML configuration files
+def toml(cid, code, needle, content, *extra):
+    case(cid, code, needle)(
+        lambda ws: ["train", "--config", ws.file("c.toml", content), "--out", "r", *FAST, *extra]
+    )
+
+
+toml(
+    "toml-standardize-string",
+    2,
+    "standardize must be true or false",
+    'data = "iris"\nstandardize = "no"\n',
+)
+toml("toml-test-size-string", 2, "test_size must be", 'data = "iris"\ntest_size = "0.3"\n')
+toml("toml-params-number", 2, "params must be a table", 'data = "iris"\nparams = 5\n')
+toml(
+    "toml-params-unknown", 2, "unknown estimator parameter", 'data = "iris"\n[params]\ncolour = 1\n'
+)
+toml("toml-unknown-key", 2, "unknown configuration key 'colour'", "colour = 3\n")
+toml("toml-not-utf8", 2, "c.toml: not UTF-8", b'data = "ir\xffis"\n')
+toml("toml-syntax", 2, "c.toml", "data = \n")
+toml("toml-seed-negative", 2, "seed must be at least 0", 'data = "iris"\nseed = -1\n')
+toml("toml-seed-float", 2, "seed must be an integer", 'data = "iris"\nseed = 1.5\n')
+toml("toml-seed-bool", 2, "seed must be an integer", 'data = "iris"\nseed = true\n')
+toml(
+    "toml-n-samples-string", 2, "n_samples must be an integer", 'data = "moons"\nn_samples = "10"\n'
+)
+toml("toml-data-number", 2, "data must be a non-empty string", "data = 5\n")
+toml("toml-data-table", 2, "data must be a non-empty string", "[data]\nname = 'iris'\n")
+toml("toml-target-bool", 2, "target must be", 'data = "iris"\ntarget = true\n')
+toml("toml-task-unknown", 2, "task must be", 'data = "iris"\ntask = "clustering"\n')
+toml("toml-noise-negative", 2, "noise must be", 'data = "moons"\nnoise = -1\n')
+toml("toml-noise-nan", 2, "noise must be", 'data = "moons"\nnoise = nan\n')
+toml(
+    "toml-train-size-float", 2, "train_size must be an integer", 'data = "iris"\ntrain_size = 1.5\n'
+)
+toml("toml-n-refine-string", 2, "n_refine", 'data = "iris"\nn_refine = "5"\n')
+toml("toml-activation", 2, "activation", 'data = "iris"\nactivation = "softplus"\n')
+toml("toml-alpha-word", 2, "alpha must be", 'data = "iris"\nalpha = "abc"\n')
+toml("toml-refine-string", 2, "refine", 'data = "iris"\nrefine = "yes"\n')
+toml(
+    "toml-standardize-int",
+    2,
+    "standardize must be true or false",
+    'data = "iris"\nstandardize = 0\n',
+)
+toml("toml-unknown-data", 1, "unknown data set", 'data = "irsi"\n')
+simple(
+    "toml-missing-file", 2, "config file not found", "train", "--config", "none.toml", "--out", "r"
+)
+case("toml-is-a-directory", 2, "is a directory")(
+    lambda ws: ["train", "--config", ws.file("cfg/x", "").parent, "--out", "r"]
+)
+
+
+# --out of train: checked before anything is read or trained
+case("out-existing-folder", 2, "already exists")(
+    lambda ws: ["train", *IRIS[:2], "--out", ws.file("taken/keep.txt", "precious").parent, *FAST]
+)
+case("out-existing-file", 2, "already exists")(
+    lambda ws: ["train", *IRIS[:2], "--out", ws.file("taken.txt", "precious"), *FAST]
+)
+case("out-under-a-file", 2, "cannot create the run directory")(
+    lambda ws: ["train", *IRIS[:2], "--out", ws.file("plain.txt", "x") / "run", *FAST]
+)
+simple("out-under-proc", 2, "cannot create the run directory", "train", "--data", "iris", "--out",
+       "/proc/boostnet-run", *FAST)  # fmt: skip
+simple("out-name-too-long", 2, "cannot create the run directory", "train", "--data", "iris", "--out",
+       "r" * 300, *FAST)  # fmt: skip
+simple("out-current-folder", 2, "already exists", "train", "--data", "iris", "--out", ".", *FAST)
+
+
+# model files (predict / evaluate)
+def model_case(cid, needle, code=1, command="predict", data="iris", **tamper):
+    def build(ws):
+        p = ws.tampered("m.npz", **tamper)
+        return [command, p, "--data", data]
+
+    case(cid, code, needle)(build)
+
+
+def _set(key, value):
+    def f(m):
+        m[key] = value
+        return m
+
+    return f
+
+
+def _extra(key, value):
+    def f(m):
+        m["extra"]["preprocessing"][key] = value
+        return m
+
+    return f
+
+
+model_case("model-meta-not-json", "cannot read model file", meta=lambda m: "{not json")
+model_case("model-meta-a-list", "bad metadata record", meta=lambda m: [1, 2])
+model_case("model-format", "not a boostnet model", meta=_set("format", "other"))
+model_case("model-format-version", "format version 99", meta=_set("format_version", 99))
+model_case("model-unknown-estimator", "unknown estimator", meta=_set("estimator", "SVC"))
+model_case("model-estimator-renamed", "holds classes", meta=_set("estimator", "BoostNetRegressor"))
+model_case("model-estimator-renamed-digested", "checksum mismatch", keep_sha=True,
+           meta=_set("estimator", "BoostNetRegressor"))  # fmt: skip
+model_case("model-classes-reordered", "not distinct and sorted", meta=_set("classes", [2, 1, 0]))
+model_case("model-classes-reordered-digested", "checksum mismatch", keep_sha=True,
+           meta=_set("classes", [2, 1, 0]))  # fmt: skip
+model_case("model-classes-duplicated", "not distinct and sorted", meta=_set("classes", [0, 0, 1]))
+model_case("model-classes-too-few", "classes", meta=_set("classes", [0, 1]))
+model_case("model-classes-one", "at least 2 classes", meta=_set("classes", [0]))
+model_case("model-classes-mixed-types", "mix types", meta=_set("classes", [0, "a", 2]))
+model_case("model-classes-dtype", "classes_dtype", meta=_set("classes_dtype", "x"))
+model_case("model-mean-wrong-length", "preprocessing mean has 3 values",
+           meta=_extra("mean", [0.0, 0.0, 0.0]))  # fmt: skip
+model_case("model-mean-string", "preprocessing mean has str", meta=_extra("mean", "abc"))
+model_case("model-mean-strings", "non-numbers", meta=_extra("mean", ["a", "b", "c", "d"]))
+model_case("model-mean-digested", "checksum mismatch", keep_sha=True,
+           meta=_extra("mean", [0.0, 0.0, 0.0, 0.0]))  # fmt: skip
+model_case("model-scale-zero", "scale holds values <= 0", meta=_extra("scale", [0.0, 1, 1, 1]))
+model_case(
+    "model-bad-activation",
+    "activation",
+    meta=lambda m: {**m, "params": {**m["params"], "activation": "softplus"}},
+)
+model_case("model-params-not-record", "params is not a record", meta=_set("params", 5))
+model_case("model-n-features-wrong", "the model has 7 features", meta=_set("n_features_in", 7))
+model_case("model-n-features-string", "n_features_in", meta=_set("n_features_in", "4"))
+model_case("model-extra-not-record", "extra is not a record", meta=_set("extra", [1]))
+model_case("model-attributes-not-record", "attributes", meta=_set("attributes", 3))
+model_case("model-history-malformed", "malformed model metadata", meta=_set("history", [{"x": 1}]))
+model_case("model-array-missing", "lacks array", arrays=lambda a: a.pop("coef"))
+model_case(
+    "model-array-shape", "shapes do not fit", arrays=lambda a: a.update(hidden_bias=np.zeros(99))
+)
+model_case("model-array-strings", "not numbers", arrays=lambda a: a.update(coef=np.array([["x"]])))
+model_case("model-array-nan", "NaN", arrays=lambda a: a["coef"].__setitem__((0, 0), np.nan))
+model_case("model-array-edited-digested", "checksum mismatch", keep_sha=True,
+           arrays=lambda a: a["coef"].__setitem__((0, 0), 5.0))  # fmt: skip
+model_case("model-evaluate-tampered", "checksum mismatch", command="evaluate", keep_sha=True,
+           arrays=lambda a: a["intercept"].__setitem__(0, 1.0))  # fmt: skip
+case("model-huge-declared-shape", 1, "declares")(
+    lambda ws: [
+        "predict",
+        _huge_header(_copy(ws.model, ws.tmp / "m.npz"), "coef"),
+        "--data",
+        "iris",
+    ]
+)
+case("model-truncated", 1, "cannot read model file")(
+    lambda ws: ["predict", _truncated(_copy(ws.model, ws.tmp / "m.npz")), "--data", "iris"]
+)
+case("model-garbage", 1, "not an .npz archive")(
+    lambda ws: ["predict", ws.file("m.npz", b"junk"), "--data", "iris"]
+)
+case("model-foreign-npz", 1, "not a boostnet model")(
+    lambda ws: ["predict", ws.npz("m.npz", a=np.zeros(2)), "--data", "iris"]
+)
+simple("model-missing", 1, "model file not found", "predict", "nope.npz", "--data", "iris")
+case("model-run-dir-without-model", 1, "no model.npz")(
+    lambda ws: ["predict", ws.file("emptyrun/x", "").parent, "--data", "iris"]
+)
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    dst.write_bytes(src.read_bytes())
+    return dst
+
+
+# predict / evaluate: data and --out
+case("predict-no-data", 2, "--data is required")(lambda ws: ["predict", ws.run])
+case("predict-unlabeled-csv", 1, "--no-target")(
+    lambda ws: ["predict", ws.run, "--data", ws.file("u.csv", "1,2,3,4\n5,6,7,8\n")]
+)
+case("predict-no-target-and-target", 2, "exclude each other")(
+    lambda ws: ["predict", ws.run, "--data", "iris", "--no-target", "--target", "0"]
+)
+case("predict-feature-mismatch", 1, "the model expects 4")(
+    lambda ws: ["predict", ws.run, "--data", "wine"]
+)
+case("predict-out-is-the-model", 2, "would overwrite")(
+    lambda ws: ["predict", ws.run, "--data", "iris", "--out", ws.model]
+)
+case("predict-out-is-a-run-file", 2, "would overwrite")(
+    lambda ws: ["predict", ws.run, "--data", "iris", "--out", ws.run / "metrics.json"]
+)
+case("predict-out-is-an-npz", 2, "npz archive")(
+    lambda ws: ["predict", ws.model, "--data", "iris", "--out", _copy(ws.model, ws.tmp / "o.npz")]
+)
+case("predict-out-is-a-folder", 2, "is a directory")(
+    lambda ws: ["predict", ws.run, "--data", "iris", "--out", ws.file("outdir/k", "").parent]
+)
+case("predict-out-under-a-file", 2, "Not a directory")(
+    lambda ws: ["predict", ws.run, "--data", "iris", "--out", ws.file("f.txt", "x") / "p.csv"]
+)
+case("predict-out-under-proc", 2, "cannot write")(
+    lambda ws: ["predict", ws.run, "--data", "iris", "--out", "/proc/preds.csv"]
+)
+case("predict-out-name-too-long", 2, "cannot write")(
+    lambda ws: ["predict", ws.run, "--data", "iris", "--out", "p" * 300 + ".csv"]
+)
+case("predict-split-differs", 1, "differs from the run's")(
+    lambda ws: ["predict", ws.run, "--split", "test", "--data", "wine"]
+)
+case("predict-split-without-run-record", 1, "no run record")(
+    lambda ws: ["predict", ws.models / "api.npz", "--split", "test"]
+)
+case("predict-regressor-on-labels", 1, "the model is a regressor")(
+    lambda ws: [
+        "predict",
+        ws.models / "reg.npz",
+        "--data",
+        ws.file("s.csv", "a,b,c,y\n1,2,3,cat\n4,5,6,dog\n"),
+    ]
+)
+case("evaluate-unseen-labels", 1, "labels not seen")(
+    lambda ws: ["evaluate", ws.run, "--data", ws.file("l.csv", "a,b,c,d,y\n1,2,3,4,7\n5,6,7,8,9\n")]
+)
+case("evaluate-regressor-on-labels", 1, "the model is a regressor")(
+    lambda ws: [
+        "evaluate",
+        ws.models / "reg.npz",
+        "--data",
+        ws.file("s.csv", "a,b,c,y\n1,2,3,cat\n4,5,6,dog\n"),
+    ]
+)
+case("evaluate-bad-split", 2, "--split")(lambda ws: ["evaluate", ws.run, "--split", "half"])
+
+
+# compare
+def cmp(cid, code, needle, *argv):
+    simple(cid, code, needle, "compare", *argv)
+
+
+cmp(
+    "compare-misspelt-dataset",
+    2,
+    "did you mean 'iris'",
+    "--datasets",
+    "irsi",
+    "--methods",
+    "linear",
+    "--out",
+    "c",
+)
+cmp(
+    "compare-unknown-method",
+    2,
+    "unknown method 'svm'",
+    "--datasets",
+    "iris",
+    "--methods",
+    "svm",
+    "--out",
+    "c",
+)
+cmp("compare-seeds-zero", 2, "--seeds", "--seeds", "0", "--out", "c")
+cmp("compare-cv-one", 2, "--cv", "--cv", "1", "--out", "c")
+cmp(
+    "compare-test-size-zero", 2, "test_size", "--test-size", "0", "--datasets", "iris", "--out", "c"
+)
+cmp(
+    "compare-duplicate-method-names",
+    2,
+    "unique",
+    "--methods",
+    "linear,linear",
+    "--datasets",
+    "iris",
+    "--out",
+    "c",
+)
+cmp("compare-no-methods", 2, "no methods", "--methods", ",", "--datasets", "iris", "--out", "c")
+case("compare-out-is-a-file", 2, "is a file")(
+    lambda ws: ["compare", "--datasets", "iris", "--methods", "linear", "--out", ws.file("c", "x")]
+)
+case("compare-rows-exist-without-resume", 2, "--resume")(
+    lambda ws: [
+        "compare",
+        "--datasets",
+        "iris",
+        "--methods",
+        "linear",
+        "--out",
+        ws.file("c/rows.csv", "dataset\n").parent,
+    ]  # fmt: skip
+)
+cmp("compare-unreachable-scheduler", 2, "cannot reach the Dask scheduler", "--datasets", "iris",
+    "--methods", "linear", "--seeds", "1", "--scheduler", "tcp://127.0.0.1:9", "--out", "c")  # fmt: skip
+
+
+def cmp_toml(cid, code, needle, content):
+    case(cid, code, needle)(
+        lambda ws: ["compare", "--config", ws.file("c.toml", content), "--out", "c"]
+    )
+
+
+cmp_toml("compare-toml-unknown-key", 2, "unknown configuration key", "colour = 1\n")
+cmp_toml("compare-toml-not-utf8", 2, "c.toml: not UTF-8", b"datasets = ['\xff']\n")
+cmp_toml("compare-toml-datasets-number", 2, "datasets must be a list", "datasets = 5\n")
+cmp_toml(
+    "compare-toml-seeds-string", 2, "seeds must be an integer", 'seeds = "3"\ndatasets = ["iris"]\n'
+)
+cmp_toml("compare-toml-options-for-other-set", 2, "not in datasets",
+         'datasets = ["iris"]\nmethods = ["linear"]\n[dataset_options.wine]\nnoise = 1\n')  # fmt: skip
+cmp_toml("compare-toml-bad-method-entry", 2, "unknown method",
+         'datasets = ["iris"]\n[[method]]\nname = "x"\nmethod = "svm"\n')  # fmt: skip
+
+
+@pytest.fixture
+def ws(tmp_path, models, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return Workspace(tmp_path, models)
+
+
+@pytest.mark.parametrize("cid", list(CASES))
+def test_bad_input(cid, ws):
+    build, code, needle = CASES[cid]
+    argv = [str(a) for a in build(ws)]
+    before = _tree(ws.tmp, ws.models)
+    r = runner.invoke(app, argv)
+    lines = r.output.strip().splitlines()
+    assert r.exit_code == code, (argv, r.output)
+    assert len(lines) == 1, r.output  # exactly one line
+    assert lines[0].startswith("error: "), r.output
+    assert needle in lines[0], (needle, r.output)
+    assert "Traceback" not in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    # nothing left behind, nothing already written lost or changed
+    assert _tree(ws.tmp, ws.models) == before
+
+
+def test_the_catalogue_is_large_enough():
+    kinds = {cid.split("-")[0] for cid in CASES}
+    assert len(CASES) >= 150, len(CASES)
+    assert {"csv", "npz", "svm", "model", "opt", "toml", "out", "predict", "compare"} <= kinds
