@@ -123,11 +123,14 @@ def _check_run_value(key: str, v):
     ConfigError
         A value of the wrong type (``standardize = "no"``, ``test_size = "0.3"``) or range.
     """
-    if v is None:
-        return None
 
     def bad(what):
         return ConfigError(f"{key} must be {what}, got {v!r}")
+
+    if v is None:
+        if key in ("data", "test_size", "seed", "standardize"):
+            raise bad("set (it has no 'none' value)")
+        return None
 
     if key in ("data", "data_dir"):
         if not isinstance(v, (str, os.PathLike)) or not str(v).strip():
