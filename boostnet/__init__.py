@@ -1,20 +1,34 @@
-"""boostnet: shallow neural networks grown by greedy hidden-unit selection with an L1 certificate."""
+"""boostnet: shallow neural networks grown by greedy hidden-unit selection with an L1 certificate.
+
+The public names are imported on first use (PEP 562), so that ``import boostnet`` and the command
+line's entry point (:mod:`boostnet._entry`) start without NumPy, scikit-learn and numba: a Ctrl-C
+while those load is then a one-line "interrupted" (exit 130), not a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-from ._greedy import StepRecord  # noqa: E402
-from .cv import BoostNetClassifierCV, BoostNetRegressorCV  # noqa: E402
-from .estimators import BoostNetClassifier, BoostNetRegressor  # noqa: E402
-from .exceptions import (  # noqa: E402
-    BoostNetError,
-    ConfigError,
-    DataError,
-    DeviceError,
-    ModelFileError,
-)
-from .io import load  # noqa: E402
-from .pathwise import PathPoint, PathResult, alpha_grid  # noqa: E402
-from .pathwise import path as path  # noqa: E402
+#: public name -> the submodule that defines it
+_PUBLIC = {
+    "StepRecord": "_greedy",
+    "BoostNetClassifierCV": "cv",
+    "BoostNetRegressorCV": "cv",
+    "BoostNetClassifier": "estimators",
+    "BoostNetRegressor": "estimators",
+    "BoostNetError": "exceptions",
+    "ConfigError": "exceptions",
+    "DataError": "exceptions",
+    "DeviceError": "exceptions",
+    "ModelFileError": "exceptions",
+    "load": "io",
+    "PathPoint": "pathwise",
+    "PathResult": "pathwise",
+    "alpha_grid": "pathwise",
+    "path": "pathwise",
+}
 
 __all__ = [
     "BoostNetClassifier",
@@ -34,3 +48,18 @@ __all__ = [
     "load",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    try:  # a submodule, as `boostnet.io` was reachable once `boostnet` was imported
+        return importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

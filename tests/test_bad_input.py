@@ -20,6 +20,8 @@ import io
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import warnings
 import zipfile
@@ -966,6 +968,27 @@ def test_a_signal_before_training_writes_nothing_and_leaves_nothing(
     assert list(tmp_path.iterdir()) == []  # neither the reserved folder nor its parent
 
 
+def test_ctrl_c_while_starting_is_one_line(tmp_path):
+    """A Ctrl-C while NumPy, scikit-learn and typer load printed a 59-line KeyboardInterrupt
+    traceback: `boostnet` now imports lazily and the entry point catches it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "boostnet", "train", "--data", "iris", "--out", str(tmp_path / "r")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert "interrupted" in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_inherited_sig_ign_is_respected():
     """A job started with SIGINT ignored (nohup, `cmd &` in a script) must not stop on it."""
     from boostnet._signals import deferred_signals, terminate_as_interrupt
@@ -1058,7 +1081,9 @@ def test_compare_resume_drops_a_torn_row_and_old_error_rows(tmp_path):
 
 # ---- property-based inputs -----------------------------------------------------------------------
 PROPS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=int(os.environ.get("BOOSTNET_HYPOTHESIS_EXAMPLES", 40)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 
