@@ -1,9 +1,10 @@
 """The ``boostnet`` command line: a thin typed layer over the library.
 
 It parses options, calls the library (:mod:`boostnet.experiment`, :mod:`boostnet.datasets`,
-:mod:`boostnet.io`) and renders with rich. Library errors become one line on stderr: exit code 2 for
-usage errors (bad option values, unknown configuration keys), 1 for data and model-file errors, 130
-after Ctrl-C. No traceback.
+:mod:`boostnet.io`) and renders with rich. Library errors, and click's own usage errors, become one
+line on stderr (``error: ...``): exit code 2 for usage errors (bad option or configuration values,
+unknown configuration keys, an unusable ``--out``), 1 for data and model-file errors, 130 after
+Ctrl-C, 143 after SIGTERM (handled like Ctrl-C). No traceback.
 """
 
 from __future__ import annotations

@@ -259,10 +259,6 @@ def load_bundle(path):
     cls = classes.get(meta.get("estimator"))
     if cls is None:
         raise ModelFileError(f"{path}: unknown estimator {meta.get('estimator')!r}")
-    if "sha256" in meta and meta["sha256"] != _digest(meta, arrays):
-        raise ModelFileError(
-            f"{path}: checksum mismatch: the arrays or metadata were changed after saving"
-        )
     _check_fields(path, meta, cls, arrays)
     try:
         est = cls(**meta["params"])
@@ -313,6 +309,11 @@ def load_bundle(path):
     extra = meta.get("extra") or {}
     if not isinstance(extra, dict):
         raise ModelFileError(f"{path}: malformed model metadata (extra is not a record)")
+    # last: an inconsistent field is named above; a consistent edit is caught here
+    if "sha256" in meta and meta["sha256"] != _digest(meta, arrays):
+        raise ModelFileError(
+            f"{path}: checksum mismatch: the arrays or metadata were changed after saving"
+        )
     return est, extra
 
 

@@ -515,10 +515,10 @@ model_case("model-format", "not a boostnet model", meta=_set("format", "other"))
 model_case("model-format-version", "format version 99", meta=_set("format_version", 99))
 model_case("model-unknown-estimator", "unknown estimator", meta=_set("estimator", "SVC"))
 model_case("model-estimator-renamed", "holds classes", meta=_set("estimator", "BoostNetRegressor"))
-model_case("model-estimator-renamed-digested", "checksum mismatch", keep_sha=True,
+model_case("model-estimator-renamed-digested", "holds classes", keep_sha=True,
            meta=_set("estimator", "BoostNetRegressor"))  # fmt: skip
 model_case("model-classes-reordered", "not distinct and sorted", meta=_set("classes", [2, 1, 0]))
-model_case("model-classes-reordered-digested", "checksum mismatch", keep_sha=True,
+model_case("model-classes-reordered-digested", "not distinct and sorted", keep_sha=True,
            meta=_set("classes", [2, 1, 0]))  # fmt: skip
 model_case("model-classes-duplicated", "not distinct and sorted", meta=_set("classes", [0, 0, 1]))
 model_case("model-classes-too-few", "classes", meta=_set("classes", [0, 1]))
@@ -529,6 +529,11 @@ model_case("model-mean-wrong-length", "preprocessing mean has 3 values",
            meta=_extra("mean", [0.0, 0.0, 0.0]))  # fmt: skip
 model_case("model-mean-string", "preprocessing mean has str", meta=_extra("mean", "abc"))
 model_case("model-mean-strings", "non-numbers", meta=_extra("mean", ["a", "b", "c", "d"]))
+model_case("model-classes-relabelled-digested", "checksum mismatch", keep_sha=True,
+           meta=_set("classes", [0, 1, 5]))  # fmt: skip
+model_case("model-params-edited-digested", "checksum mismatch", keep_sha=True,
+           meta=lambda m: {**m, "params": {**m["params"], "activation": "tanh"}})  # fmt: skip
+model_case("model-sha-not-a-digest", "checksum mismatch", keep_sha=True, meta=_set("sha256", 5))
 model_case("model-mean-digested", "checksum mismatch", keep_sha=True,
            meta=_extra("mean", [0.0, 0.0, 0.0, 0.0]))  # fmt: skip
 model_case("model-scale-zero", "scale holds values <= 0", meta=_extra("scale", [0.0, 1, 1, 1]))
