@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 
 from . import __version__
+from ._signals import deferred_signals
 from .exceptions import ConfigError
 
 # ---- methods -------------------------------------------------------------------------------------
@@ -709,11 +710,14 @@ def _compare(cfg, first, second, out, rows_path, resume, jobs, client, progress,
 
     def on_row(row):
         if writer is not None:
-            writer.write(row)
+            with deferred_signals() as received:  # a Ctrl-C never tears a row
+                writer.write(row)
         rows.append(row)
         count[0] += 1
         if progress is not None:
             progress(count[0], total, row)
+        if writer is not None and received:
+            raise KeyboardInterrupt
 
     interrupted = False
     try:

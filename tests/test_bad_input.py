@@ -1198,3 +1198,20 @@ def test_any_corrupted_model_byte_loads_or_is_one_model_file_error(tmp_path, mod
         boostnet.load(p)
     except ModelFileError as exc:
         assert len(str(exc).splitlines()) == 1
+
+
+def test_ctrl_c_while_a_compare_row_is_written_keeps_the_row_whole(tmp_path, monkeypatch):
+    import boostnet.compare as cmp
+
+    original = cmp.RowWriter.write
+
+    def write(self, row):
+        os.kill(os.getpid(), signal.SIGINT)
+        return original(self, row)
+
+    monkeypatch.setattr(cmp.RowWriter, "write", write)
+    cfg = cmp.CompareConfig(datasets=["iris"], methods=["linear"], seeds=2)
+    res = cmp.compare(cfg, out=tmp_path / "c")
+    assert res.interrupted and len(res.rows) == 1
+    text = (tmp_path / "c" / "rows.csv").read_text()
+    assert text.endswith("\n") and len(cmp.read_rows(tmp_path / "c" / "rows.csv")) == 1
