@@ -482,6 +482,10 @@ simple("out-under-proc", 2, "cannot create the run directory", "train", "--data"
 simple("out-name-too-long", 2, "cannot create the run directory", "train", "--data", "iris", "--out",
        "r" * 300, *FAST)  # fmt: skip
 simple("out-current-folder", 2, "already exists", "train", "--data", "iris", "--out", ".", *FAST)
+# the folders reserved for the run (and its new parents) go again when the run fails
+simple("out-new-parents-removed-on-failure", 1, "unknown data set", "train", "--data", "irsi",
+       "--out", "a/b/c")  # fmt: skip
+simple("out-default-removed-on-failure", 1, "unknown data set", "train", "--data", "irsi")
 
 
 # model files (predict / evaluate)
