@@ -45,7 +45,7 @@ class StopOnInterrupt:
         self.signum = None
         if threading.current_thread() is threading.main_thread():
             for s in STOP_SIGNALS:
-                if not ignored(s):
+                if not ignored(s) and s not in self._previous:  # once per fit (path: many)
                     self._previous[s] = signal.signal(s, self._handler)
 
     def on_step_end(self, record):
