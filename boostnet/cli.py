@@ -23,6 +23,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -94,7 +95,8 @@ def _fail(exc: BaseException) -> typer.Exit:
 
     code = 2 if isinstance(exc, (ConfigError, InvalidParameterError)) else 1
     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    err.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True, markup=True)
+    # the message is text, not markup: "[onnx]" in `pip install "boostnet[onnx]"` must survive
+    err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True, markup=True)
     return typer.Exit(code)
 
 
@@ -694,6 +696,60 @@ def evaluate(
         return
     _print_pairs(
         f"{model} on {data or 'the run data'} ({split.value})", [(k, _fmt(v)) for k, v in m.items()]
+    )
+
+
+# ---- export --------------------------------------------------------------------------------------
+class ExportFormat(str, Enum):
+    sklearn = "sklearn"
+    onnx = "onnx"
+
+
+@app.command()
+def export(
+    model: _ModelArg,
+    out_file: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="File to write (an existing file is replaced, never the model itself)."
+        ),
+    ],
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="sklearn: a pickled Pipeline(StandardScaler, MLP) on raw features; onnx: the "
+            'same pipeline as ONNX, float32 (pip install "boostnet[onnx]").',
+        ),
+    ] = ExportFormat.sklearn,
+):
+    """Export a saved model (with its standardisation) as a scikit-learn MLP pipeline or ONNX."""
+    from .export import export_model  # noqa: PLC0415
+    from .io import load_bundle  # noqa: PLC0415
+
+    try:
+        src = _model_path(model)
+        est, extra = load_bundle(src)
+        if out_file.is_dir():
+            raise ConfigError(f"--out {out_file} is a directory; give a file name")
+        if out_file.exists() and out_file.resolve() == src.resolve():
+            raise ConfigError(f"--out {out_file} is the model file itself; choose another name")
+        report = export_model(est, out_file, _val(fmt), preprocessing=extra.get("preprocessing"))
+    except (BoostNetError, ValueError) as exc:
+        raise _fail(exc) from None
+    except OSError as exc:
+        raise _fail(DataError(f"cannot write {out_file}: {exc}")) from None
+    check = (
+        f"checked on {report.n_checked} random inputs: largest relative difference to boostnet "
+        f"{report.max_rel_diff:.2g}"
+        if report.max_rel_diff is not None
+        else "not checked: onnxruntime is not installed"
+    )
+    err.print(
+        f"wrote {report.what} with {report.n_units} {report.activation} units to {report.path} "
+        f"({check})",
+        highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -492,6 +492,26 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             X, self.hidden_weights_, self.hidden_bias_, get_activation(self.activation)
         )
 
+    def to_mlp(self):
+        """The network as a fitted scikit-learn ``MLPClassifier`` / ``MLPRegressor``.
+
+        One hidden layer with the same units (relu, tanh, sigmoid = logistic), output weights and
+        intercept; ``predict`` and ``predict_proba`` give this estimator's results up to rounding.
+        See :func:`boostnet.export.to_mlp`.
+
+        Returns
+        -------
+        MLPClassifier or MLPRegressor
+
+        Raises
+        ------
+        ConfigError
+            Sign units: an MLP has no sign activation.
+        """
+        from .export import to_mlp  # noqa: PLC0415
+
+        return to_mlp(self)
+
     def save(self, path):
         """Save the fitted model as one ``.npz`` file holding its arrays and JSON metadata."""
         from .io import save_model  # noqa: PLC0415

@@ -463,6 +463,7 @@ def write_run_dir(
             "preprocessing": {
                 "mean": None if split.mean is None else split.mean.tolist(),
                 "scale": None if split.scale is None else split.scale.tolist(),
+                "n_samples": int(split.X_train.shape[0]),
             },
             "run": cfg.to_flat(),
         }

@@ -121,6 +121,9 @@ def load_bundle(path):
     if not path.exists():
         raise ModelFileError(f"model file not found: {path}")
     try:
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
+                raise ModelFileError(f"{path} is not a boostnet model (not an .npz archive)")
         with np.load(path, allow_pickle=False) as z:
             files = set(z.files)
             if "__meta__" not in files:
@@ -208,18 +211,39 @@ def load_bundle(path):
 PATH_FORMAT = "boostnet-path"
 
 
-def _atomic_savez(path: Path, arrays: dict) -> Path:
+def atomic_write(path, write, suffix: str = "") -> Path:
+    """Write a file atomically: ``write(fh)`` fills a temporary binary file in ``path``'s folder,
+    which then replaces ``path`` (a reader sees the old file or the whole new one, never half).
+
+    Parameters
+    ----------
+    path : str or Path
+    write : callable
+        Called with the open binary file handle.
+    suffix : str
+        Suffix of the temporary file's name.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            write(fh)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def _atomic_savez(path: Path, arrays: dict) -> Path:
+    return atomic_write(path, lambda fh: np.savez(fh, **arrays), suffix=".npz")
 
 
 def save_path(result, path) -> Path:
