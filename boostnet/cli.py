@@ -719,7 +719,7 @@ def export(
         typer.Option(
             "--format",
             help="sklearn: a pickled Pipeline(StandardScaler, MLP) on raw features; onnx: the "
-            'same pipeline as ONNX, float32 (pip install "boostnet[onnx]").',
+            'same pipeline as ONNX, float32 (pip install "boostnet\\[onnx]").',
         ),
     ] = ExportFormat.sklearn,
 ):

@@ -289,3 +289,8 @@ def test_cli_export_errors_are_one_line(tmp_path, monkeypatch):
     )
     assert target.read_text() == "keep"  # a failed export writes nothing
     assert boostnet.load(relu).n_units_ >= 1
+
+
+def test_cli_export_help_names_the_extra():
+    r = _cli("export", "--help")
+    assert r.exit_code == 0 and "--format" in r.output and "boostnet[onnx]" in r.output
