@@ -123,7 +123,9 @@ def load_bundle(path):
     try:
         with open(path, "rb") as fh:
             if fh.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
-                raise ModelFileError(f"{path} is not a boostnet model (not an .npz archive)")
+                raise ModelFileError(
+                    f"cannot read model file {path}: not a boostnet model (not an .npz archive)"
+                )
         with np.load(path, allow_pickle=False) as z:
             files = set(z.files)
             if "__meta__" not in files:
