@@ -193,7 +193,9 @@ class CorrectiveRefit:
 
     name = "corrective"
 
-    def __call__(self, H, Y, a, datafit, penalty, coef0, intercept, F, n_new, tol, max_iter, dtol):
+    def __call__(
+        self, H, Y, a, datafit, penalty, coef0, intercept, F, n_new, tol, max_iter, dtol, model=None
+    ):
         return refit(
             H,
             Y,
@@ -205,16 +207,20 @@ class CorrectiveRefit:
             tol=tol,
             max_iter=max_iter,
             decrease_tol=dtol,
+            model=model,
         )
 
 
 class StagewiseRefit:
     """Only the ``n_new`` new units' weights and the intercept are fitted; the other units stay
-    fixed (plain stagewise boosting, the "no totally corrective re-fit" ablation)."""
+    fixed (plain stagewise boosting, the "no totally corrective re-fit" ablation). It keeps no
+    curvature model between steps."""
 
     name = "stagewise"
 
-    def __call__(self, H, Y, a, datafit, penalty, coef0, intercept, F, n_new, tol, max_iter, dtol):
+    def __call__(
+        self, H, Y, a, datafit, penalty, coef0, intercept, F, n_new, tol, max_iter, dtol, model=None
+    ):
         xp = get_namespace(H)
         m_old = H.shape[1] - n_new
         offset = F - intercept
@@ -394,6 +400,7 @@ class _Loop:
         self.requested_tol = tol
         self.refit_tol = tol if r.converged else max(tol, r.gap / max(abs(r.objective), 1e-12))
         keep = to_numpy((r.coef != 0).any(axis=1))
+        model = r.model if r.model is not None and r.model.n_units == H.shape[1] else None
         if keep.all():
             self.state = NetworkState(W, c, r.coef, r.intercept)
             self.H = H
@@ -401,6 +408,9 @@ class _Loop:
             ki = xp.asarray(np.flatnonzero(keep))
             self.state = NetworkState(W[ki], c[ki], r.coef[ki], r.intercept)
             self.H = H[:, ki]
+            model = model.select(np.flatnonzero(keep)) if model is not None else None
+        # the curvature model of the active units, carried to the next re-fit
+        self.model = model
         self.fit = r
         self.val = self.validation(self.state) if self.validation is not None else None
         return int((~keep).sum())
@@ -497,7 +507,7 @@ class _Loop:
             if not tighten and self.requested_tol <= 1e-14:
                 return None
             W_all, c_all, coef0, H = st.W, st.c, st.coef, self.H
-            refitter = CorrectiveRefit()
+            refitter, model = CorrectiveRefit(), self.model
         else:
             rel = (best - self.alpha) / self.alpha
             tol = min(max(0.01 * rel, cfg.refit_tol), max(_LOOSE_REFIT_TOL, cfg.refit_tol))
@@ -508,12 +518,13 @@ class _Loop:
             c_all = xp.concatenate([st.c, cn])
             coef0 = xp.concatenate([st.coef, xp.zeros((n_new, K))])
             refitter = self.refitter
+            model = self.model.extend(H) if self.model is not None else None
         t1 = time.perf_counter()
         # a loose re-fit may also stop once its objective has settled (see refit's decrease_tol)
         dtol = _DECREASE_SHARE * tol if tol > cfg.refit_tol else 0.0
         r = refitter(
             H, self.Y, self.a, self.datafit, self.penalty, coef0, st.intercept, self.fit.F,
-            n_new, tol, cfg.refit_max_iter, dtol,
+            n_new, tol, cfg.refit_max_iter, dtol, model,
         )  # fmt: skip
         _, t_refit = _clock(xp, t1)
         n_before = st.n_units
