@@ -122,15 +122,27 @@ class RefitResult:
     model: CurvatureModel | None = field(default=None, repr=False)
 
 
-def duality_gap(H, Y, a, G, objective, datafit, penalty) -> float:
+def duality_gap(H, Y, a, G, objective, datafit, penalty, products=None) -> float:
     """Duality gap of ``(W, b)`` given its gradient ``G`` and primal objective (see module doc).
 
     The dual point is the datafit's :meth:`~boostnet.datafits.Datafit.dual_point` of ``G``, scaled
-    into the penalty's dual ball.
+    into the penalty's dual ball. ``products``, optional: ``(H^T G, H^T a, H^T diag(a) Y)``, from
+    which ``H^T Nu`` follows without another pass over the rows (the dual point is affine in ``G``
+    and ``Y``).
     """
-    Nu = datafit.dual_point(Y, G, a)
+    s, r, u = datafit.dual_point_affine(Y, G, a)
+    Nu = s * G + a[:, None] * r
+    if u != 0.0:
+        Nu = Nu + u * (a[:, None] * Y)
     if H.shape[1] > 0:
-        dmax = to_float(penalty.dual_norm(H.T @ Nu).max())
+        if products is None:
+            HtNu = H.T @ Nu
+        else:
+            HtG, Hta, HtaY = products
+            HtNu = s * HtG + Hta[:, None] * r
+            if u != 0.0:
+                HtNu = HtNu + u * HtaY
+        dmax = to_float(penalty.dual_norm(HtNu).max())
         if dmax > penalty.alpha:
             Nu = Nu * (penalty.alpha / dmax)
     conj = to_float(datafit.conjugate(Y, Nu, a))
@@ -312,8 +324,10 @@ def refit(
         pen = to_float(penalty.value(W_host))
         return loss, pen, G, H.T @ G, G.sum(axis=0)
 
+    HtaY = H.T @ (a[:, None] * Y)  # for the dual point's products (see duality_gap)
+
     def gap_at(obj):
-        return duality_gap(H, Y, a, G, obj, datafit, penalty)
+        return duality_gap(H, Y, a, G, obj, datafit, penalty, (HtG, mu_a, HtaY))
 
     loss, pen, G, HtG, gb = evaluate(F, W_host)
     obj = loss + pen
