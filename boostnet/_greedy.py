@@ -8,8 +8,12 @@ Phases (each a method of :class:`_Loop`; :func:`fit_greedy` runs them):
    ``dual_norm(h^T G)`` at the current gradient ``G``, the top-k re-scored exactly in float64
    (``score``); the best few improved by projected gradient ascent on their scores (``refine``).
 3. ``certify``: if the best score is ``<= alpha (1 + tol)``, no unit of the searched pool can lower
-   the objective. The certificate is only issued at a re-fit solved to ``refit_tol``: after a looser
-   re-fit the model is first re-fitted tightly and searched again.
+   the objective. One lucky pool is weak evidence in many dimensions, so the certificate needs
+   ``certify_pools`` consecutive fresh pools that find nothing, searched at a re-fit solved to
+   ``refit_tol``; from the first pool that finds nothing on, every pool searches harder (multi-start
+   ascent from the 16 best distinct candidates, 30 steps), since the units still missing are the
+   ones a plain pool rarely finds. After a looser re-fit one harder pool is searched before the
+   model is re-fitted tightly. The evidence is returned as a :class:`Certificate`.
 4. ``grow``: up to ``units_per_step`` distinct candidates scoring above ``alpha (1 + tol)`` enter with
    weight 0 and every output weight is re-fitted (warm start); units whose weights are exactly zero
    leave. While the best score is far above lambda the re-fit only needs to be loose: its relative
@@ -26,6 +30,7 @@ callbacks.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -48,6 +53,11 @@ _LOOSE_REFIT_TOL = 1e-3
 #: A loose re-fit (tolerance ``tol``) also stops after a step lowering the objective by less than
 #: this share of ``tol`` (relative).
 _DECREASE_SHARE = 1e-2
+#: Pools after the first that found nothing (certification) draw this many times more candidates
+#: and refine this many of the best distinct ones by this many ascent steps.
+_CERTIFY_POOL_FACTOR = 1
+_CERTIFY_REFINE = 16
+_CERTIFY_REFINE_STEPS = 30
 #: Candidates of one step whose centred activations are more correlated than this are one unit.
 _DIVERSITY = 0.95
 
@@ -121,6 +131,7 @@ class GreedyConfig:
     n_iter_no_change: int = 10
     corrective: bool = True
     units_per_step: int = 1
+    certify_pools: int = 1
 
 
 @dataclass
@@ -141,6 +152,31 @@ class NetworkState:
 
 
 @dataclass
+class Certificate:
+    """The evidence behind a ``"certificate"`` stop.
+
+    ``pools`` consecutive fresh pools (``candidates`` candidates drawn in all, each pool's best
+    refined by ascent), searched at the final network after a tight re-fit, found no unit scoring
+    above ``alpha (1 + tol)``; ``best_score`` is the best score they found. ``kind`` is
+    ``"sampled"`` (the pools are random: a certificate over what was searched) or ``"exact"``
+    (every pool included the exact search over all units: a global certificate). ``refit_gap`` is
+    the re-fit's relative duality gap, ``duality_gap`` its absolute value.
+    """
+
+    kind: str
+    pools: int
+    candidates: int
+    best_score: float
+    alpha: float
+    tol: float
+    refit_gap: float
+    duality_gap: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
 class GreedyResult:
     """Outcome of :func:`fit_greedy`; arrays of ``state`` are on the training device."""
 
@@ -150,6 +186,7 @@ class GreedyResult:
     stop_reason: str
     history: list = field(default_factory=list)
     total_candidates: int = 0
+    certificate: Certificate | None = None
 
 
 class Callback(Protocol):
@@ -361,6 +398,8 @@ class _Loop:
         self.step = 0
         self.refit_tol = config.refit_tol  # the tolerance the current model meets (see commit)
         self.requested_tol = config.refit_tol
+        self.clean = []  # (drawn, best) of the consecutive pools that found nothing (certify)
+        self.hard = False  # searching harder (see search): since the first pool found nothing
 
     # ---- bookkeeping ------------------------------------------------------------------------
     def record(self, pool: Pool | None = None, best: float = math.nan, **kw) -> StepRecord:
@@ -450,9 +489,18 @@ class _Loop:
 
     # ---- phase: search ----------------------------------------------------------------------
     def search(self) -> tuple[Pool, float]:
-        pool = search_pool(
-            self.scorer, self.fit.G, self.sampler, self.config, self.rng, self.reducer
-        )
+        cfg = self.config
+        if self.hard:
+            # the tail: a pool has found nothing once; from then on every pool searches harder
+            # (the units still missing are the ones a plain pool rarely finds)
+            cfg = dataclasses.replace(
+                cfg,
+                n_candidates=cfg.n_candidates * _CERTIFY_POOL_FACTOR,
+                top_k=max(cfg.top_k, _CERTIFY_REFINE),
+                n_refine=max(cfg.n_refine, _CERTIFY_REFINE),
+                refine_steps=max(cfg.refine_steps, _CERTIFY_REFINE_STEPS),
+            )
+        pool = search_pool(self.scorer, self.fit.G, self.sampler, cfg, self.rng, self.reducer)
         self.total += pool.n_drawn
         best = to_float(pool.scores.max())
         if not math.isfinite(best):  # never a "certificate" from NaN scores
@@ -468,13 +516,41 @@ class _Loop:
 
     # ---- phase: certify ---------------------------------------------------------------------
     def certify(self, pool: Pool, best: float) -> str | None:
-        """``"certificate"`` when nothing in the pool scores above ``alpha (1 + tol)`` at a tight
-        re-fit; ``"tighten"`` when it would, but the last re-fit was loose; else None."""
+        """What a pool's best score means for the fit.
+
+        None: a unit scores above ``alpha (1 + tol)``: grow. Otherwise the pool is clean and
+        counts towards the certificate: ``"certificate"`` once ``certify_pools`` consecutive clean
+        pools were searched at a tight re-fit; ``"again"`` while more are needed (the next pools
+        search harder, see :meth:`search`); after a loose re-fit, one harder pool is searched
+        first (``"again"``), and only if it finds nothing too is the model re-fitted tightly
+        (``"tighten"``), after which the count starts again.
+        """
         if best > self.alpha * (1.0 + self.config.tol):
+            self.clean = []
             return None
+        self.clean.append((pool.n_drawn, best))
+        self.hard = True
         if self.refit_tol > self.config.refit_tol:
+            if len(self.clean) < 2:
+                return "again"
+            self.clean = []
             return "tighten"
+        if len(self.clean) < self.config.certify_pools:
+            return "again"
         return "certificate"
+
+    def certificate(self) -> Certificate:
+        r = self.fit
+        return Certificate(
+            kind="exact" if getattr(self.config, "oracle", "sampled") == "exact" else "sampled",
+            pools=len(self.clean),
+            candidates=int(sum(n for n, _ in self.clean)),
+            best_score=float(max(b for _, b in self.clean)),
+            alpha=float(self.alpha),
+            tol=float(self.config.tol),
+            refit_gap=float(r.gap / max(abs(r.objective), 1e-12)),
+            duality_gap=float(r.gap),
+        )
 
     # ---- phase: grow ------------------------------------------------------------------------
     def grow(self, pool: Pool, best: float, tighten: bool) -> StepRecord:
@@ -559,13 +635,18 @@ class _Loop:
                 self.step += 1
                 pool, best = self.search()
                 verdict = self.certify(pool, best)
-                if verdict == "certificate":
-                    self.record(
+                if verdict in ("certificate", "again"):
+                    rec = self.record(
                         pool, best, n_units_before=self.state.n_units, added=False,
                         n_removed=0, refit_iter=0,
                     )  # fmt: skip
-                    stop_reason = "certificate"
-                    break
+                    if verdict == "certificate":
+                        stop_reason = "certificate"
+                        break
+                    requested = _call(self.callbacks, "on_step_end", rec)
+                    if requested:
+                        stop_reason = requested
+                    continue
                 rec = self.grow(pool, best, tighten=verdict == "tighten")
                 if rec is None:
                     stop_reason = "stalled"
@@ -592,8 +673,9 @@ class _Loop:
             stop_reason = "interrupted"
         alpha = float(self.alpha) if self.alpha is not None else math.nan
         result = GreedyResult(
-            self.state, alpha, self.lambda_max, stop_reason, self.history, self.total
-        )
+            self.state, alpha, self.lambda_max, stop_reason, self.history, self.total,
+            self.certificate() if stop_reason == "certificate" else None,
+        )  # fmt: skip
         _call(self.callbacks, "on_fit_end", result)
         return result
 

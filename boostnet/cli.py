@@ -304,6 +304,14 @@ def train(
         int,
         typer.Option(help="Distinct units added per step at most.", min=1, rich_help_panel=_MODEL),
     ] = _D["units_per_step"],
+    certify_pools: Annotated[
+        int,
+        typer.Option(
+            help="Consecutive fresh pools that must find nothing above lambda to certify.",
+            min=1,
+            rich_help_panel=_MODEL,
+        ),
+    ] = _D["certify_pools"],
     unit_scale: Annotated[
         float, typer.Option(help="Norm bound of sigmoid/tanh units.", rich_help_panel=_MODEL)
     ] = _D["unit_scale"],
@@ -490,6 +498,16 @@ def _print_pairs(title, rows, head="metric", justify="right"):
     out.print(table)
 
 
+def _fmt_certificate(c) -> str:
+    """One line for a ``certificate_`` record (``-`` without one)."""
+    if not c:
+        return "-"
+    return (
+        f"{c['kind']}, {c['pools']} pools ({c['candidates']} units): best "
+        f"{c['best_score'] / c['alpha']:.4f} lambda, gap {c['refit_gap']:.0e}"
+    )
+
+
 def _print_summary(m, run_dir):
     keys = [k for k in m if k.startswith(("train_", "test_"))] + [
         "units",
@@ -500,7 +518,11 @@ def _print_summary(m, run_dir):
         "fit_time_s",
         "device",
     ]
-    _print_pairs(f"boostnet on {m['data']}", [(k, _fmt(m.get(k))) for k in keys])
+    rows = [(k, _fmt(m.get(k))) for k in keys]
+    rows.insert(
+        keys.index("stop_reason") + 1, ("certificate", _fmt_certificate(m.get("certificate")))
+    )
+    _print_pairs(f"boostnet on {m['data']}", rows)
     phases = m.get("phase_time_s") or {}
     total = m.get("fit_time_s") or 0.0
     if phases and total > 0:

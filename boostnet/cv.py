@@ -19,6 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._backend import resolve_device
 from .estimators import (
+    CERTIFY_POOLS,
     UNITS_PER_STEP,
     BoostNetClassifier,
     BoostNetRegressor,
@@ -103,6 +104,7 @@ class _CVMixin:
         n_refine=1,
         refine_steps=10,
         units_per_step=UNITS_PER_STEP,
+        certify_pools=CERTIFY_POOLS,
         unit_scale=3.0,
         max_units=1000,
         max_time=None,
@@ -132,6 +134,7 @@ class _CVMixin:
         self.n_refine = n_refine
         self.refine_steps = refine_steps
         self.units_per_step = units_per_step
+        self.certify_pools = certify_pools
         self.unit_scale = unit_scale
         self.max_units = max_units
         self.max_time = max_time

@@ -25,6 +25,8 @@ from .scoring import make_scorer, transform
 #: Default lambda as a fraction of lambda_max. Chosen by measurement on the bundled data sets
 #: (experiments/choose_alpha.py): see the README's "Choosing lambda" section.
 DEFAULT_ALPHA_RATIO = 0.0075
+#: Default of ``certify_pools`` (measured: experiments/certificate_audit.py).
+CERTIFY_POOLS = 3
 #: Default of ``units_per_step`` (measured: experiments/speed_suite.py --ablation).
 UNITS_PER_STEP = 8
 
@@ -47,6 +49,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         "refine": ["boolean"],
         "n_refine": [Interval(Integral, 0, None, closed="left")],
         "units_per_step": [Interval(Integral, 1, None, closed="left")],
+        "certify_pools": [Interval(Integral, 1, None, closed="left")],
         "refine_steps": [Interval(Integral, 0, None, closed="left")],
         "unit_scale": [Interval(Real, 0, None, closed="neither")],
         "max_units": [Interval(Integral, 0, None, closed="left")],
@@ -84,6 +87,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         n_refine=1,
         refine_steps=10,
         units_per_step=UNITS_PER_STEP,
+        certify_pools=CERTIFY_POOLS,
         unit_scale=3.0,
         max_units=1000,
         max_time=None,
@@ -116,6 +120,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         self.n_refine = n_refine
         self.refine_steps = refine_steps
         self.units_per_step = units_per_step
+        self.certify_pools = certify_pools
         self.unit_scale = unit_scale
         self.max_units = max_units
         self.max_time = max_time
@@ -181,6 +186,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             n_refine=self.n_refine,
             refine_steps=self.refine_steps,
             units_per_step=self.units_per_step,
+            certify_pools=self.certify_pools,
             unit_scale=self.unit_scale,
             max_units=self.max_units,
             max_time=self.max_time,
@@ -371,6 +377,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         elif not hasattr(self, "lambda_max_"):
             self.lambda_max_ = None
         self.stop_reason_ = result.stop_reason
+        self.certificate_ = result.certificate.as_dict() if result.certificate else None
         self.history_ = list(getattr(self, "history_", []) if warm else []) + result.history
         self.n_candidates_searched_ = result.total_candidates
         last = result.history[-1] if result.history else None
@@ -462,6 +469,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         self.lambda_max_ = self.path_.lambda_max
         self.stop_reason_ = p.stop_reason
         self.certificate_gap_ = p.certificate_gap
+        self.certificate_ = p.certificate
         self.history_ = []
         return self
 
@@ -576,6 +584,10 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         Most units added per step: the best distinct candidates of the step's pool that score
         above ``alpha (1 + tol)`` (a candidate whose activations correlate above 0.95 with a better
         one is skipped); one re-fit then decides which keep a non-zero weight.
+    certify_pools : int, default=3
+        Consecutive fresh pools (each with its ascent) that must find no unit scoring above
+        ``alpha (1 + tol)``, at a tight re-fit, before the fit stops with a certificate (measured:
+        experiments/certificate_audit.py). The evidence is in ``certificate_``.
     unit_scale : float, default=3.0
         Bound R on ``||(v, c)||_2`` for sigmoid and tanh units (relu and sign units have norm 1).
     max_units : int, default=1000
@@ -633,6 +645,12 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         ``certificate``, ``max_units``, ``max_time``, ``early_stopping``, ``callback``, ``interrupted``.
     certificate_gap_ : float or None
         Best score minus alpha at the final model, when the last step searched it.
+    certificate_ : dict or None
+        The evidence behind a ``"certificate"`` stop (None otherwise): ``kind`` (``"sampled"``,
+        or ``"exact"`` when every certifying pool held the exact search), ``pools`` and
+        ``candidates`` searched at the final network without finding a unit above
+        ``alpha (1 + tol)``, their ``best_score``, ``alpha``, ``tol``, and the re-fit's relative
+        (``refit_gap``) and absolute (``duality_gap``) duality gap.
     n_candidates_searched_ : int
     path_ : PathResult
         After ``alpha="auto"`` (the path on the training part, with held-out scores) or

@@ -405,6 +405,7 @@ def run_train(
         "units": est.n_units_,
         "stop_reason": est.stop_reason_,
         "certificate_gap": est.certificate_gap_,
+        "certificate": getattr(est, "certificate_", None),
         "alpha": est.alpha_,
         "lambda_max": est.lambda_max_,
         "steps": est.n_iter_,

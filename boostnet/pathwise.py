@@ -53,11 +53,14 @@ class PathPoint:
     coef: np.ndarray = field(repr=False)
     intercept: np.ndarray = field(repr=False)
     extra: dict = field(default_factory=dict)
+    #: The evidence of the point's certificate (``Certificate.as_dict()``), if it has one; not
+    #: kept by :func:`boostnet.io.save_path`.
+    certificate: dict | None = field(default=None, repr=False)
 
     def as_row(self) -> dict:
         """The point's figures as a flat dict (no arrays); ``extra`` scores are merged in."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        for k in ("units", "coef", "intercept", "extra"):
+        for k in ("units", "coef", "intercept", "extra", "certificate"):
             d.pop(k)
         d.update(self.extra)
         return d
@@ -250,6 +253,7 @@ def compute_path(
             coef=host.coef,
             intercept=host.intercept,
             extra={k: float(f(host)) for k, f in (scores or {}).items()},
+            certificate=res.certificate.as_dict() if res.certificate else None,
         )
         points.append(point)
         prev_units = units

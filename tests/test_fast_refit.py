@@ -280,3 +280,27 @@ def test_the_support_step_lowers_the_model_even_when_a_sign_would_flip(rng):
     # a weight reached zero (the solve alone flips a sign); no sign ever flips
     assert (Wn == 0).any()
     assert np.all((Wn == 0) | (np.sign(Wn) == np.sign(W)))
+
+
+@pytest.mark.parametrize("pools", [1, 3])
+def test_the_certificate_needs_consecutive_clean_pools(pools, iris):
+    X, y = iris
+    est = BoostNetClassifier(random_state=0, certify_pools=pools).fit(X, y)
+    assert est.stop_reason_ == "certificate"
+    c = est.certificate_
+    assert c["kind"] == "sampled" and c["pools"] == pools
+    tail = est.history_[-pools:]
+    # the last `pools` steps searched the final network and found nothing above lambda (1 + tol)
+    assert all(not r.added and r.n_units == est.n_units_ for r in tail)
+    assert all(r.best_score <= est.alpha_ * (1 + est.tol) for r in tail)
+    assert c["candidates"] == sum(r.n_candidates for r in tail)
+    assert c["best_score"] == pytest.approx(max(r.best_score for r in tail))
+    assert c["alpha"] == pytest.approx(est.alpha_)
+    assert c["refit_gap"] <= est.refit_tol
+
+
+def test_no_certificate_record_without_a_certificate(iris):
+    X, y = iris
+    est = BoostNetClassifier(random_state=0, max_units=2).fit(X, y)
+    assert est.stop_reason_ == "max_units"
+    assert est.certificate_ is None
