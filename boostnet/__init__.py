@@ -1,20 +1,18 @@
 """boostnet: shallow neural networks grown by greedy hidden-unit selection with an L1 certificate."""
 
-__version__ = "0.1.0"
-
-from ._greedy import StepRecord  # noqa: E402
-from .cv import BoostNetClassifierCV, BoostNetRegressorCV  # noqa: E402
-from .estimators import BoostNetClassifier, BoostNetRegressor  # noqa: E402
-from .exceptions import (  # noqa: E402
+from ._greedy import StepRecord
+from ._version import __version__
+from .cv import BoostNetClassifierCV, BoostNetRegressorCV
+from .estimators import BoostNetClassifier, BoostNetRegressor, path
+from .exceptions import (
     BoostNetError,
     ConfigError,
     DataError,
     DeviceError,
     ModelFileError,
 )
-from .io import load  # noqa: E402
-from .pathwise import PathPoint, PathResult, alpha_grid  # noqa: E402
-from .pathwise import path as path  # noqa: E402
+from .io import load
+from .pathwise import PathPoint, PathResult, alpha_grid
 
 __all__ = [
     "BoostNetClassifier",

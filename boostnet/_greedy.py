@@ -111,27 +111,28 @@ def phase_times(history) -> dict:
 
 @dataclass
 class GreedyConfig:
-    """Parameters of the loop (validated by the estimators)."""
+    """Parameters of the loop, built only from an estimator's parameters (which validate them and
+    hold their defaults: :meth:`boostnet.estimators._BaseBoostNet._config`)."""
 
     activation: Activation
-    penalty: str = "l1"
-    alpha: float | None = None
-    alpha_ratio: float = 0.0075
-    n_candidates: int = 2048
-    top_k: int = 32
-    refine: bool = True
-    n_refine: int = 1
-    refine_steps: int = 10
-    unit_scale: float = 3.0
-    max_units: int = 1000
-    max_time: float | None = None
-    tol: float = 1e-3
-    refit_tol: float = 1e-6
-    refit_max_iter: int = 200
-    n_iter_no_change: int = 10
-    corrective: bool = True
-    units_per_step: int = 1
-    certify_pools: int = 1
+    penalty: str
+    alpha: float | None
+    alpha_ratio: float
+    n_candidates: int
+    top_k: int
+    refine: bool
+    n_refine: int
+    refine_steps: int
+    unit_scale: float
+    max_units: int
+    max_time: float | None
+    tol: float
+    refit_tol: float
+    refit_max_iter: int
+    n_iter_no_change: int
+    corrective: bool
+    units_per_step: int
+    certify_pools: int
 
 
 @dataclass

@@ -8,6 +8,7 @@ error of it, ``selection="1se"``) is refitted on all the data along a path that 
 
 from __future__ import annotations
 
+import inspect
 import time
 from numbers import Integral, Real
 
@@ -25,7 +26,9 @@ from .estimators import (
     BoostNetRegressor,
     _BaseBoostNet,
     _generator,
+    parameters_doc,
 )
+from .io import register_model
 from .pathwise import compute_path
 from .samplers import get_sampler
 
@@ -233,8 +236,7 @@ _CV_DOC = """
     val_criterion : {"loss", "metric"}, default="loss"
         What the folds score: minus the held-out mean loss (log-loss or squared error, like
         glmnet's deviance), or the held-out metric (accuracy or R^2, coarse on small folds).
-    **other parameters
-        As for the plain estimator (``activation``, ``sampler``, ``n_candidates``, ...).
+{shared}
 
     Attributes
     ----------
@@ -262,13 +264,23 @@ def _constraints():
     return {**base, **_CVMixin._cv_constraints}
 
 
+def _cv_doc() -> str:
+    """The CV estimators' docstring: their own parameters, then the plain estimator's shared ones
+    (from its docstring: one place documents them)."""
+    own = set(_CVMixin._cv_constraints)
+    shared = [k for k in inspect.signature(_CVMixin.__init__).parameters][1:]
+    return _CV_DOC.replace("{shared}", parameters_doc([k for k in shared if k not in own]))
+
+
+@register_model
 class BoostNetClassifierCV(_CVMixin, BoostNetClassifier):
-    __doc__ = "BoostNetClassifier with lambda chosen by cross-validation over the path." + _CV_DOC
+    __doc__ = "BoostNetClassifier with lambda chosen by cross-validation over the path." + _cv_doc()
     _parameter_constraints = _constraints()
 
 
+@register_model
 class BoostNetRegressorCV(_CVMixin, BoostNetRegressor):
-    __doc__ = "BoostNetRegressor with lambda chosen by cross-validation over the path." + _CV_DOC
+    __doc__ = "BoostNetRegressor with lambda chosen by cross-validation over the path." + _cv_doc()
     _parameter_constraints = _constraints()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from numbers import Integral, Real
 
@@ -18,9 +19,14 @@ from ._greedy import GreedyConfig, GreedyResult, NetworkState, estimate_lambda_m
 from .activations import ACTIVATIONS, get_activation
 from .datafits import Logistic, SoftmaxCrossEntropy, SquaredError
 from .exceptions import ConfigError, DataError
+from .export import to_mlp
+from .io import register_model, save_model
+from .pathwise import alpha_grid, check_alphas, compute_path
 from .penalties import PENALTIES, resolve_penalty
 from .samplers import SAMPLERS, get_sampler
-from .scoring import make_scorer, transform
+from .scorers import make_scorer
+from .scoring import transform
+from .targets import infer_task
 
 #: Default lambda as a fraction of lambda_max. Chosen by measurement on the bundled data sets
 #: (experiments/choose_alpha.py): see the README's "Choosing lambda" section.
@@ -320,8 +326,6 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         """The path's lambdas: ``alphas`` sorted, or ``n_alphas`` from lambda_max (estimated on
         the scorer's data) down to ``alpha_min_ratio * lambda_max``. Returns ``(lambda_max or
         None, grid)``."""
-        from .pathwise import alpha_grid, check_alphas  # noqa: PLC0415
-
         if alphas is not None:
             return None, check_alphas(alphas)
         lam = estimate_lambda_max(scorer, Y, a, datafit, sampler, config, rng)
@@ -338,8 +342,6 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
 
     def _auto_path(self, X, y, Y, sw, datafit, sampler, rng, xp, callbacks):
         """``alpha='auto'``: one path on a training part, scored on the held-out part."""
-        from .pathwise import compute_path  # noqa: PLC0415
-
         idx_tr, idx_va = self._holdout(X, y, Y, sw, rng)
         scorer = self._scorer(X[idx_tr], xp)
         Ytr = xp.asarray(Y[idx_tr])
@@ -411,8 +413,6 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         -------
         PathResult
         """
-        from .pathwise import compute_path  # noqa: PLC0415
-
         self._validate_params()
         X, y, Y, datafit, sw = self._validate_xy(X, y, sample_weight, False)
         rng = _generator(self.random_state)
@@ -516,14 +516,10 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         ConfigError
             Sign units: an MLP has no sign activation.
         """
-        from .export import to_mlp  # noqa: PLC0415
-
         return to_mlp(self)
 
     def save(self, path):
         """Save the fitted model as one ``.npz`` file holding its arrays and JSON metadata."""
-        from .io import save_model  # noqa: PLC0415
-
         return save_model(self, path)
 
 
@@ -535,6 +531,7 @@ def _generator(random_state) -> np.random.Generator:
     return np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
 
 
+@register_model
 class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
     """Single-hidden-layer network grown by greedy unit selection (classification).
 
@@ -721,6 +718,7 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         return self.classes_[idx]
 
 
+@register_model
 class BoostNetRegressor(RegressorMixin, _BaseBoostNet):
     """Single-hidden-layer network grown by greedy unit selection (regression, squared error).
 
@@ -764,3 +762,67 @@ class BoostNetRegressor(RegressorMixin, _BaseBoostNet):
         """Predictions, shape (n_samples,) or (n_samples, n_outputs)."""
         F = self._raw(X)
         return F[:, 0] if self._y_ndim == 1 else F
+
+
+def _param_entries(doc: str) -> dict:
+    """The numpydoc ``Parameters`` entries of ``doc``: ``{name: entry text}`` (an entry such as
+    ``n_refine, refine_steps : int`` is listed under each of its names)."""
+    body = doc.split("    Parameters\n    ----------\n", 1)[1].split("\n    Attributes\n", 1)[0]
+    entries, current = {}, None
+    for line in body.rstrip().splitlines():
+        if line.startswith("    ") and not line.startswith("     ") and " : " in line:
+            current = [line]
+            for name in line.split(" : ", 1)[0].split(","):
+                entries[name.strip()] = current
+        elif current is not None:
+            current.append(line)
+    return {k: "\n".join(v) for k, v in entries.items()}
+
+
+def parameters_doc(names) -> str:
+    """The ``Parameters`` section for ``names``, from :class:`BoostNetClassifier`'s docstring (the
+    one place the shared parameters are documented), each entry once, in the given order."""
+    entries = _param_entries(BoostNetClassifier.__doc__)
+    seen, out = set(), []
+    for name in names:
+        text = entries[name]
+        if text not in seen:
+            seen.add(text)
+            out.append(text)
+    return "\n".join(out)
+
+
+BoostNetRegressor.__doc__ += (
+    "\n    Parameters\n    ----------\n"
+    + parameters_doc([k for k in inspect.signature(BoostNetRegressor.__init__).parameters][1:])
+    + "\n"
+)
+
+
+def path(X, y, *, task=None, alphas=None, X_val=None, y_val=None, sample_weight=None, **params):
+    """Compute a regularisation path: the functional form of ``BoostNetClassifier().path``.
+
+    Parameters
+    ----------
+    X : array-like, shape (n_samples, n_features)
+    y : array-like, shape (n_samples,) or (n_samples, n_outputs)
+    task : {"classification", "regression"}, optional
+        Default: inferred from ``y`` (labels or real values).
+    alphas : array-like, optional
+        Lambdas; default: ``n_alphas`` from lambda_max down to ``alpha_min_ratio * lambda_max``.
+    X_val, y_val : array-like, optional
+        Held-out data scored at every point.
+    sample_weight : array-like, shape (n_samples,), optional
+    **params
+        Estimator parameters (``activation``, ``n_alphas``, ``alpha_min_ratio``, ``random_state``,
+        ...).
+
+    Returns
+    -------
+    PathResult
+    """
+    task = task or infer_task(y)
+    if task not in ("classification", "regression"):
+        raise ConfigError(f"task must be 'classification' or 'regression', got {task!r}")
+    cls = BoostNetClassifier if task == "classification" else BoostNetRegressor
+    return cls(**params).path(X, y, sample_weight, alphas=alphas, X_val=X_val, y_val=y_val)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
 from ._greedy import StepRecord, phase_times
+from ._version import __version__
 from .callbacks import MetricCurve
 from .datasets import Dataset, load_data
 from .estimators import BoostNetClassifier, BoostNetRegressor

@@ -35,12 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import is_classifier
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelBinarizer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from .estimators import BoostNetClassifier
 from .exceptions import ConfigError, ModelFileError
 from .io import atomic_write
 
@@ -101,7 +101,7 @@ def to_mlp(estimator):
     common = dict(
         hidden_layer_sizes=(m,), activation=MLP_ACTIVATIONS[act], solver="lbfgs", alpha=0.0
     )
-    if isinstance(estimator, BoostNetClassifier):
+    if is_classifier(estimator):
         classes = np.asarray(estimator.classes_)
         mlp = MLPClassifier(**common)
         mlp._label_binarizer = LabelBinarizer().fit(classes)
@@ -330,7 +330,7 @@ class ExportReport:
 
 def _outputs(est, X):
     """boostnet's reference on standardised ``X``: ``(labels, proba)`` or ``(None, pred (n, K))``."""
-    if isinstance(est, BoostNetClassifier):
+    if is_classifier(est):
         return est.predict(X), est.predict_proba(X)
     pred = est.predict(X)
     return None, pred.reshape(pred.shape[0], -1)

@@ -17,8 +17,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import is_classifier
 
-from . import __version__
+from ._version import __version__
 from .exceptions import ModelFileError
 
 FORMAT = "boostnet-model"
@@ -34,6 +35,17 @@ _SCALARS = (
     "fit_time_",
     "n_iter_",
 )
+
+
+#: The estimator classes a model file may name, by class name: each joins with
+#: :func:`register_model` where it is defined (so this module imports no estimator).
+MODEL_CLASSES: dict[str, type] = {}
+
+
+def register_model(cls):
+    """Class decorator: ``cls`` may be named by a model file's ``estimator`` record."""
+    MODEL_CLASSES[cls.__name__] = cls
+    return cls
 
 
 def _json_safe(v):
@@ -115,7 +127,6 @@ def load(path):
 def load_bundle(path):
     """Load a model and the ``extra`` dict saved with it (empty if none): ``(estimator, extra)``."""
     from ._greedy import StepRecord  # noqa: PLC0415
-    from .estimators import BoostNetClassifier, BoostNetRegressor  # noqa: PLC0415
 
     path = Path(path)
     if not path.exists():
@@ -150,13 +161,7 @@ def load_bundle(path):
             f"{path}: model format version {meta.get('format_version')!r} is not supported "
             f"(this boostnet reads version {FORMAT_VERSION})"
         )
-    from .cv import BoostNetClassifierCV, BoostNetRegressorCV  # noqa: PLC0415
-
-    classes = {
-        c.__name__: c
-        for c in (BoostNetClassifier, BoostNetRegressor, BoostNetClassifierCV, BoostNetRegressorCV)
-    }
-    cls = classes.get(meta.get("estimator"))
+    cls = MODEL_CLASSES.get(meta.get("estimator"))
     if cls is None:
         raise ModelFileError(f"{path}: unknown estimator {meta.get('estimator')!r}")
     try:
@@ -190,7 +195,7 @@ def load_bundle(path):
             )
             for r in meta.get("history", [])
         ]
-        if issubclass(cls, BoostNetClassifier):
+        if is_classifier(est):
             kind = meta.get("classes_dtype", "O")
             est.classes_ = np.asarray(meta["classes"], dtype=None if kind in "OU" else kind)
             K = 1 if len(est.classes_) == 2 else len(est.classes_)

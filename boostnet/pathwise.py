@@ -274,35 +274,3 @@ def compute_path(
                     break
     W, c = union.arrays()
     return PathResult(alphas, lam_max, W, c, points, config.activation.name, stop)
-
-
-def path(X, y, *, task=None, alphas=None, X_val=None, y_val=None, sample_weight=None, **params):
-    """Compute a regularisation path: the functional form of ``BoostNetClassifier().path``.
-
-    Parameters
-    ----------
-    X : array-like, shape (n_samples, n_features)
-    y : array-like, shape (n_samples,) or (n_samples, n_outputs)
-    task : {"classification", "regression"}, optional
-        Default: inferred from ``y`` (labels or real values).
-    alphas : array-like, optional
-        Lambdas; default: ``n_alphas`` from lambda_max down to ``alpha_min_ratio * lambda_max``.
-    X_val, y_val : array-like, optional
-        Held-out data scored at every point.
-    sample_weight : array-like, shape (n_samples,), optional
-    **params
-        Estimator parameters (``activation``, ``n_alphas``, ``alpha_min_ratio``, ``random_state``,
-        ...).
-
-    Returns
-    -------
-    PathResult
-    """
-    from .datasets import infer_task  # noqa: PLC0415
-    from .estimators import BoostNetClassifier, BoostNetRegressor  # noqa: PLC0415
-
-    task = task or infer_task(y)
-    if task not in ("classification", "regression"):
-        raise ConfigError(f"task must be 'classification' or 'regression', got {task!r}")
-    cls = BoostNetClassifier if task == "classification" else BoostNetRegressor
-    return cls(**params).path(X, y, sample_weight, alphas=alphas, X_val=X_val, y_val=y_val)
