@@ -232,8 +232,9 @@ class CorrectiveRefit:
     name = "corrective"
 
     def __call__(
-        self, H, Y, a, datafit, penalty, coef0, intercept, F, n_new, tol, max_iter, dtol, model=None
-    ):
+        self, H, Y, a, datafit, penalty, coef0, intercept, F, n_new, tol, max_iter, dtol, model=None,
+        deadline=None,
+    ):  # fmt: skip
         return refit(
             H,
             Y,
@@ -246,6 +247,7 @@ class CorrectiveRefit:
             max_iter=max_iter,
             decrease_tol=dtol,
             model=model,
+            deadline=deadline,
         )
 
 
@@ -257,8 +259,9 @@ class StagewiseRefit:
     name = "stagewise"
 
     def __call__(
-        self, H, Y, a, datafit, penalty, coef0, intercept, F, n_new, tol, max_iter, dtol, model=None
-    ):
+        self, H, Y, a, datafit, penalty, coef0, intercept, F, n_new, tol, max_iter, dtol, model=None,
+        deadline=None,
+    ):  # fmt: skip
         xp = get_namespace(H)
         m_old = H.shape[1] - n_new
         offset = F - intercept
@@ -274,6 +277,7 @@ class StagewiseRefit:
             max_iter=max_iter,
             offset=offset,
             decrease_tol=dtol,
+            deadline=deadline,
         )
         coef = xp.concatenate([coef0[:m_old], r.coef])
         pen = to_float(penalty.value(coef))
@@ -394,6 +398,8 @@ class _Loop:
         self.penalty = get_penalty(config.penalty, self.alpha) if self.alpha is not None else None
         self.lambda_max = None
         self.t_start = time.perf_counter()
+        # no re-fit iteration starts after max_time (the step then ends with what it has)
+        self.deadline = None if config.max_time is None else self.t_start + config.max_time
         self.history = []
         self.total = 0
         self.step = 0
@@ -464,7 +470,7 @@ class _Loop:
             H = transform(self.X, init.W, init.c, cfg.activation)
             r = refit(
                 H, self.Y, self.a, self.datafit, self.penalty, init.coef, init.intercept,
-                tol=cfg.refit_tol, max_iter=cfg.refit_max_iter,
+                tol=cfg.refit_tol, max_iter=cfg.refit_max_iter, deadline=self.deadline,
             )  # fmt: skip
             n_removed = self.commit(init.W, init.c, r, H, cfg.refit_tol)
         else:
@@ -601,7 +607,7 @@ class _Loop:
         dtol = _DECREASE_SHARE * tol if tol > cfg.refit_tol else 0.0
         r = refitter(
             H, self.Y, self.a, self.datafit, self.penalty, coef0, st.intercept, self.fit.F,
-            n_new, tol, cfg.refit_max_iter, dtol, model,
+            n_new, tol, cfg.refit_max_iter, dtol, model, self.deadline,
         )  # fmt: skip
         _, t_refit = _clock(xp, t1)
         n_before = st.n_units

@@ -51,6 +51,7 @@ runs.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -272,6 +273,7 @@ def refit(
     offset=None,
     decrease_tol=0.0,
     model: CurvatureModel | None = None,
+    deadline: float | None = None,
 ) -> RefitResult:
     """Solve the finite L1 problem on fixed features by proximal Newton (see the module doc).
 
@@ -297,6 +299,9 @@ def refit(
         Also stop (not ``converged``) after a full step that lowered the objective by at most this
         much, relative: the greedy loop's loose re-fits while far from a certificate, where the
         objective settles well before the duality gap certifies it.
+    deadline : float, optional
+        A ``time.perf_counter()`` reading after which no further outer iteration starts (the
+        loop's ``max_time``); the result is then the last iterate, not converged.
     model : CurvatureModel, optional
         The curvature model to start from (the previous re-fit's, carried over to these units by
         the loop); rebuilt here when it has aged ``_MODEL_EVERY`` outer iterations.
@@ -339,6 +344,8 @@ def refit(
     cache = model if model is not None and m > 0 and model.n_units == m else None
     t, iterates, rho = 1.0, [], 1.0
     while not converged and not stalled and n_iter < max_iter and math.isfinite(obj):
+        if deadline is not None and n_iter > 0 and time.perf_counter() >= deadline:
+            break
         n_iter += 1
         # ---- the quadratic model: rebuilt after a shortened step and every few iterations;
         # in between the last one serves (the per-output model is an approximation anyway) ----

@@ -304,3 +304,20 @@ def test_no_certificate_record_without_a_certificate(iris):
     est = BoostNetClassifier(random_state=0, max_units=2).fit(X, y)
     assert est.stop_reason_ == "max_units"
     assert est.certificate_ is None
+
+
+def test_a_refit_past_its_deadline_stops_after_one_iteration(rng):
+    # the loop passes max_time down: no re-fit iteration starts after it (issue: a long re-fit
+    # ignored max_time)
+    import time
+
+    n, m, K = 300, 12, 3
+    H = np.maximum(rng.standard_normal((n, m)), 0)
+    Y = np.eye(K)[rng.integers(0, K, n)]
+    a = np.full(n, 1.0 / n)
+    args = (H, Y, a, SoftmaxCrossEntropy(), GroupL1(1e-4), np.zeros((m, K)), np.zeros(K))
+    free = refit(*args, tol=1e-10, max_iter=50)
+    late = refit(*args, tol=1e-10, max_iter=50, deadline=time.perf_counter() - 1.0)
+    assert free.n_iter > 1
+    assert late.n_iter == 1 and not late.converged
+    assert np.isfinite(late.objective) and late.objective >= free.objective - 1e-12
