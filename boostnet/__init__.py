@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 #: public name -> the submodule that defines it
 _PUBLIC = {
@@ -18,6 +18,7 @@ _PUBLIC = {
     "BoostNetRegressorCV": "cv",
     "BoostNetClassifier": "estimators",
     "BoostNetRegressor": "estimators",
+    "path": "estimators",
     "BoostNetError": "exceptions",
     "ConfigError": "exceptions",
     "DataError": "exceptions",
@@ -27,7 +28,6 @@ _PUBLIC = {
     "PathPoint": "pathwise",
     "PathResult": "pathwise",
     "alpha_grid": "pathwise",
-    "path": "pathwise",
 }
 
 __all__ = [
@@ -50,8 +50,16 @@ __all__ = [
 ]
 
 
+def register_models() -> None:
+    """Import the modules whose estimator classes join io's model registry (``register_model``),
+    so that a model file may name any of them."""
+    for module in ("estimators", "cv"):
+        importlib.import_module(f".{module}", __name__)
+
+
 def __getattr__(name: str):
     if name in _PUBLIC:
+        register_models()
         value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
         globals()[name] = value
         return value

@@ -50,10 +50,6 @@ class Backend:
     name: str  # "cpu" or "gpu"
     xp: Any
 
-    def asarray(self, a, dtype=None):
-        """Move ``a`` to this backend's device."""
-        return self.xp.asarray(a, dtype=dtype)
-
 
 def resolve_device(device: str | None = "auto") -> Backend:
     """Resolve ``"auto" | "cpu" | "gpu"`` (``None``: the ``BOOSTNET_DEVICE`` variable, else auto).

@@ -67,8 +67,8 @@ def cd_l1(A, g, W0, alpha, tol, max_sweeps):  # pragma: no cover - compiled
                 d = new - wj
                 if d != 0.0:
                     W[j, k] = new
-                    for i in range(m):
-                        r[i] += Ak[i, j] * d
+                    for i in range(m):  # row j of the symmetric A_k: contiguous
+                        r[i] += Ak[j, i] * d
                     c = ajj * abs(d)
                     if c > change:
                         change = c
@@ -114,7 +114,7 @@ def cd_group_l1(A, g, W0, alpha, tol, max_sweeps):  # pragma: no cover - compile
     m, K = W0.shape
     W = W0.copy()
     shared = A.shape[0] == 1
-    R = g.copy()
+    Rt = g.T.copy()  # (K, m): each output's gradient contiguous
     z = np.empty(K)
     Dz = np.empty(K)
     D = np.empty(K)
@@ -133,7 +133,7 @@ def cd_group_l1(A, g, W0, alpha, tol, max_sweeps):  # pragma: no cover - compile
                 if D[k] <= 0.0:
                     ok = False
                     break
-                z[k] = W[j, k] - R[j, k] / D[k]
+                z[k] = W[j, k] - Rt[k, j] / D[k]
                 Dz[k] = D[k] * z[k]
                 nDz += Dz[k] * Dz[k]
                 nz += z[k] * z[k]
@@ -152,14 +152,15 @@ def cd_group_l1(A, g, W0, alpha, tol, max_sweeps):  # pragma: no cover - compile
                     continue
                 W[j, k] += d[k]
                 Ak = A[0] if shared else A[k]
-                for i in range(m):
-                    R[i, k] += Ak[i, j] * d[k]
-                c = D[k] * abs(d[k])
+                dk = d[k]
+                for i in range(m):  # row j of the symmetric A_k: contiguous
+                    Rt[k, i] += Ak[j, i] * dk
+                c = D[k] * abs(dk)
                 if c > change:
                     change = c
         if change <= tol:
             break
-    return W, R, sweeps, change
+    return W, Rt.T.copy(), sweeps, change
 
 
 SOLVERS = {"l1": cd_l1, "group_l1": cd_group_l1}
@@ -196,29 +197,49 @@ def anderson(iterates):
 
 
 def support_newton(A, g, W0, W, alpha):
-    """Elementwise L1: the exact minimiser of the model on the current support with the current
-    signs (one linear solve per output, ``|S| x |S|``); None where it would change a sign.
+    """Elementwise L1: a step towards the exact minimiser of the model on the current support with
+    the current signs (one linear solve per output, ``|S| x |S|``); None if it cannot move.
 
     Coordinate descent finds the support and the signs quickly but converges slowly on the
-    strongly correlated units of a network; once they are right, this one solve finishes it.
+    strongly correlated units of a network; once they are right, this one solve finishes it. Where
+    the solve would change a sign, the step stops where the first weight reaches zero (an
+    active-set step, as in the feature-sign search): on the segment the model is a convex
+    quadratic decreasing towards the solve's point, so the step still lowers it, and the weight
+    leaves the support.
     """
     out = W.copy()
+    moved = False
     for k in range(W.shape[1]):
-        S = W[:, k] != 0
-        if not S.any():
+        S = np.flatnonzero(W[:, k])
+        if S.size == 0:
             continue
         Ak = A[0] if A.shape[0] == 1 else A[k]
-        sgn = np.sign(W[S, k])
+        w = W[S, k]
+        sgn = np.sign(w)
         # gradient on S at W: g_S + A_S. (W - W0) = -alpha sgn, with W_N = 0 off the support
         rhs = -alpha * sgn - g[S, k] + Ak[S] @ W0[:, k]
         try:
             wS = np.linalg.solve(Ak[np.ix_(S, S)], rhs)
         except np.linalg.LinAlgError:
-            return None
-        if not np.isfinite(wS).all() or np.any(np.sign(wS) != sgn):
-            return None
-        out[S, k] = wS
-    return out
+            continue
+        if not np.isfinite(wS).all():
+            continue
+        flip = np.sign(wS) != sgn
+        if flip.any():
+            # the first crossing of zero along w -> wS
+            ratios = w[flip] / (w[flip] - wS[flip])
+            i = int(np.argmin(ratios))
+            t = float(ratios[i])
+            if not t > 0.0:
+                continue
+            new = w + t * (wS - w)
+            new[np.flatnonzero(flip)[i]] = 0.0
+            new[np.sign(new) != sgn] = 0.0  # rounding at the crossing
+            out[S, k] = new
+        else:
+            out[S, k] = wS
+        moved = True
+    return out if moved else None
 
 
 def solve(penalty: str, A, g, W0, alpha: float, tol: float, max_sweeps: int):

@@ -8,8 +8,12 @@ Phases (each a method of :class:`_Loop`; :func:`fit_greedy` runs them):
    ``dual_norm(h^T G)`` at the current gradient ``G``, the top-k re-scored exactly in float64
    (``score``); the best few improved by projected gradient ascent on their scores (``refine``).
 3. ``certify``: if the best score is ``<= alpha (1 + tol)``, no unit of the searched pool can lower
-   the objective. The certificate is only issued at a re-fit solved to ``refit_tol``: after a looser
-   re-fit the model is first re-fitted tightly and searched again.
+   the objective. One lucky pool is weak evidence in many dimensions, so the certificate needs
+   ``certify_pools`` consecutive fresh pools that find nothing, searched at a re-fit solved to
+   ``refit_tol``; from the first pool that finds nothing on, every pool searches harder (multi-start
+   ascent from the 16 best distinct candidates, 30 steps), since the units still missing are the
+   ones a plain pool rarely finds. After a looser re-fit one harder pool is searched before the
+   model is re-fitted tightly. The evidence is returned as a :class:`Certificate`.
 4. ``grow``: up to ``units_per_step`` distinct candidates scoring above ``alpha (1 + tol)`` enter with
    weight 0 and every output weight is re-fitted (warm start); units whose weights are exactly zero
    leave. While the best score is far above lambda the re-fit only needs to be loose: its relative
@@ -26,6 +30,7 @@ callbacks.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -48,6 +53,11 @@ _LOOSE_REFIT_TOL = 1e-3
 #: A loose re-fit (tolerance ``tol``) also stops after a step lowering the objective by less than
 #: this share of ``tol`` (relative).
 _DECREASE_SHARE = 1e-2
+#: Pools after the first that found nothing (certification) draw this many times more candidates
+#: and refine this many of the best distinct ones by this many ascent steps.
+_CERTIFY_POOL_FACTOR = 1
+_CERTIFY_REFINE = 16
+_CERTIFY_REFINE_STEPS = 30
 #: Candidates of one step whose centred activations are more correlated than this are one unit.
 _DIVERSITY = 0.95
 
@@ -101,26 +111,28 @@ def phase_times(history) -> dict:
 
 @dataclass
 class GreedyConfig:
-    """Parameters of the loop (validated by the estimators)."""
+    """Parameters of the loop, built only from an estimator's parameters (which validate them and
+    hold their defaults: :meth:`boostnet.estimators._BaseBoostNet._config`)."""
 
     activation: Activation
-    penalty: str = "l1"
-    alpha: float | None = None
-    alpha_ratio: float = 0.0075
-    n_candidates: int = 2048
-    top_k: int = 32
-    refine: bool = True
-    n_refine: int = 1
-    refine_steps: int = 10
-    unit_scale: float = 3.0
-    max_units: int = 1000
-    max_time: float | None = None
-    tol: float = 1e-3
-    refit_tol: float = 1e-6
-    refit_max_iter: int = 200
-    n_iter_no_change: int = 10
-    corrective: bool = True
-    units_per_step: int = 1
+    penalty: str
+    alpha: float | None
+    alpha_ratio: float
+    n_candidates: int
+    top_k: int
+    refine: bool
+    n_refine: int
+    refine_steps: int
+    unit_scale: float
+    max_units: int
+    max_time: float | None
+    tol: float
+    refit_tol: float
+    refit_max_iter: int
+    n_iter_no_change: int
+    corrective: bool
+    units_per_step: int
+    certify_pools: int
 
 
 @dataclass
@@ -141,6 +153,31 @@ class NetworkState:
 
 
 @dataclass
+class Certificate:
+    """The evidence behind a ``"certificate"`` stop.
+
+    ``pools`` consecutive fresh pools (``candidates`` candidates drawn in all, each pool's best
+    refined by ascent), searched at the final network after a tight re-fit, found no unit scoring
+    above ``alpha (1 + tol)``; ``best_score`` is the best score they found. ``kind`` is
+    ``"sampled"`` (the pools are random: a certificate over what was searched) or ``"exact"``
+    (every pool included the exact search over all units: a global certificate). ``refit_gap`` is
+    the re-fit's relative duality gap, ``duality_gap`` its absolute value.
+    """
+
+    kind: str
+    pools: int
+    candidates: int
+    best_score: float
+    alpha: float
+    tol: float
+    refit_gap: float
+    duality_gap: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
 class GreedyResult:
     """Outcome of :func:`fit_greedy`; arrays of ``state`` are on the training device."""
 
@@ -150,6 +187,7 @@ class GreedyResult:
     stop_reason: str
     history: list = field(default_factory=list)
     total_candidates: int = 0
+    certificate: Certificate | None = None
 
 
 class Callback(Protocol):
@@ -193,7 +231,10 @@ class CorrectiveRefit:
 
     name = "corrective"
 
-    def __call__(self, H, Y, a, datafit, penalty, coef0, intercept, F, n_new, tol, max_iter, dtol):
+    def __call__(
+        self, H, Y, a, datafit, penalty, coef0, intercept, F, n_new, tol, max_iter, dtol, model=None,
+        deadline=None,
+    ):  # fmt: skip
         return refit(
             H,
             Y,
@@ -205,16 +246,22 @@ class CorrectiveRefit:
             tol=tol,
             max_iter=max_iter,
             decrease_tol=dtol,
+            model=model,
+            deadline=deadline,
         )
 
 
 class StagewiseRefit:
     """Only the ``n_new`` new units' weights and the intercept are fitted; the other units stay
-    fixed (plain stagewise boosting, the "no totally corrective re-fit" ablation)."""
+    fixed (plain stagewise boosting, the "no totally corrective re-fit" ablation). It keeps no
+    curvature model between steps."""
 
     name = "stagewise"
 
-    def __call__(self, H, Y, a, datafit, penalty, coef0, intercept, F, n_new, tol, max_iter, dtol):
+    def __call__(
+        self, H, Y, a, datafit, penalty, coef0, intercept, F, n_new, tol, max_iter, dtol, model=None,
+        deadline=None,
+    ):  # fmt: skip
         xp = get_namespace(H)
         m_old = H.shape[1] - n_new
         offset = F - intercept
@@ -230,6 +277,7 @@ class StagewiseRefit:
             max_iter=max_iter,
             offset=offset,
             decrease_tol=dtol,
+            deadline=deadline,
         )
         coef = xp.concatenate([coef0[:m_old], r.coef])
         pen = to_float(penalty.value(coef))
@@ -350,11 +398,15 @@ class _Loop:
         self.penalty = get_penalty(config.penalty, self.alpha) if self.alpha is not None else None
         self.lambda_max = None
         self.t_start = time.perf_counter()
+        # no re-fit iteration starts after max_time (the step then ends with what it has)
+        self.deadline = None if config.max_time is None else self.t_start + config.max_time
         self.history = []
         self.total = 0
         self.step = 0
         self.refit_tol = config.refit_tol  # the tolerance the current model meets (see commit)
         self.requested_tol = config.refit_tol
+        self.clean = []  # (drawn, best) of the consecutive pools that found nothing (certify)
+        self.hard = False  # searching harder (see search): since the first pool found nothing
 
     # ---- bookkeeping ------------------------------------------------------------------------
     def record(self, pool: Pool | None = None, best: float = math.nan, **kw) -> StepRecord:
@@ -394,6 +446,7 @@ class _Loop:
         self.requested_tol = tol
         self.refit_tol = tol if r.converged else max(tol, r.gap / max(abs(r.objective), 1e-12))
         keep = to_numpy((r.coef != 0).any(axis=1))
+        model = r.model if r.model is not None and r.model.n_units == H.shape[1] else None
         if keep.all():
             self.state = NetworkState(W, c, r.coef, r.intercept)
             self.H = H
@@ -401,6 +454,9 @@ class _Loop:
             ki = xp.asarray(np.flatnonzero(keep))
             self.state = NetworkState(W[ki], c[ki], r.coef[ki], r.intercept)
             self.H = H[:, ki]
+            model = model.select(np.flatnonzero(keep)) if model is not None else None
+        # the curvature model of the active units, carried to the next re-fit
+        self.model = model
         self.fit = r
         self.val = self.validation(self.state) if self.validation is not None else None
         return int((~keep).sum())
@@ -414,7 +470,7 @@ class _Loop:
             H = transform(self.X, init.W, init.c, cfg.activation)
             r = refit(
                 H, self.Y, self.a, self.datafit, self.penalty, init.coef, init.intercept,
-                tol=cfg.refit_tol, max_iter=cfg.refit_max_iter,
+                tol=cfg.refit_tol, max_iter=cfg.refit_max_iter, deadline=self.deadline,
             )  # fmt: skip
             n_removed = self.commit(init.W, init.c, r, H, cfg.refit_tol)
         else:
@@ -440,9 +496,18 @@ class _Loop:
 
     # ---- phase: search ----------------------------------------------------------------------
     def search(self) -> tuple[Pool, float]:
-        pool = search_pool(
-            self.scorer, self.fit.G, self.sampler, self.config, self.rng, self.reducer
-        )
+        cfg = self.config
+        if self.hard:
+            # the tail: a pool has found nothing once; from then on every pool searches harder
+            # (the units still missing are the ones a plain pool rarely finds)
+            cfg = dataclasses.replace(
+                cfg,
+                n_candidates=cfg.n_candidates * _CERTIFY_POOL_FACTOR,
+                top_k=max(cfg.top_k, _CERTIFY_REFINE),
+                n_refine=max(cfg.n_refine, _CERTIFY_REFINE),
+                refine_steps=max(cfg.refine_steps, _CERTIFY_REFINE_STEPS),
+            )
+        pool = search_pool(self.scorer, self.fit.G, self.sampler, cfg, self.rng, self.reducer)
         self.total += pool.n_drawn
         best = to_float(pool.scores.max())
         if not math.isfinite(best):  # never a "certificate" from NaN scores
@@ -458,13 +523,41 @@ class _Loop:
 
     # ---- phase: certify ---------------------------------------------------------------------
     def certify(self, pool: Pool, best: float) -> str | None:
-        """``"certificate"`` when nothing in the pool scores above ``alpha (1 + tol)`` at a tight
-        re-fit; ``"tighten"`` when it would, but the last re-fit was loose; else None."""
+        """What a pool's best score means for the fit.
+
+        None: a unit scores above ``alpha (1 + tol)``: grow. Otherwise the pool is clean and
+        counts towards the certificate: ``"certificate"`` once ``certify_pools`` consecutive clean
+        pools were searched at a tight re-fit; ``"again"`` while more are needed (the next pools
+        search harder, see :meth:`search`); after a loose re-fit, one harder pool is searched
+        first (``"again"``), and only if it finds nothing too is the model re-fitted tightly
+        (``"tighten"``), after which the count starts again.
+        """
         if best > self.alpha * (1.0 + self.config.tol):
+            self.clean = []
             return None
+        self.clean.append((pool.n_drawn, best))
+        self.hard = True
         if self.refit_tol > self.config.refit_tol:
+            if len(self.clean) < 2:
+                return "again"
+            self.clean = []
             return "tighten"
+        if len(self.clean) < self.config.certify_pools:
+            return "again"
         return "certificate"
+
+    def certificate(self) -> Certificate:
+        r = self.fit
+        return Certificate(
+            kind="exact" if getattr(self.config, "oracle", "sampled") == "exact" else "sampled",
+            pools=len(self.clean),
+            candidates=int(sum(n for n, _ in self.clean)),
+            best_score=float(max(b for _, b in self.clean)),
+            alpha=float(self.alpha),
+            tol=float(self.config.tol),
+            refit_gap=float(r.gap / max(abs(r.objective), 1e-12)),
+            duality_gap=float(r.gap),
+        )
 
     # ---- phase: grow ------------------------------------------------------------------------
     def grow(self, pool: Pool, best: float, tighten: bool) -> StepRecord:
@@ -497,7 +590,7 @@ class _Loop:
             if not tighten and self.requested_tol <= 1e-14:
                 return None
             W_all, c_all, coef0, H = st.W, st.c, st.coef, self.H
-            refitter = CorrectiveRefit()
+            refitter, model = CorrectiveRefit(), self.model
         else:
             rel = (best - self.alpha) / self.alpha
             tol = min(max(0.01 * rel, cfg.refit_tol), max(_LOOSE_REFIT_TOL, cfg.refit_tol))
@@ -508,12 +601,13 @@ class _Loop:
             c_all = xp.concatenate([st.c, cn])
             coef0 = xp.concatenate([st.coef, xp.zeros((n_new, K))])
             refitter = self.refitter
+            model = self.model.extend(H) if self.model is not None else None
         t1 = time.perf_counter()
         # a loose re-fit may also stop once its objective has settled (see refit's decrease_tol)
         dtol = _DECREASE_SHARE * tol if tol > cfg.refit_tol else 0.0
         r = refitter(
             H, self.Y, self.a, self.datafit, self.penalty, coef0, st.intercept, self.fit.F,
-            n_new, tol, cfg.refit_max_iter, dtol,
+            n_new, tol, cfg.refit_max_iter, dtol, model, self.deadline,
         )  # fmt: skip
         _, t_refit = _clock(xp, t1)
         n_before = st.n_units
@@ -548,13 +642,18 @@ class _Loop:
                 self.step += 1
                 pool, best = self.search()
                 verdict = self.certify(pool, best)
-                if verdict == "certificate":
-                    self.record(
+                if verdict in ("certificate", "again"):
+                    rec = self.record(
                         pool, best, n_units_before=self.state.n_units, added=False,
                         n_removed=0, refit_iter=0,
                     )  # fmt: skip
-                    stop_reason = "certificate"
-                    break
+                    if verdict == "certificate":
+                        stop_reason = "certificate"
+                        break
+                    requested = _call(self.callbacks, "on_step_end", rec)
+                    if requested:
+                        stop_reason = requested
+                    continue
                 rec = self.grow(pool, best, tighten=verdict == "tighten")
                 if rec is None:
                     stop_reason = "stalled"
@@ -581,8 +680,9 @@ class _Loop:
             stop_reason = "interrupted"
         alpha = float(self.alpha) if self.alpha is not None else math.nan
         result = GreedyResult(
-            self.state, alpha, self.lambda_max, stop_reason, self.history, self.total
-        )
+            self.state, alpha, self.lambda_max, stop_reason, self.history, self.total,
+            self.certificate() if stop_reason == "certificate" else None,
+        )  # fmt: skip
         _call(self.callbacks, "on_fit_end", result)
         return result
 

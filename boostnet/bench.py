@@ -21,7 +21,7 @@ from ._backend import resolve_device, synchronize
 from .activations import get_activation
 from .gpu_scoring import candidates_per_thread, check_cpt, tf32_scope
 from .penalties import L1
-from .scoring import make_scorer
+from .scorers import make_scorer
 
 
 def _cpu_name() -> str:

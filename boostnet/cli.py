@@ -34,9 +34,9 @@ try:  # recent typer vendors click as typer._click
 except ImportError:  # pragma: no cover - typer on the external click
     from click import exceptions as _cx
 
-from . import __version__
 from ._backend import DEVICES
 from ._signals import exit_code, signum_of, terminate_as_interrupt
+from ._version import __version__
 from .activations import ACTIVATIONS
 from .estimators import BoostNetClassifier
 from .exceptions import BoostNetError, ConfigError, DataError, ModelFileError
@@ -147,7 +147,7 @@ def _fail(exc: BaseException) -> typer.Exit:
 
     code = 2 if isinstance(exc, (ConfigError, InvalidParameterError)) else 1
     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    _error_line(msg)
+    _error_line(msg)  # text, not markup: "[onnx]" in `pip install "boostnet[onnx]"` survives
     return typer.Exit(code)
 
 
@@ -358,6 +358,14 @@ def train(
         int,
         typer.Option(help="Distinct units added per step at most.", min=1, rich_help_panel=_MODEL),
     ] = _D["units_per_step"],
+    certify_pools: Annotated[
+        int,
+        typer.Option(
+            help="Consecutive fresh pools that must find nothing above lambda to certify.",
+            min=1,
+            rich_help_panel=_MODEL,
+        ),
+    ] = _D["certify_pools"],
     unit_scale: Annotated[
         float, typer.Option(help="Norm bound of sigmoid/tanh units.", rich_help_panel=_MODEL)
     ] = _D["unit_scale"],
@@ -549,6 +557,16 @@ def _print_pairs(title, rows, head="metric", justify="right"):
     out.print(table)
 
 
+def _fmt_certificate(c) -> str:
+    """One line for a ``certificate_`` record (``-`` without one)."""
+    if not c:
+        return "-"
+    return (
+        f"{c['kind']}, {c['pools']} pools ({c['candidates']} units): best "
+        f"{c['best_score'] / c['alpha']:.4f} lambda, gap {c['refit_gap']:.0e}"
+    )
+
+
 def _print_summary(m, run_dir):
     keys = [k for k in m if k.startswith(("train_", "test_"))] + [
         "units",
@@ -559,7 +577,11 @@ def _print_summary(m, run_dir):
         "fit_time_s",
         "device",
     ]
-    _print_pairs(f"boostnet on {m['data']}", [(k, _fmt(m.get(k))) for k in keys])
+    rows = [(k, _fmt(m.get(k))) for k in keys]
+    rows.insert(
+        keys.index("stop_reason") + 1, ("certificate", _fmt_certificate(m.get("certificate")))
+    )
+    _print_pairs(f"boostnet on {m['data']}", rows)
     phases = m.get("phase_time_s") or {}
     total = m.get("fit_time_s") or 0.0
     if phases and total > 0:
@@ -847,6 +869,60 @@ def evaluate(
         return
     _print_pairs(
         f"{model} on {data or 'the run data'} ({split.value})", [(k, _fmt(v)) for k, v in m.items()]
+    )
+
+
+# ---- export --------------------------------------------------------------------------------------
+class ExportFormat(str, Enum):
+    sklearn = "sklearn"
+    onnx = "onnx"
+
+
+@app.command()
+def export(
+    model: _ModelArg,
+    out_file: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="File to write (an existing file is replaced, never the model itself)."
+        ),
+    ],
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="sklearn: a pickled Pipeline(StandardScaler, MLP) on raw features; onnx: the "
+            'same pipeline as ONNX, float32 (pip install "boostnet\\[onnx]").',
+        ),
+    ] = ExportFormat.sklearn,
+):
+    """Export a saved model (with its standardisation) as a scikit-learn MLP pipeline or ONNX."""
+    from .export import export_model  # noqa: PLC0415
+    from .io import load_bundle  # noqa: PLC0415
+
+    try:
+        src = _model_path(model)
+        est, extra = load_bundle(src)
+        if out_file.is_dir():
+            raise ConfigError(f"--out {out_file} is a directory; give a file name")
+        if out_file.exists() and out_file.resolve() == src.resolve():
+            raise ConfigError(f"--out {out_file} is the model file itself; choose another name")
+        report = export_model(est, out_file, _val(fmt), preprocessing=extra.get("preprocessing"))
+    except (BoostNetError, ValueError) as exc:
+        raise _fail(exc) from None
+    except OSError as exc:
+        raise _fail(DataError(f"cannot write {out_file}: {exc}")) from None
+    check = (
+        f"checked on {report.n_checked} random inputs: largest relative difference to boostnet "
+        f"{report.max_rel_diff:.2g}"
+        if report.max_rel_diff is not None
+        else "not checked: onnxruntime is not installed"
+    )
+    err.print(
+        f"wrote {report.what} with {report.n_units} {report.activation} units to {report.path} "
+        f"({check})",
+        highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -25,8 +25,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 
-from . import __version__
 from ._signals import deferred_signals
+from ._version import __version__
 from .exceptions import ConfigError
 
 # ---- methods -------------------------------------------------------------------------------------

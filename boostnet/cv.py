@@ -8,6 +8,7 @@ error of it, ``selection="1se"``) is refitted on all the data along a path that 
 
 from __future__ import annotations
 
+import inspect
 import time
 from numbers import Integral, Real
 
@@ -19,12 +20,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._backend import resolve_device
 from .estimators import (
+    CERTIFY_POOLS,
     UNITS_PER_STEP,
     BoostNetClassifier,
     BoostNetRegressor,
     _BaseBoostNet,
     _generator,
+    parameters_doc,
 )
+from .io import register_model
 from .pathwise import compute_path
 from .samplers import get_sampler
 
@@ -103,6 +107,7 @@ class _CVMixin:
         n_refine=1,
         refine_steps=10,
         units_per_step=UNITS_PER_STEP,
+        certify_pools=CERTIFY_POOLS,
         unit_scale=3.0,
         max_units=1000,
         max_time=None,
@@ -132,6 +137,7 @@ class _CVMixin:
         self.n_refine = n_refine
         self.refine_steps = refine_steps
         self.units_per_step = units_per_step
+        self.certify_pools = certify_pools
         self.unit_scale = unit_scale
         self.max_units = max_units
         self.max_time = max_time
@@ -230,8 +236,7 @@ _CV_DOC = """
     val_criterion : {"loss", "metric"}, default="loss"
         What the folds score: minus the held-out mean loss (log-loss or squared error, like
         glmnet's deviance), or the held-out metric (accuracy or R^2, coarse on small folds).
-    **other parameters
-        As for the plain estimator (``activation``, ``sampler``, ``n_candidates``, ...).
+{shared}
 
     Attributes
     ----------
@@ -259,13 +264,23 @@ def _constraints():
     return {**base, **_CVMixin._cv_constraints}
 
 
+def _cv_doc() -> str:
+    """The CV estimators' docstring: their own parameters, then the plain estimator's shared ones
+    (from its docstring: one place documents them)."""
+    own = set(_CVMixin._cv_constraints)
+    shared = [k for k in inspect.signature(_CVMixin.__init__).parameters][1:]
+    return _CV_DOC.replace("{shared}", parameters_doc([k for k in shared if k not in own]))
+
+
+@register_model
 class BoostNetClassifierCV(_CVMixin, BoostNetClassifier):
-    __doc__ = "BoostNetClassifier with lambda chosen by cross-validation over the path." + _CV_DOC
+    __doc__ = "BoostNetClassifier with lambda chosen by cross-validation over the path." + _cv_doc()
     _parameter_constraints = _constraints()
 
 
+@register_model
 class BoostNetRegressorCV(_CVMixin, BoostNetRegressor):
-    __doc__ = "BoostNetRegressor with lambda chosen by cross-validation over the path." + _CV_DOC
+    __doc__ = "BoostNetRegressor with lambda chosen by cross-validation over the path." + _cv_doc()
     _parameter_constraints = _constraints()
 
 

@@ -103,8 +103,18 @@ class Datafit:
     def dual_point(self, Y, G, a):
         """A dual point built from the gradient ``G`` (n, K): ``Nu`` with ``1^T Nu = 0`` (the
         unpenalised intercept's constraint) and ``f*(Nu)`` finite, equal to ``G`` when the intercept
-        is optimal (``1^T G = 0``). Here: centring, ``Nu = G - a (1^T G)``."""
-        return G - a[:, None] * G.sum(axis=0)
+        is optimal (``1^T G = 0``). It is affine in ``G`` and ``Y`` (see :meth:`dual_point_affine`).
+        """
+        s, r, u = self.dual_point_affine(Y, G, a)
+        Nu = G if s == 1.0 else s * G
+        Nu = Nu + a[:, None] * r
+        return Nu if u == 0.0 else Nu + u * (a[:, None] * Y)
+
+    def dual_point_affine(self, Y, G, a):
+        """The dual point's coefficients: ``Nu = s G + a r^T + u diag(a) Y``, ``s``, ``u`` floats and
+        ``r`` (K,), so that ``H^T Nu`` follows from ``H^T G``, ``H^T a`` and ``H^T diag(a) Y``
+        without another pass over the rows. Here: centring, ``s = 1``, ``r = -1^T G``, ``u = 0``."""
+        return 1.0, -G.sum(axis=0), 0.0
 
 
 class SquaredError(Datafit):
@@ -180,7 +190,7 @@ class Logistic(Datafit):
         Q = xp.clip(Q, 0.0, 1.0)
         return (a[:, None] * (_xlogx(Q, xp) + _xlogx(1.0 - Q, xp))).sum()
 
-    def dual_point(self, Y, G, a):
+    def dual_point_affine(self, Y, G, a):
         return _mixed_dual_point(Y, G, a, two_sided=True)
 
 
@@ -189,7 +199,9 @@ def _mixed_dual_point(Y, G, a, two_sided):
     ``p_t = G_t / a_t + Y_t`` mixed with one constant distribution ``c`` so that the weighted mean
     of ``q`` equals the targets' (``1^T Nu = 0``), with the smallest ``theta`` that keeps ``c``, and
     so every ``q_t``, inside the probability simplex (or [0, 1] for one logistic output,
-    ``two_sided``). ``theta = 0`` when the intercept is optimal: then ``Nu = G``."""
+    ``two_sided``). ``theta = 0`` when the intercept is optimal: then ``Nu = G``. Returned as the
+    affine coefficients of :meth:`Datafit.dual_point_affine`: ``Nu = (1 - theta) G + theta a c^T -
+    theta diag(a) Y``."""
     xp = get_namespace(G)
     gb = G.sum(axis=0)  # = pbar - ybar
     ybar = (a[:, None] * Y).sum(axis=0)
@@ -199,10 +211,10 @@ def _mixed_dual_point(Y, G, a, two_sided):
         ratios.append(xp.where(pbar < 1, -gb / xp.where(pbar < 1, 1.0 - pbar, 1.0), 0.0))
     theta = max(0.0, *(float(r.max()) for r in ratios))
     if theta <= 0.0:
-        return G
+        return 1.0, xp.zeros_like(gb), 0.0
     theta = min(theta, 1.0)
     c = xp.clip((ybar - (1.0 - theta) * pbar) / theta, 0.0, 1.0)
-    return (1.0 - theta) * G + theta * a[:, None] * (c - Y)
+    return 1.0 - theta, theta * c, -theta
 
 
 class SoftmaxCrossEntropy(Datafit):
@@ -256,7 +268,7 @@ class SoftmaxCrossEntropy(Datafit):
         Q = Q / _rowsum(Q, xp)[:, None]
         return a @ _rowsum(_xlogx(Q, xp), xp)
 
-    def dual_point(self, Y, G, a):
+    def dual_point_affine(self, Y, G, a):
         return _mixed_dual_point(Y, G, a, two_sided=False)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from numbers import Integral, Real
 
@@ -18,13 +19,20 @@ from ._greedy import GreedyConfig, GreedyResult, NetworkState, estimate_lambda_m
 from .activations import ACTIVATIONS, get_activation
 from .datafits import Logistic, SoftmaxCrossEntropy, SquaredError
 from .exceptions import ConfigError, DataError
+from .export import to_mlp
+from .io import register_model, save_model
+from .pathwise import alpha_grid, check_alphas, compute_path
 from .penalties import PENALTIES, resolve_penalty
 from .samplers import SAMPLERS, get_sampler
-from .scoring import make_scorer, transform
+from .scorers import make_scorer
+from .scoring import transform
+from .targets import infer_task
 
 #: Default lambda as a fraction of lambda_max. Chosen by measurement on the bundled data sets
 #: (experiments/choose_alpha.py): see the README's "Choosing lambda" section.
 DEFAULT_ALPHA_RATIO = 0.0075
+#: Default of ``certify_pools`` (measured: experiments/certificate_audit.py).
+CERTIFY_POOLS = 3
 #: Default of ``units_per_step`` (measured: experiments/speed_suite.py --ablation).
 UNITS_PER_STEP = 8
 
@@ -47,6 +55,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         "refine": ["boolean"],
         "n_refine": [Interval(Integral, 0, None, closed="left")],
         "units_per_step": [Interval(Integral, 1, None, closed="left")],
+        "certify_pools": [Interval(Integral, 1, None, closed="left")],
         "refine_steps": [Interval(Integral, 0, None, closed="left")],
         "unit_scale": [Interval(Real, 0, None, closed="neither")],
         "max_units": [Interval(Integral, 0, None, closed="left")],
@@ -84,6 +93,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         n_refine=1,
         refine_steps=10,
         units_per_step=UNITS_PER_STEP,
+        certify_pools=CERTIFY_POOLS,
         unit_scale=3.0,
         max_units=1000,
         max_time=None,
@@ -116,6 +126,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         self.n_refine = n_refine
         self.refine_steps = refine_steps
         self.units_per_step = units_per_step
+        self.certify_pools = certify_pools
         self.unit_scale = unit_scale
         self.max_units = max_units
         self.max_time = max_time
@@ -181,6 +192,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             n_refine=self.n_refine,
             refine_steps=self.refine_steps,
             units_per_step=self.units_per_step,
+            certify_pools=self.certify_pools,
             unit_scale=self.unit_scale,
             max_units=self.max_units,
             max_time=self.max_time,
@@ -314,8 +326,6 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         """The path's lambdas: ``alphas`` sorted, or ``n_alphas`` from lambda_max (estimated on
         the scorer's data) down to ``alpha_min_ratio * lambda_max``. Returns ``(lambda_max or
         None, grid)``."""
-        from .pathwise import alpha_grid, check_alphas  # noqa: PLC0415
-
         if alphas is not None:
             return None, check_alphas(alphas)
         lam = estimate_lambda_max(scorer, Y, a, datafit, sampler, config, rng)
@@ -332,8 +342,6 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
 
     def _auto_path(self, X, y, Y, sw, datafit, sampler, rng, xp, callbacks):
         """``alpha='auto'``: one path on a training part, scored on the held-out part."""
-        from .pathwise import compute_path  # noqa: PLC0415
-
         idx_tr, idx_va = self._holdout(X, y, Y, sw, rng)
         scorer = self._scorer(X[idx_tr], xp)
         Ytr = xp.asarray(Y[idx_tr])
@@ -371,6 +379,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         elif not hasattr(self, "lambda_max_"):
             self.lambda_max_ = None
         self.stop_reason_ = result.stop_reason
+        self.certificate_ = result.certificate.as_dict() if result.certificate else None
         self.history_ = list(getattr(self, "history_", []) if warm else []) + result.history
         self.n_candidates_searched_ = result.total_candidates
         last = result.history[-1] if result.history else None
@@ -404,8 +413,6 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         -------
         PathResult
         """
-        from .pathwise import compute_path  # noqa: PLC0415
-
         self._validate_params()
         X, y, Y, datafit, sw = self._validate_xy(X, y, sample_weight, False)
         rng = _generator(self.random_state)
@@ -462,6 +469,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         self.lambda_max_ = self.path_.lambda_max
         self.stop_reason_ = p.stop_reason
         self.certificate_gap_ = p.certificate_gap
+        self.certificate_ = p.certificate
         self.history_ = []
         return self
 
@@ -492,10 +500,26 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             X, self.hidden_weights_, self.hidden_bias_, get_activation(self.activation)
         )
 
+    def to_mlp(self):
+        """The network as a fitted scikit-learn ``MLPClassifier`` / ``MLPRegressor``.
+
+        One hidden layer with the same units (relu, tanh, sigmoid = logistic), output weights and
+        intercept; ``predict`` and ``predict_proba`` give this estimator's results up to rounding.
+        See :func:`boostnet.export.to_mlp`.
+
+        Returns
+        -------
+        MLPClassifier or MLPRegressor
+
+        Raises
+        ------
+        ConfigError
+            Sign units: an MLP has no sign activation.
+        """
+        return to_mlp(self)
+
     def save(self, path):
         """Save the fitted model as one ``.npz`` file holding its arrays and JSON metadata."""
-        from .io import save_model  # noqa: PLC0415
-
         return save_model(self, path)
 
 
@@ -507,6 +531,7 @@ def _generator(random_state) -> np.random.Generator:
     return np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
 
 
+@register_model
 class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
     """Single-hidden-layer network grown by greedy unit selection (classification).
 
@@ -556,6 +581,10 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         Most units added per step: the best distinct candidates of the step's pool that score
         above ``alpha (1 + tol)`` (a candidate whose activations correlate above 0.95 with a better
         one is skipped); one re-fit then decides which keep a non-zero weight.
+    certify_pools : int, default=3
+        Consecutive fresh pools (each with its ascent) that must find no unit scoring above
+        ``alpha (1 + tol)``, at a tight re-fit, before the fit stops with a certificate (measured:
+        experiments/certificate_audit.py). The evidence is in ``certificate_``.
     unit_scale : float, default=3.0
         Bound R on ``||(v, c)||_2`` for sigmoid and tanh units (relu and sign units have norm 1).
     max_units : int, default=1000
@@ -613,6 +642,12 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         ``certificate``, ``max_units``, ``max_time``, ``early_stopping``, ``callback``, ``interrupted``.
     certificate_gap_ : float or None
         Best score minus alpha at the final model, when the last step searched it.
+    certificate_ : dict or None
+        The evidence behind a ``"certificate"`` stop (None otherwise): ``kind`` (``"sampled"``,
+        or ``"exact"`` when every certifying pool held the exact search), ``pools`` and
+        ``candidates`` searched at the final network without finding a unit above
+        ``alpha (1 + tol)``, their ``best_score``, ``alpha``, ``tol``, and the re-fit's relative
+        (``refit_gap``) and absolute (``duality_gap``) duality gap.
     n_candidates_searched_ : int
     path_ : PathResult
         After ``alpha="auto"`` (the path on the training part, with held-out scores) or
@@ -683,6 +718,7 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         return self.classes_[idx]
 
 
+@register_model
 class BoostNetRegressor(RegressorMixin, _BaseBoostNet):
     """Single-hidden-layer network grown by greedy unit selection (regression, squared error).
 
@@ -726,3 +762,67 @@ class BoostNetRegressor(RegressorMixin, _BaseBoostNet):
         """Predictions, shape (n_samples,) or (n_samples, n_outputs)."""
         F = self._raw(X)
         return F[:, 0] if self._y_ndim == 1 else F
+
+
+def _param_entries(doc: str) -> dict:
+    """The numpydoc ``Parameters`` entries of ``doc``: ``{name: entry text}`` (an entry such as
+    ``n_refine, refine_steps : int`` is listed under each of its names)."""
+    body = doc.split("    Parameters\n    ----------\n", 1)[1].split("\n    Attributes\n", 1)[0]
+    entries, current = {}, None
+    for line in body.rstrip().splitlines():
+        if line.startswith("    ") and not line.startswith("     ") and " : " in line:
+            current = [line]
+            for name in line.split(" : ", 1)[0].split(","):
+                entries[name.strip()] = current
+        elif current is not None:
+            current.append(line)
+    return {k: "\n".join(v) for k, v in entries.items()}
+
+
+def parameters_doc(names) -> str:
+    """The ``Parameters`` section for ``names``, from :class:`BoostNetClassifier`'s docstring (the
+    one place the shared parameters are documented), each entry once, in the given order."""
+    entries = _param_entries(BoostNetClassifier.__doc__)
+    seen, out = set(), []
+    for name in names:
+        text = entries[name]
+        if text not in seen:
+            seen.add(text)
+            out.append(text)
+    return "\n".join(out)
+
+
+BoostNetRegressor.__doc__ += (
+    "\n    Parameters\n    ----------\n"
+    + parameters_doc([k for k in inspect.signature(BoostNetRegressor.__init__).parameters][1:])
+    + "\n"
+)
+
+
+def path(X, y, *, task=None, alphas=None, X_val=None, y_val=None, sample_weight=None, **params):
+    """Compute a regularisation path: the functional form of ``BoostNetClassifier().path``.
+
+    Parameters
+    ----------
+    X : array-like, shape (n_samples, n_features)
+    y : array-like, shape (n_samples,) or (n_samples, n_outputs)
+    task : {"classification", "regression"}, optional
+        Default: inferred from ``y`` (labels or real values).
+    alphas : array-like, optional
+        Lambdas; default: ``n_alphas`` from lambda_max down to ``alpha_min_ratio * lambda_max``.
+    X_val, y_val : array-like, optional
+        Held-out data scored at every point.
+    sample_weight : array-like, shape (n_samples,), optional
+    **params
+        Estimator parameters (``activation``, ``n_alphas``, ``alpha_min_ratio``, ``random_state``,
+        ...).
+
+    Returns
+    -------
+    PathResult
+    """
+    task = task or infer_task(y)
+    if task not in ("classification", "regression"):
+        raise ConfigError(f"task must be 'classification' or 'regression', got {task!r}")
+    cls = BoostNetClassifier if task == "classification" else BoostNetRegressor
+    return cls(**params).path(X, y, sample_weight, alphas=alphas, X_val=X_val, y_val=y_val)

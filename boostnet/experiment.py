@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
 from ._greedy import StepRecord, phase_times
 from ._signals import deferred_signals
+from ._version import __version__
 from .callbacks import MetricCurve
 from .datasets import Dataset, load_data
 from .estimators import BoostNetClassifier, BoostNetRegressor
@@ -571,6 +571,7 @@ def _finish_run(
         "units": est.n_units_,
         "stop_reason": est.stop_reason_,
         "certificate_gap": est.certificate_gap_,
+        "certificate": getattr(est, "certificate_", None),
         "alpha": est.alpha_,
         "lambda_max": est.lambda_max_,
         "steps": est.n_iter_,
@@ -730,6 +731,7 @@ def write_run_dir(
             "preprocessing": {
                 "mean": None if split.mean is None else split.mean.tolist(),
                 "scale": None if split.scale is None else split.scale.tolist(),
+                "n_samples": int(split.X_train.shape[0]),
             },
             "run": cfg.to_flat(),
         }

@@ -26,6 +26,7 @@ import numpy as np
 
 from ._backend import get_namespace
 from .activations import Activation
+from .exceptions import ConfigError
 from .scoring import NumpyScorer, ScoreResult, rescore_top
 
 #: Threads per block: BX consecutive candidates (coalesced reads of a row of Z) x BY row lanes.
@@ -125,9 +126,9 @@ def candidates_per_thread(K: int) -> int:
 
 
 def check_cpt(cpt):
-    """Return ``cpt`` (``None``, 1, 2 or 4) or raise ValueError."""
+    """Return ``cpt`` (``None``, 1, 2 or 4) or raise ConfigError."""
     if cpt not in (None, 1, 2, 4):
-        raise ValueError(f"cpt must be 1, 2 or 4 candidates per thread, got {cpt!r}")
+        raise ConfigError(f"cpt must be 1, 2 or 4 candidates per thread, got {cpt!r}")
     return cpt
 
 
@@ -248,7 +249,7 @@ class GpuScorer:
     def __init__(self, X, screen="tf32", chunk=None, epilogue=None, rows_per_block=2048, cpt=None):
         xp = get_namespace(X)
         if screen not in ("tf32", "fp16", "fp32"):
-            raise ValueError(f"screen must be 'tf32', 'fp16' or 'fp32', got {screen!r}")
+            raise ConfigError(f"screen must be 'tf32', 'fp16' or 'fp32', got {screen!r}")
         self.cpt = check_cpt(cpt)
         self.xp = xp
         self.X64 = xp.ascontiguousarray(X, dtype=xp.float64)

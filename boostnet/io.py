@@ -26,8 +26,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import is_classifier
 
-from . import __version__
+from ._version import __version__
 from .exceptions import ModelFileError
 
 FORMAT = "boostnet-model"
@@ -43,6 +44,17 @@ _SCALARS = (
     "fit_time_",
     "n_iter_",
 )
+
+
+#: The estimator classes a model file may name, by class name: each joins with
+#: :func:`register_model` where it is defined (so this module imports no estimator).
+MODEL_CLASSES: dict[str, type] = {}
+
+
+def register_model(cls):
+    """Class decorator: ``cls`` may be named by a model file's ``estimator`` record."""
+    MODEL_CLASSES[cls.__name__] = cls
+    return cls
 
 
 #: Deflate expands at most ~1032:1; a member declaring more than this times its compressed size
@@ -200,7 +212,6 @@ def load(path):
 def load_bundle(path):
     """Load a model and the ``extra`` dict saved with it (empty if none): ``(estimator, extra)``."""
     from ._greedy import StepRecord  # noqa: PLC0415
-    from .estimators import BoostNetClassifier, BoostNetRegressor  # noqa: PLC0415
 
     path = Path(path)
     if not path.exists():
@@ -208,11 +219,18 @@ def load_bundle(path):
     if path.is_dir():
         raise ModelFileError(f"{path} is a directory, not a model file")
     if not zipfile.is_zipfile(path):
-        raise ModelFileError(f"cannot read model file {path}: not an .npz archive")
+        raise ModelFileError(
+            f"cannot read model file {path}: not a boostnet model (not an .npz archive)"
+        )
     problem = npz_problem(path)
     if problem is not None:
         raise ModelFileError(f"cannot read model file {path}: {problem}")
     try:
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
+                raise ModelFileError(
+                    f"cannot read model file {path}: not a boostnet model (not an .npz archive)"
+                )
         with np.load(path, allow_pickle=False) as z:
             files = set(z.files)
             if "__meta__" not in files:
@@ -250,13 +268,12 @@ def load_bundle(path):
             f"{path}: model format version {meta.get('format_version')!r} is not supported "
             f"(this boostnet reads version {FORMAT_VERSION})"
         )
-    from .cv import BoostNetClassifierCV, BoostNetRegressorCV  # noqa: PLC0415
+    cls = MODEL_CLASSES.get(meta.get("estimator"))
+    if cls is None:  # the package imports lazily: the estimators may not have registered yet
+        import boostnet  # noqa: PLC0415
 
-    classes = {
-        c.__name__: c
-        for c in (BoostNetClassifier, BoostNetRegressor, BoostNetClassifierCV, BoostNetRegressorCV)
-    }
-    cls = classes.get(meta.get("estimator"))
+        boostnet.register_models()
+        cls = MODEL_CLASSES.get(meta.get("estimator"))
     if cls is None:
         raise ModelFileError(f"{path}: unknown estimator {meta.get('estimator')!r}")
     _check_fields(path, meta, cls, arrays)
@@ -292,7 +309,7 @@ def load_bundle(path):
             )
             for r in meta.get("history", [])
         ]
-        if issubclass(cls, BoostNetClassifier):
+        if is_classifier(est):
             kind = meta.get("classes_dtype", "O")
             est.classes_ = np.asarray(meta["classes"], dtype=None if kind in "OU" else kind)
             K = 1 if len(est.classes_) == 2 else len(est.classes_)
@@ -319,7 +336,6 @@ def load_bundle(path):
 
 def _check_fields(path, meta: dict, cls, arrays: dict) -> None:
     """Every metadata field that gives the arrays meaning, checked against them."""
-    from .estimators import BoostNetClassifier  # noqa: PLC0415
 
     def bad(what):
         return ModelFileError(f"{path}: {what} (edited or corrupted metadata)")
@@ -331,7 +347,7 @@ def _check_fields(path, meta: dict, cls, arrays: dict) -> None:
         raise bad(f"n_features_in is {d!r}")
     coef = arrays["coef"]
     K = coef.shape[1] if coef.ndim == 2 else None
-    clf = issubclass(cls, BoostNetClassifier)
+    clf = is_classifier(cls)
     classes = meta.get("classes")
     if clf:
         if not isinstance(classes, list) or len(classes) < 2:
@@ -376,19 +392,40 @@ def _check_fields(path, meta: dict, cls, arrays: dict) -> None:
 PATH_FORMAT = "boostnet-path"
 
 
-def _atomic_savez(path: Path, arrays: dict) -> Path:
+def atomic_write(path, write, suffix: str = "") -> Path:
+    """Write a file atomically: ``write(fh)`` fills a temporary binary file in ``path``'s folder,
+    which then replaces ``path`` (a reader sees the old file or the whole new one, never half).
+
+    Parameters
+    ----------
+    path : str or Path
+    write : callable
+        Called with the open binary file handle.
+    suffix : str
+        Suffix of the temporary file's name.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:80]}.tmp-", suffix=".npz", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:80]}.tmp-", suffix=suffix, dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            write(fh)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def _atomic_savez(path: Path, arrays: dict) -> Path:
+    return atomic_write(path, lambda fh: np.savez(fh, **arrays), suffix=".npz")
 
 
 def save_path(result, path) -> Path:

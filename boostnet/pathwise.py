@@ -53,11 +53,14 @@ class PathPoint:
     coef: np.ndarray = field(repr=False)
     intercept: np.ndarray = field(repr=False)
     extra: dict = field(default_factory=dict)
+    #: The evidence of the point's certificate (``Certificate.as_dict()``), if it has one; not
+    #: kept by :func:`boostnet.io.save_path`.
+    certificate: dict | None = field(default=None, repr=False)
 
     def as_row(self) -> dict:
         """The point's figures as a flat dict (no arrays); ``extra`` scores are merged in."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        for k in ("units", "coef", "intercept", "extra"):
+        for k in ("units", "coef", "intercept", "extra", "certificate"):
             d.pop(k)
         d.update(self.extra)
         return d
@@ -250,6 +253,7 @@ def compute_path(
             coef=host.coef,
             intercept=host.intercept,
             extra={k: float(f(host)) for k, f in (scores or {}).items()},
+            certificate=res.certificate.as_dict() if res.certificate else None,
         )
         points.append(point)
         prev_units = units
@@ -270,35 +274,3 @@ def compute_path(
                     break
     W, c = union.arrays()
     return PathResult(alphas, lam_max, W, c, points, config.activation.name, stop)
-
-
-def path(X, y, *, task=None, alphas=None, X_val=None, y_val=None, sample_weight=None, **params):
-    """Compute a regularisation path: the functional form of ``BoostNetClassifier().path``.
-
-    Parameters
-    ----------
-    X : array-like, shape (n_samples, n_features)
-    y : array-like, shape (n_samples,) or (n_samples, n_outputs)
-    task : {"classification", "regression"}, optional
-        Default: inferred from ``y`` (labels or real values).
-    alphas : array-like, optional
-        Lambdas; default: ``n_alphas`` from lambda_max down to ``alpha_min_ratio * lambda_max``.
-    X_val, y_val : array-like, optional
-        Held-out data scored at every point.
-    sample_weight : array-like, shape (n_samples,), optional
-    **params
-        Estimator parameters (``activation``, ``n_alphas``, ``alpha_min_ratio``, ``random_state``,
-        ...).
-
-    Returns
-    -------
-    PathResult
-    """
-    from .datasets import infer_task  # noqa: PLC0415
-    from .estimators import BoostNetClassifier, BoostNetRegressor  # noqa: PLC0415
-
-    task = task or infer_task(y)
-    if task not in ("classification", "regression"):
-        raise ConfigError(f"task must be 'classification' or 'regression', got {task!r}")
-    cls = BoostNetClassifier if task == "classification" else BoostNetRegressor
-    return cls(**params).path(X, y, sample_weight, alphas=alphas, X_val=X_val, y_val=y_val)

@@ -9,9 +9,11 @@ from the previous solution. Each outer iteration
 
 1. takes the loss curvature ``C = diag Hessian of f in F`` (n x K: ``a`` for squared error,
    ``a p (1 - p)`` for logistic and, per class, for softmax: the class-diagonal part of the softmax
-   Hessian, as glmnet does); the model is rebuilt every few iterations from at most 4096 evenly
-   strided rows (squared error: exactly, once), and damped Levenberg-Marquardt style in between (its
-   curvature doubled after a shortened step, halved back towards 1 after a full one);
+   Hessian, as glmnet does); the model (:class:`CurvatureModel`, float32 products) is rebuilt every
+   few iterations from at most 4096 evenly strided rows (squared error: exactly, once), carried by
+   the greedy loop from one re-fit to the next (leaving units dropped, entering ones added in
+   ``O(n m K)``), and damped Levenberg-Marquardt style in between (its curvature doubled after a
+   shortened step, halved back towards 1 after a full one);
 2. builds one curvature matrix per output in the m x m space, with the intercept eliminated exactly:
    with ``s_k = sum_t C_tk``, ``mu_k = H^T C_k / s_k``,
 
@@ -49,7 +51,8 @@ runs.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -101,6 +104,8 @@ class RefitResult:
     converged : bool
     n_sweeps : int
         Coordinate-descent sweeps over all outer iterations.
+    model : CurvatureModel or None
+        The last curvature model (for the next re-fit of the same units).
     """
 
     coef: object
@@ -115,17 +120,30 @@ class RefitResult:
     n_iter: int
     converged: bool
     n_sweeps: int = 0
+    model: CurvatureModel | None = field(default=None, repr=False)
 
 
-def duality_gap(H, Y, a, G, objective, datafit, penalty) -> float:
+def duality_gap(H, Y, a, G, objective, datafit, penalty, products=None) -> float:
     """Duality gap of ``(W, b)`` given its gradient ``G`` and primal objective (see module doc).
 
     The dual point is the datafit's :meth:`~boostnet.datafits.Datafit.dual_point` of ``G``, scaled
-    into the penalty's dual ball.
+    into the penalty's dual ball. ``products``, optional: ``(H^T G, H^T a, H^T diag(a) Y)``, from
+    which ``H^T Nu`` follows without another pass over the rows (the dual point is affine in ``G``
+    and ``Y``).
     """
-    Nu = datafit.dual_point(Y, G, a)
+    s, r, u = datafit.dual_point_affine(Y, G, a)
+    Nu = s * G + a[:, None] * r
+    if u != 0.0:
+        Nu = Nu + u * (a[:, None] * Y)
     if H.shape[1] > 0:
-        dmax = to_float(penalty.dual_norm(H.T @ Nu).max())
+        if products is None:
+            HtNu = H.T @ Nu
+        else:
+            HtG, Hta, HtaY = products
+            HtNu = s * HtG + Hta[:, None] * r
+            if u != 0.0:
+                HtNu = HtNu + u * HtaY
+        dmax = to_float(penalty.dual_norm(HtNu).max())
         if dmax > penalty.alpha:
             Nu = Nu * (penalty.alpha / dmax)
     conj = to_float(datafit.conjugate(Y, Nu, a))
@@ -138,46 +156,107 @@ def primal(H, Y, a, coef, intercept, datafit, penalty):
     return F, to_float(datafit.value(Y, F, a)), to_float(penalty.value(coef))
 
 
-def curvature_model(H, C, constant: bool, max_rows: int | None = None):
-    """The per-output curvature matrices of the quadratic model, on the host.
+@dataclass
+class CurvatureModel:
+    """The per-output curvature matrices of the quadratic model, kept on the host.
 
-    Parameters
+    Built from curvature weights ``C`` (the datafit's Hessian diagonal, floored; n x K) on at most
+    ``max_rows`` evenly strided rows, scaled to the whole (a sub-sampled Newton model: the line
+    search and the duality gap still use every row, so only the step's quality depends on it). It
+    stores the uncentred parts, so that the greedy loop can carry it from one re-fit to the next:
+    columns of leaving units are dropped (:meth:`select`) and the entering units' rows and columns
+    are added with the same weights ``C`` (:meth:`extend`, ``O(n m K)`` per new unit instead of
+    ``O(n m^2 K)`` for a rebuild). For squared error the weights never change (one matrix, exact);
+    otherwise the model ages and is rebuilt every ``_MODEL_EVERY`` outer iterations.
+
+    Attributes
     ----------
-    H : array, shape (n, m)
-    C : array, shape (n, K)
-        Curvature weights (the datafit's Hessian diagonal, floored).
-    constant : bool
-        The columns of ``C`` are equal (squared error): one matrix serves every output.
-    max_rows : int, optional
-        Build the model from an evenly strided subset of at most this many rows, scaled to the
-        whole (a sub-sampled Newton model: the line search and the duality gap still use every
-        row, so only the step's quality depends on it).
-
-    Returns
-    -------
-    A : ndarray, shape (1 or K, m, m)
-        ``H^T diag(C_k) H - s_k mu_k mu_k^T`` (host, float64).
+    B : ndarray, shape (1 or K, m, m)
+        ``H^T diag(C_k) H`` (one matrix when the columns of ``C`` are equal).
+    hc : ndarray, shape (K, m)
+        ``H^T C_k``.
     s : ndarray, shape (K,)
         ``sum_t C_tk``.
-    mu : ndarray, shape (K, m)
-        ``H^T C_k / s_k``.
+    C : array, shape (n_rows, K)
+        The weights on the strided rows (device, float32), for :meth:`extend`.
+    stride : int
+    scale : float
+        ``n / n_rows``.
+    age : int
+        Outer iterations since the weights were taken.
     """
-    n = H.shape[0]
-    scale = 1.0
-    if max_rows is not None and n > max_rows:
-        stride = -(-n // max_rows)
-        H, C = H[::stride], C[::stride]
+
+    B: np.ndarray
+    hc: np.ndarray
+    s: np.ndarray
+    C: object
+    stride: int
+    scale: float
+    age: int = 0
+    _centred: tuple | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, H, C, constant: bool, max_rows: int | None = None) -> CurvatureModel:
+        """The model of ``H`` (n, m) under weights ``C`` (n, K); ``constant``: equal columns."""
+        n = H.shape[0]
+        stride = 1
+        if max_rows is not None and n > max_rows:
+            stride = -(-n // max_rows)
+            H, C = H[::stride], C[::stride]
         scale = n / H.shape[0]
-    K = C.shape[1]
-    s = scale * to_numpy(C.sum(axis=0)).astype(np.float64)
-    s = np.maximum(s, 1e-300)
-    mu = scale * to_numpy(H.T @ C).T / s[:, None]  # (K, m)
-    cols = 1 if constant else K
-    A = np.empty((cols, H.shape[1], H.shape[1]))
-    for k in range(cols):
-        Ak = scale * to_numpy((H * C[:, k : k + 1]).T @ H)
-        A[k] = Ak - s[k] * np.outer(mu[k], mu[k])
-    return A, s, mu
+        cols = 1 if constant else C.shape[1]
+        # the model only steers the step (the line search and the gap are exact): float32
+        # products halve its cost, the largest of a re-fit with many units and outputs
+        H32, C32 = H.astype(np.float32), C.astype(np.float32)
+        B = np.empty((cols, H.shape[1], H.shape[1]))
+        for k in range(cols):
+            B[k] = scale * to_numpy((H32 * C32[:, k : k + 1]).T @ H32)
+        hc = scale * to_numpy(H.T @ C).T.astype(np.float64)
+        s = scale * to_numpy(C.sum(axis=0)).astype(np.float64)
+        return cls(B, hc, np.maximum(s, 1e-300), C32, stride, scale)
+
+    @property
+    def n_units(self) -> int:
+        return int(self.B.shape[1])
+
+    def select(self, keep) -> CurvatureModel:
+        """The model of the units ``keep`` (host indices) only."""
+        ix = np.ix_(np.arange(self.B.shape[0]), keep, keep)
+        return CurvatureModel(
+            self.B[ix], self.hc[:, keep], self.s, self.C, self.stride, self.scale, self.age
+        )
+
+    def extend(self, H) -> CurvatureModel:
+        """The model of ``H`` (n, m_old + m_new), whose first ``m_old`` columns are this model's
+        units, under the same weights."""
+        m_old = self.n_units
+        Hs = H[:: self.stride].astype(np.float32)
+        Hn = Hs[:, m_old:]
+        cols = self.B.shape[0]
+        m = H.shape[1]
+        B = np.empty((cols, m, m))
+        B[:, :m_old, :m_old] = self.B
+        for k in range(cols):
+            cross = self.scale * to_numpy((Hn * self.C[:, k : k + 1]).T @ Hs)  # (m_new, m)
+            B[k, m_old:, :] = cross
+            B[k, :, m_old:] = cross.T
+        hc_new = self.scale * to_numpy(H[:: self.stride, m_old:].T @ self.C).T
+        hc = np.concatenate([self.hc, hc_new.astype(np.float64)], axis=1)
+        return CurvatureModel(B, hc, self.s, self.C, self.stride, self.scale, self.age)
+
+    def centred(self, rho: float = 1.0):
+        """``A_k = rho (B_k - s_k mu_k mu_k^T)``, ``rho s`` and ``mu_k = hc_k / s_k``: the model
+        with the intercept eliminated, curvature scaled by ``rho`` (Levenberg-Marquardt)."""
+        if self._centred is None:
+            mu = self.hc / self.s[:, None]
+            A = self.B.copy()
+            for k in range(A.shape[0]):
+                A[k] -= self.s[k] * np.outer(mu[k], mu[k])
+            self._centred = (A, mu)
+        A, mu = self._centred
+        if rho != 1.0:
+            return rho * A, rho * self.s, mu
+        return A, self.s, mu
 
 
 def refit(
@@ -193,6 +272,8 @@ def refit(
     max_iter=200,
     offset=None,
     decrease_tol=0.0,
+    model: CurvatureModel | None = None,
+    deadline: float | None = None,
 ) -> RefitResult:
     """Solve the finite L1 problem on fixed features by proximal Newton (see the module doc).
 
@@ -218,6 +299,12 @@ def refit(
         Also stop (not ``converged``) after a full step that lowered the objective by at most this
         much, relative: the greedy loop's loose re-fits while far from a certificate, where the
         objective settles well before the duality gap certifies it.
+    deadline : float, optional
+        A ``time.perf_counter()`` reading after which no further outer iteration starts (the
+        loop's ``max_time``); the result is then the last iterate, not converged.
+    model : CurvatureModel, optional
+        The curvature model to start from (the previous re-fit's, carried over to these units by
+        the loop); rebuilt here when it has aged ``_MODEL_EVERY`` outer iterations.
 
     Returns
     -------
@@ -242,8 +329,10 @@ def refit(
         pen = to_float(penalty.value(W_host))
         return loss, pen, G, H.T @ G, G.sum(axis=0)
 
+    HtaY = H.T @ (a[:, None] * Y)  # for the dual point's products (see duality_gap)
+
     def gap_at(obj):
-        return duality_gap(H, Y, a, G, obj, datafit, penalty)
+        return duality_gap(H, Y, a, G, obj, datafit, penalty, (HtG, mu_a, HtaY))
 
     loss, pen, G, HtG, gb = evaluate(F, W_host)
     obj = loss + pen
@@ -251,8 +340,12 @@ def refit(
     n_iter, sweeps = 0, 0
     converged = gap <= tol * max(obj, 1e-12)
     stalled = False  # stopped by decrease_tol, before the gap reached tol
-    cache, t, iterates, rho = None, 1.0, [], 1.0
+    # a model carried over from the previous re-fit (same units), if any
+    cache = model if model is not None and m > 0 and model.n_units == m else None
+    t, iterates, rho = 1.0, [], 1.0
     while not converged and not stalled and n_iter < max_iter and math.isfinite(obj):
+        if deadline is not None and n_iter > 0 and time.perf_counter() >= deadline:
+            break
         n_iter += 1
         # ---- the quadratic model: rebuilt after a shortened step and every few iterations;
         # in between the last one serves (the per-output model is an approximation anyway) ----
@@ -260,15 +353,14 @@ def refit(
             # Levenberg-Marquardt-like damping of the per-output model: a shortened step means the
             # model's curvature was too low (the softmax's cross-class terms are left out)
             rho = min(2.0 * rho, 1e6) if t < 1.0 else max(0.5 * rho, 1.0)
-        if cache is None or (not constant and n_iter % _MODEL_EVERY == 1):
+        if m > 0 and (cache is None or (not constant and cache.age >= _MODEL_EVERY)):
             C = datafit.hess_diag(Y, F, a) + _CURVATURE_FLOOR * a[:, None]
             rows = None if constant else _MODEL_ROWS  # squared error: exact, once
-            cache = curvature_model(H, C, constant, rows) if m > 0 else None
+            cache = CurvatureModel.build(H, C, constant, rows)
         gb_h = to_numpy(gb).astype(np.float64)
         if m > 0:
-            A, s, mu = cache
-            if rho != 1.0:
-                A, s = rho * A, rho * s
+            cache.age += 1
+            A, s, mu = cache.centred(rho)
             g = to_numpy(HtG).astype(np.float64) - mu.T * gb_h  # (m, K), centred per output
             viol = to_float(penalty.violation(W_host, g))
             W_new, nsw = _cd.solve(
@@ -351,4 +443,6 @@ def refit(
         to_float(xp.abs(gb).max()),
     )
     W = xp.asarray(W_host)
-    return RefitResult(W, b, F, G, obj, loss, pen, gap, viol, n_iter, bool(converged), sweeps)
+    return RefitResult(
+        W, b, F, G, obj, loss, pen, gap, viol, n_iter, bool(converged), sweeps, cache
+    )

@@ -22,7 +22,6 @@ import numpy as np
 
 from ._backend import get_namespace, to_numpy
 from .activations import Activation
-from .exceptions import DataError
 
 
 @dataclass
@@ -169,32 +168,3 @@ def reference_scores(X, W, c, G, activation: Activation, penalty):
         activation,
         penalty,
     )
-
-
-def make_scorer(X, dtype="float32", memory_budget=256 * 2**20, cpt=None):
-    """The scorer for the device of ``X``.
-
-    NumPy: :class:`NumpyScorer` screening in ``dtype`` (``float16`` screens in float32 there: the
-    CPU has no fast half-precision GEMM). CuPy: :class:`boostnet.gpu_scoring.GpuScorer` with a TF32
-    (``float32``) or FP16 (``float16``) screen; ``float64`` runs the plain float64 chain. ``cpt``
-    (candidates per kernel thread) is passed to the GpuScorer; the default picks it from K.
-    """
-    xp = get_namespace(X)
-    # X w + c must stay finite in the screen, and the samplers' squared norms of data points (and
-    # their differences) in float64: beyond that units overflow to zero and the fit would end
-    # "certified" with no unit
-    top = float(to_numpy(abs(X).max())) if X.size else 0.0
-    d1 = X.shape[1] + 1
-    screen = np.float64 if dtype == "float64" else np.float32
-    limit = min(float(np.finfo(screen).max) / d1, np.sqrt(float(np.finfo(np.float64).max) / d1) / 2)
-    if not top < limit:
-        raise DataError(
-            f"the inputs hold values up to {top:.3g}, beyond what the {dtype} screen can score: "
-            "standardise the features"
-        )
-    if xp is np or dtype == "float64":
-        dt = "float32" if dtype == "float16" else dtype
-        return NumpyScorer(X, dtype=dt, memory_budget=memory_budget)
-    from .gpu_scoring import GpuScorer  # noqa: PLC0415
-
-    return GpuScorer(X, screen="fp16" if dtype == "float16" else "tf32", cpt=cpt)

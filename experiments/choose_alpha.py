@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from boostnet import BoostNetClassifier, BoostNetRegressor
-from boostnet.datasets import load_dataset
+from boostnet.datasets import load_data
 
 DATASETS = ["digits", "iris", "wine", "breast-cancer", "diabetes"]
 
@@ -32,7 +32,7 @@ def main():
     ratios = [float(r) for r in args.ratios.split(",")]
     print(f"{'data':<14} {'alpha_ratio':>11} {'score':>14} {'units':>7} {'fit s':>7}")
     for name in args.datasets.split(","):
-        ds = load_dataset(name)
+        ds = load_data(name)
         clf = ds.task == "classification"
         cv = (StratifiedKFold if clf else KFold)(args.folds, shuffle=True, random_state=0)
         for r in ratios:

@@ -34,7 +34,7 @@ from boostnet import (
     BoostNetRegressor,
     BoostNetRegressorCV,
 )
-from boostnet.datasets import load_dataset
+from boostnet.datasets import load_data
 
 DATASETS = ["digits", "wine", "breast-cancer", "iris", "diabetes"]
 METHODS = ["fixed", "auto", "auto-metric", "cv"]
@@ -79,7 +79,7 @@ def main():
     )
     print(f"{'data':<14} {'method':<12} {'score':>16} {'units':>7} {'fit s':>8} {'alpha/lmax':>11}")
     for name in args.datasets.split(","):
-        ds = load_dataset(name)
+        ds = load_data(name)
         clf = ds.task == "classification"
         split = (StratifiedKFold if clf else KFold)(args.folds, shuffle=True, random_state=0)
         folds = list(split.split(ds.X, ds.y))

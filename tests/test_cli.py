@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from boostnet import __version__
+from boostnet import BoostNetClassifier, __version__
 from boostnet.cli import app
 
 runner = CliRunner()
@@ -62,6 +63,10 @@ def test_train_default_reaches_the_target_and_writes_the_run_dir(default_run):
     assert m["test_accuracy"] >= 0.975
     assert m["stop_reason"] == "certificate"
     assert 0 < m["units"] <= 120
+    # the certificate's evidence: the default number of clean pools, at a tight re-fit
+    c = m["certificate"]
+    assert c["kind"] == "sampled" and c["pools"] == BoostNetClassifier().certify_pools
+    assert c["best_score"] <= c["alpha"] * (1 + c["tol"]) and c["refit_gap"] <= 1e-6
     for f in (
         "config.toml",
         "metrics.json",
@@ -92,6 +97,7 @@ def test_train_summary_shows_where_the_time_went(tmp_path):
     r = _run("train", "--data", "iris", "--out", tmp_path / "r", *FAST)
     assert r.exit_code == 0, r.output
     assert "where the fit's time went" in r.stdout
+    assert re.search(r"certificate\s+.*sampled, \d+ pools", r.stdout)
     for phase in ("sample", "score", "refine", "refit", "other"):
         assert phase in r.stdout
 

@@ -14,7 +14,6 @@ from boostnet.datasets import (
     dataset_table,
     infer_task,
     load_data,
-    load_dataset,
     read_idx,
 )
 from boostnet.exceptions import DataError
@@ -127,7 +126,6 @@ def test_named_order_and_alias():
         "friedman1",
         "fashion-mnist",
     )
-    assert load_dataset("iris") == load_data("iris")
     assert load_data("iris") != load_data("wine")
     assert load_data("Breast_Cancer").name == "breast-cancer"
 

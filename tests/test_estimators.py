@@ -254,3 +254,46 @@ def test_device_selection(monkeypatch):
         X, y = make_moons(30, random_state=0)
         with pytest.raises(DeviceError):
             BoostNetClassifier(device="gpu").fit(X, y)
+
+
+def _init_params(cls):
+    import inspect
+
+    return {
+        k: p.default for k, p in inspect.signature(cls.__init__).parameters.items() if k != "self"
+    }
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_cv_signature_is_the_plain_one_plus_the_cv_keys(kind):
+    from boostnet.cv import BoostNetClassifierCV, BoostNetRegressorCV, _CVMixin
+
+    plain, cv = {
+        "classifier": (BoostNetClassifier, BoostNetClassifierCV),
+        "regressor": (BoostNetRegressor, BoostNetRegressorCV),
+    }[kind]
+    p, c = _init_params(plain), _init_params(cv)
+    # what the CV estimator chooses or replaces itself: lambda and its validation split
+    chosen = {"alpha", "alpha_ratio", "path_patience", "early_stopping", "validation_fraction",
+              "n_iter_no_change", "warm_start"}  # fmt: skip
+    assert set(c) == (set(p) - chosen) | set(_CVMixin._cv_constraints)
+    for k in set(c) & set(p):
+        assert c[k] == p[k], k  # one default per parameter
+
+
+@pytest.mark.parametrize("name", ["BoostNetClassifier", "BoostNetRegressor",
+                                  "BoostNetClassifierCV", "BoostNetRegressorCV"])  # fmt: skip
+def test_every_init_parameter_is_documented(name):
+    import re
+
+    import boostnet
+
+    cls = getattr(boostnet, name)
+    doc = cls.__doc__
+    section = doc.split("Parameters\n    ----------\n", 1)[1].split("\n    Attributes\n", 1)[0]
+    documented = set()
+    for line in section.splitlines():
+        m = re.match(r"^    ([\w, ]+) : ", line)
+        if m:
+            documented |= {n.strip() for n in m.group(1).split(",")}
+    assert set(_init_params(cls)) <= documented, set(_init_params(cls)) - documented

@@ -228,3 +228,96 @@ def test_no_certificate_without_a_converged_refit(max_iter, iris):
     assert est.stop_reason_ in ("certificate", "stalled", "max_units")
     if max_iter == 200:
         assert est.stop_reason_ == "certificate"
+
+
+@pytest.mark.parametrize("K, constant", [(1, True), (4, False)])
+def test_the_carried_curvature_model_equals_a_fresh_one(K, constant, rng):
+    # the loop keeps the model from one re-fit to the next: units leave (select) and enter
+    # (extend) under the same weights; the result must be the model built from scratch
+    from boostnet.refit import CurvatureModel
+
+    n, m = 300, 9
+    H = rng.standard_normal((n, m))
+    C = rng.random((n, K)) + 0.1
+    if constant:
+        C = np.repeat(C[:, :1], K, axis=1)
+    full = CurvatureModel.build(H, C, constant, max_rows=128)
+    keep = np.array([0, 2, 3, 5, 8])
+    carried = CurvatureModel.build(H[:, :6], C, constant, max_rows=128).select(keep[:4])
+    carried = carried.extend(H[:, np.r_[keep[:4], 6, 7, 8]])
+    ref = full.select(np.r_[keep[:4], 6, 7, 8])
+    # an independent reference: the strided rows' weighted Gram, written out
+    Hs, Cs = H[::3][:, np.r_[keep[:4], 6, 7, 8]], C[::3]
+    scale = n / Hs.shape[0]
+    for k in range(1 if constant else K):
+        direct = scale * (Hs * Cs[:, k : k + 1]).T @ Hs
+        np.testing.assert_allclose(carried.B[k], direct, rtol=1e-5, atol=1e-5 * abs(direct).max())
+        np.testing.assert_allclose(ref.B[k], direct, rtol=1e-5, atol=1e-5 * abs(direct).max())
+    np.testing.assert_allclose(carried.hc, scale * (Hs.T @ Cs).T, rtol=1e-5)
+    A, s, mu = carried.centred()
+    np.testing.assert_allclose(mu, (Hs.T @ Cs).T / Cs.sum(axis=0)[:, None], rtol=1e-5)
+    np.testing.assert_allclose(A[0], A[0].T, atol=1e-5 * abs(A[0]).max())
+
+
+def test_the_support_step_lowers_the_model_even_when_a_sign_would_flip(rng):
+    # strongly correlated columns: the solve on the support flips a sign; the step then stops at
+    # the first zero crossing, which still lowers the model and leaves that weight at 0
+    from boostnet._cd import _model_value, support_newton
+
+    m = 6
+    base = rng.standard_normal((40, 1))
+    L = base + 0.05 * rng.standard_normal((40, m))
+    A = (L.T @ L / 40)[None]
+    g = rng.standard_normal((m, 1))
+    W0 = np.zeros((m, 1))
+    W = np.array([[0.3], [-0.2], [0.25], [0.1], [-0.15], [0.2]])
+    alpha = 0.01
+    before, _ = _model_value(A, g, W0, W, alpha, False)
+    Wn = support_newton(A, g, W0, W, alpha)
+    assert Wn is not None
+    after, _ = _model_value(A, g, W0, Wn, alpha, False)
+    assert after < before
+    # a weight reached zero (the solve alone flips a sign); no sign ever flips
+    assert (Wn == 0).any()
+    assert np.all((Wn == 0) | (np.sign(Wn) == np.sign(W)))
+
+
+@pytest.mark.parametrize("pools", [1, 3])
+def test_the_certificate_needs_consecutive_clean_pools(pools, iris):
+    X, y = iris
+    est = BoostNetClassifier(random_state=0, certify_pools=pools).fit(X, y)
+    assert est.stop_reason_ == "certificate"
+    c = est.certificate_
+    assert c["kind"] == "sampled" and c["pools"] == pools
+    tail = est.history_[-pools:]
+    # the last `pools` steps searched the final network and found nothing above lambda (1 + tol)
+    assert all(not r.added and r.n_units == est.n_units_ for r in tail)
+    assert all(r.best_score <= est.alpha_ * (1 + est.tol) for r in tail)
+    assert c["candidates"] == sum(r.n_candidates for r in tail)
+    assert c["best_score"] == pytest.approx(max(r.best_score for r in tail))
+    assert c["alpha"] == pytest.approx(est.alpha_)
+    assert c["refit_gap"] <= est.refit_tol
+
+
+def test_no_certificate_record_without_a_certificate(iris):
+    X, y = iris
+    est = BoostNetClassifier(random_state=0, max_units=2).fit(X, y)
+    assert est.stop_reason_ == "max_units"
+    assert est.certificate_ is None
+
+
+def test_a_refit_past_its_deadline_stops_after_one_iteration(rng):
+    # the loop passes max_time down: no re-fit iteration starts after it (issue: a long re-fit
+    # ignored max_time)
+    import time
+
+    n, m, K = 300, 12, 3
+    H = np.maximum(rng.standard_normal((n, m)), 0)
+    Y = np.eye(K)[rng.integers(0, K, n)]
+    a = np.full(n, 1.0 / n)
+    args = (H, Y, a, SoftmaxCrossEntropy(), GroupL1(1e-4), np.zeros((m, K)), np.zeros(K))
+    free = refit(*args, tol=1e-10, max_iter=50)
+    late = refit(*args, tol=1e-10, max_iter=50, deadline=time.perf_counter() - 1.0)
+    assert free.n_iter > 1
+    assert late.n_iter == 1 and not late.converged
+    assert np.isfinite(late.objective) and late.objective >= free.objective - 1e-12
