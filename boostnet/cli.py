@@ -86,6 +86,15 @@ class _OneLineGroup(TyperGroup):
             code = 130
         except KeyboardInterrupt as exc:
             code = exit_code(signum_of(exc))
+        except Exception as exc:  # a bug: still one line (BOOSTNET_DEBUG=1 shows the traceback)
+            if os.environ.get("BOOSTNET_DEBUG"):
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            _error_line(
+                f"internal error ({type(exc).__name__}: {first}); please report it "
+                "(BOOSTNET_DEBUG=1 shows the traceback)"
+            )
+            code = 1
         if standalone_mode:
             sys.exit(code)
         return code

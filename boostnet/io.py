@@ -26,7 +26,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import is_classifier
+from sklearn.base import ClassifierMixin, is_classifier
 
 from ._version import __version__
 from .exceptions import ModelFileError
@@ -347,7 +347,7 @@ def _check_fields(path, meta: dict, cls, arrays: dict) -> None:
         raise bad(f"n_features_in is {d!r}")
     coef = arrays["coef"]
     K = coef.shape[1] if coef.ndim == 2 else None
-    clf = is_classifier(cls)
+    clf = issubclass(cls, ClassifierMixin)
     classes = meta.get("classes")
     if clf:
         if not isinstance(classes, list) or len(classes) < 2:
