@@ -650,6 +650,27 @@ case("evaluate-regressor-on-labels", 1, "the model is a regressor")(
 case("evaluate-bad-split", 2, "--split")(lambda ws: ["evaluate", ws.run, "--split", "half"])
 
 
+# export (reads model files the same way)
+case("export-tampered-model", 1, "checksum mismatch")(
+    lambda ws: [
+        "export",
+        ws.tampered("m.npz", keep_sha=True, arrays=lambda a: a["coef"].__setitem__((0, 0), 5.0)),
+        "--out",
+        "m.pkl",
+    ]
+)
+case("export-out-is-the-model", 2, "the model file itself")(
+    lambda ws: ["export", ws.run, "--out", ws.model]
+)
+case("export-out-is-a-folder", 2, "is a directory")(
+    lambda ws: ["export", ws.run, "--out", ws.file("o/k", "").parent]
+)
+case("export-bad-format", 2, "--format")(
+    lambda ws: ["export", ws.run, "--out", "m.pkl", "--format", "pmml"]
+)
+simple("export-missing-out", 2, "Missing option '--out'", "export", "nope.npz")
+
+
 # compare
 def cmp(cid, code, needle, *argv):
     simple(cid, code, needle, "compare", *argv)
