@@ -21,6 +21,7 @@ from .datafits import Logistic, SoftmaxCrossEntropy, SquaredError
 from .exceptions import ConfigError, DataError
 from .export import to_mlp
 from .io import register_model, save_model
+from .metrics import r2
 from .pathwise import alpha_grid, check_alphas, compute_path
 from .penalties import PENALTIES, resolve_penalty
 from .samplers import SAMPLERS, get_sampler
@@ -754,9 +755,7 @@ class BoostNetRegressor(RegressorMixin, _BaseBoostNet):
     _encode_known = _encode_targets
 
     def _validation_metric(self, F, Y):
-        ss_res = ((Y - F) ** 2).sum(axis=0)
-        ss_tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
-        return float(np.mean(1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0)))
+        return r2(Y, F)
 
     def predict(self, X):
         """Predictions, shape (n_samples,) or (n_samples, n_outputs)."""
