@@ -15,13 +15,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._backend import DEVICES, resolve_device, to_numpy
-from ._greedy import GreedyConfig, GreedyResult, NetworkState, estimate_lambda_max, fit_greedy
+from ._greedy import GreedyConfig, GreedyResult, estimate_lambda_max, fit_greedy
 from .activations import ACTIVATIONS, get_activation
 from .datafits import Logistic, SoftmaxCrossEntropy, SquaredError
 from .exceptions import ConfigError, DataError
 from .export import to_mlp
 from .io import register_model, save_model
 from .metrics import r2
+from .network import NetworkState, raw_output
 from .pathwise import alpha_grid, check_alphas, compute_path
 from .penalties import PENALTIES, resolve_penalty
 from .samplers import SAMPLERS, get_sampler
@@ -212,8 +213,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         a = xp.full(Xd.shape[0], 1.0 / Xd.shape[0])
 
         def metric(state):
-            H = transform(Xd, xp.asarray(state.W), xp.asarray(state.c), act)
-            F = H @ xp.asarray(state.coef) + xp.asarray(state.intercept)
+            F = raw_output(Xd, state, act)
             if datafit is not None:
                 return -float(datafit.value(Yd, F, a))
             return float(self._validation_metric(to_numpy(F), to_numpy(Yd)))
@@ -481,8 +481,8 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
     def _raw(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        H = transform(X, self.hidden_weights_, self.hidden_bias_, get_activation(self.activation))
-        return H @ self.coef_ + self.intercept_
+        net = NetworkState(self.hidden_weights_, self.hidden_bias_, self.coef_, self.intercept_)
+        return raw_output(X, net, get_activation(self.activation))
 
     def transform(self, X):
         """Hidden activations ``act(X W^T + c)`` of the fitted units.

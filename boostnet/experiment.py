@@ -31,7 +31,7 @@ from .estimators import BoostNetClassifier, BoostNetRegressor
 from .exceptions import ConfigError, DataError
 from .io import save_model, save_path
 from .metrics import r2
-from .scoring import transform
+from .network import raw_output
 
 #: Estimator parameters a run may set (``random_state`` comes from ``seed``).
 ESTIMATOR_PARAMS = tuple(
@@ -288,7 +288,7 @@ def path_rows(est, split: Split, metric) -> list:
             ("train", split.X_train, split.y_train),
             ("test", split.X_test, split.y_test),
         ):
-            F = transform(X, net.W, net.c, act) @ net.coef + net.intercept
+            F = raw_output(X, net, act)
             row[name] = float(metric(F, y))
         row["chosen"] = bool(np.isclose(row["alpha"], est.alpha_, rtol=1e-12, atol=0))
         rows.append(row)
