@@ -60,6 +60,7 @@ def test_regression_single_and_multi_output():
     assert est2.score(X, Y) > 0.85
 
 
+@pytest.mark.slow
 def test_default_classifier_on_digits_reaches_the_target(digits_split):
     """The documented default run (also the README's and the benchmark's)."""
     Xtr, Xte, ytr, yte = digits_split

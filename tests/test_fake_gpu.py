@@ -219,6 +219,7 @@ def test_cli_train_and_bench_on_the_device(fake_cupy, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the subprocess has its own 600 s limit; ~20 s alone, 110 s loaded
 def test_the_gpu_test_file_passes_on_the_stand_in():
     # tests/test_gpu.py skips here without a GPU; on the stand-in it runs, so its own mistakes show
     # up now, not in the few minutes a GPU machine is lent
