@@ -400,6 +400,11 @@ def test_duality_gap_vanishes_at_the_lasso_solution(alpha):
         g, p = gap_at(W + 0.05 * rng.standard_normal(W.shape), b + 0.05 * rng.standard_normal(1))
         assert g >= p - p0 - 1e-12  # the gap bounds the suboptimality
         assert g > 1e-6
+    # the intercept alone off its optimum (towards 0 and away): 1^T G != 0, so the dual point must
+    # be corrected (centred) to stay feasible, or the "gap" drops below the suboptimality
+    for shift in (-0.5 * b, 0.5 * b, np.array([1.0])):
+        g, p = gap_at(W, b + shift)
+        assert p - p0 > 1e-3 and g >= p - p0 - 1e-12
 
 
 def test_duality_gap_bounds_the_logistic_suboptimality():
