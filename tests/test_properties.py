@@ -407,22 +407,27 @@ def test_duality_gap_vanishes_at_the_lasso_solution(alpha):
         assert p - p0 > 1e-3 and g >= p - p0 - 1e-12
 
 
-def test_duality_gap_bounds_the_logistic_suboptimality():
-    """Logistic: the gap at any point bounds ``P - P*`` with ``P*`` from scikit-learn's L1 logistic
-    regression (objective ``||w||_1 + C sum_t log-loss_t``, i.e. alpha = 1 / (C n)), and is small
-    at its solution."""
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_duality_gap_bounds_the_logistic_suboptimality(n_classes):
+    """Logistic (2 classes) and softmax (3): the gap at any point bounds ``P - P*`` with ``P*``
+    from scikit-learn's L1 logistic regression (objective ``||W||_1 + C sum_t log-loss_t``, i.e.
+    alpha = 1 / (C n); multinomial for 3 classes), and is small at its solution."""
     from sklearn.linear_model import LogisticRegression
 
-    H, Y = _lasso_problem(3, n=80, m=6)
-    y = (Y[:, 0] > np.median(Y[:, 0])).astype(float)
-    Y = y[:, None]
+    H, Yr = _lasso_problem(3, n=80, m=6)
+    # unbalanced classes: the optimal intercept is far from 0
+    y = np.searchsorted(np.quantile(Yr[:, 0], [0.2, 0.5][: n_classes - 1]), Yr[:, 0])
     n = len(y)
     a = np.full(n, 1.0 / n)
     alpha = 0.02
     clf = LogisticRegression(
         l1_ratio=1.0, C=1.0 / (alpha * n), solver="saga", tol=1e-12, max_iter=100_000
     ).fit(H, y)
-    df, pen = Logistic(), L1(alpha)
+    if n_classes == 2:
+        df, Y = Logistic(), y[:, None].astype(float)
+    else:
+        df, Y = SoftmaxCrossEntropy(), np.eye(n_classes)[y]
+    pen = L1(alpha)
 
     def gap_at(W, b):
         F = H @ W + b
@@ -434,11 +439,16 @@ def test_duality_gap_bounds_the_logistic_suboptimality():
     assert 0 <= g0 < 1e-6
     rng = np.random.default_rng(2)
     for far in (0.01, 0.3, 3.0):
-        g, p = gap_at(Ws + far * rng.standard_normal(Ws.shape), bs + far * rng.standard_normal(1))
+        g, p = gap_at(
+            Ws + far * rng.standard_normal(Ws.shape), bs + far * rng.standard_normal(bs.shape)
+        )
         assert g >= p - p0 - 1e-9 and g > 0
-    # an off-optimum intercept: the dual point must be fixed up to satisfy 1^T Nu = 0
-    g, p = gap_at(Ws, bs + 2.0)
-    assert np.isfinite(g) and g >= p - p0 - 1e-9
+    # the intercept alone off its optimum (towards 0 and away): the dual point must be fixed up
+    # to satisfy 1^T Nu = 0, or the "gap" drops below the suboptimality
+    assert np.ptp(bs) > 0.5 if n_classes > 2 else abs(bs[0]) > 0.5
+    for shift in (-0.5 * bs, 0.5 * bs, np.linspace(2.0, -1.0, len(bs))):
+        g, p = gap_at(Ws, bs + shift)
+        assert p - p0 > 1e-3 and np.isfinite(g) and g >= p - p0 - 1e-9
 
 
 # --------------------------------------------------------------------------- pairs sampler
