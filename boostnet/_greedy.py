@@ -41,6 +41,7 @@ import numpy as np
 from ._backend import get_namespace, synchronize, to_float, to_numpy
 from .activations import Activation
 from .exceptions import DataError
+from .network import NetworkState
 from .penalties import PENALTIES, get_penalty
 from .refine import refine_units
 from .refit import RefitResult, primal, refit
@@ -133,23 +134,6 @@ class GreedyConfig:
     corrective: bool
     units_per_step: int
     certify_pools: int
-
-
-@dataclass
-class NetworkState:
-    """A complete network: ``F(X) = act(X W^T + c) coef + intercept``.
-
-    W: (m, d); c: (m,); coef: (m, K); intercept: (K,). Arrays on the training device.
-    """
-
-    W: object
-    c: object
-    coef: object
-    intercept: object
-
-    @property
-    def n_units(self) -> int:
-        return int(self.W.shape[0])
 
 
 @dataclass

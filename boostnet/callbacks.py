@@ -14,7 +14,7 @@ import numpy as np
 from ._backend import to_numpy
 from ._signals import STOP_SIGNALS, Terminated, ignored
 from .activations import get_activation
-from .scoring import transform
+from .network import NetworkState, raw_output
 
 
 class StopOnInterrupt:
@@ -90,10 +90,10 @@ class MetricCurve:
         self.rows = []
 
     def on_step_network(self, record, network):
-        W, c = to_numpy(network.W), to_numpy(network.c)
-        coef, b = to_numpy(network.coef), to_numpy(network.intercept)
+        host = NetworkState(*(to_numpy(v) for v in (network.W, network.c, network.coef,
+                                                      network.intercept)))  # fmt: skip
         row = {"step": record.step, "n_units": record.n_units}
         for name, (X, y) in self.sets.items():
-            F = transform(X, W, c, self.act) @ coef + b
+            F = raw_output(X, host, self.act)
             row[name] = float(self.metric(F, y))
         self.rows.append(row)

@@ -28,6 +28,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ._signals import deferred_signals
 from ._version import __version__
 from .exceptions import ConfigError
+from .metrics import r2
 
 # ---- methods -------------------------------------------------------------------------------------
 
@@ -379,9 +380,7 @@ def run_one(spec: RunSpec) -> dict:
             if hasattr(est, "predict_proba"):
                 row["log_loss"] = float(log_loss(yte, est.predict_proba(Xte), labels=est.classes_))
         else:
-            from sklearn.metrics import r2_score  # noqa: PLC0415
-
-            row["r2"] = float(r2_score(yte, pred))
+            row["r2"] = r2(yte, pred)
             row["rmse"] = float(np.sqrt(np.mean((yte - pred) ** 2)))
         units = getattr(est, "n_units_", None)
         if units is None and hasattr(est, "hidden_layer_sizes"):

@@ -21,6 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._backend import resolve_device
 from .estimators import (
     CERTIFY_POOLS,
+    TOL,
     UNITS_PER_STEP,
     BoostNetClassifier,
     BoostNetRegressor,
@@ -111,7 +112,7 @@ class _CVMixin:
         unit_scale=3.0,
         max_units=1000,
         max_time=None,
-        tol=1e-3,
+        tol=TOL,
         refit_tol=1e-6,
         refit_max_iter=200,
         dtype="float32",

@@ -32,7 +32,8 @@ from .datasets import Dataset, load_data
 from .estimators import BoostNetClassifier, BoostNetRegressor
 from .exceptions import ConfigError, DataError
 from .io import current_umask, save_model, save_path
-from .scoring import transform
+from .metrics import r2
+from .network import raw_output
 
 #: Estimator parameters a run may set (``random_state`` comes from ``seed``).
 ESTIMATOR_PARAMS = tuple(
@@ -241,11 +242,9 @@ def classification_metrics(est, X, y) -> dict:
 
 def regression_metrics(est, X, y) -> dict:
     """R^2 and RMSE."""
-    from sklearn.metrics import r2_score  # noqa: PLC0415
-
     pred = est.predict(X)
     return {
-        "r2": float(r2_score(y, pred)),
+        "r2": r2(y, pred),
         "rmse": float(np.sqrt(np.mean((np.asarray(y) - pred) ** 2))),
     }
 
@@ -267,12 +266,10 @@ def _curve_metric(task, classes):
 
         return acc, "accuracy"
 
-    def r2(F, y):
-        y = np.asarray(y, dtype=float).reshape(F.shape[0], -1)
-        ss = ((y - y.mean(axis=0)) ** 2).sum()
-        return 1.0 - ((y - F) ** 2).sum() / ss if ss > 0 else 0.0
+    def r2_of(F, y):
+        return r2(y, F)
 
-    return r2, "r2"
+    return r2_of, "r2"
 
 
 # ---- data and split ------------------------------------------------------------------------------
@@ -431,7 +428,7 @@ def path_rows(est, split: Split, metric) -> list:
             ("train", split.X_train, split.y_train),
             ("test", split.X_test, split.y_test),
         ):
-            F = transform(X, net.W, net.c, act) @ net.coef + net.intercept
+            F = raw_output(X, net, act)
             row[name] = float(metric(F, y))
         row["chosen"] = bool(np.isclose(row["alpha"], est.alpha_, rtol=1e-12, atol=0))
         rows.append(row)

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._backend import to_numpy
-from ._greedy import GreedyConfig, NetworkState, _call, fit_greedy
+from ._greedy import GreedyConfig, _call, fit_greedy
 from .exceptions import ConfigError
+from .network import NetworkState
 
 #: Reasons that end a path early: a callback or Ctrl-C inside a point.
 _PATH_STOPS = ("interrupted", "callback")

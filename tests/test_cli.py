@@ -57,6 +57,7 @@ def default_run(tmp_path_factory):
     return out, json.loads(r.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_train_default_reaches_the_target_and_writes_the_run_dir(default_run):
     out, m = default_run
     assert m["data"] == "digits"
@@ -153,6 +154,7 @@ def test_two_d_data_plots_decision_regions(tmp_path):
     assert json.loads(r.stdout.strip().splitlines()[-1])["test_accuracy"] > 0.9
 
 
+@pytest.mark.slow
 def test_regression_run(tmp_path):
     r = _run(
         "train",
@@ -223,59 +225,131 @@ def test_datasets_and_info():
 
 
 def _err(r):
+    """The output of a failed command: exactly one non-empty line, no traceback. Returns it."""
     assert "Traceback" not in r.output
     lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
-    return lines[-1]
+    assert len(lines) == 1, r.output
+    return lines[0]
 
 
-def test_bad_input_gives_one_line_errors(tmp_path, default_run):
+def _write(path, text):
+    path.write_text(text) if isinstance(text, str) else path.write_bytes(text)
+    return path
+
+
+def _foreign_npz(path):
+    np.savez(path, a=np.zeros(2))
+    return path
+
+
+#: name -> (command line built from the scratch folder and the default run, exit code, needle)
+BAD_INPUT = {
+    "missing-file": (lambda t, out: ("train", "--data", t / "missing.csv", *FAST), 1, "not found"),
+    "garbage-npz": (
+        lambda t, out: ("train", "--data", _write(t / "bad.npz", b"garbage"), *FAST),
+        1,
+        "bad.npz",
+    ),
+    "unknown-dataset": (lambda t, out: ("train", "--data", "no-such-set", *FAST), 1, "no-such-set"),
+    "missing-target": (
+        lambda t, out: (
+            "train",
+            "--data",
+            _write(t / "d.csv", "a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n"),
+            "--target",
+            "label",
+            *FAST,
+        ),
+        1,
+        "label",
+    ),
+    "non-numeric": (
+        lambda t, out: (
+            "train",
+            "--data",
+            _write(t / "s.csv", "a,b,y\n1,x,0\n3,4,1\n5,6,0\n7,8,1\n"),
+            *FAST,
+        ),
+        1,
+        "non-numeric",
+    ),
+    "nan": (
+        lambda t, out: (
+            "train",
+            "--data",
+            _write(t / "n.csv", "a,b,y\n1,nan,0\n3,4,1\n5,6,0\n7,8,1\n"),
+            *FAST,
+        ),
+        1,
+        "NaN",
+    ),
+    "one-class": (
+        lambda t, out: (
+            "train",
+            "--data",
+            _write(t / "one.csv", "a,b,y\n1,2,k\n3,4,k\n5,6,k\n7,8,k\n"),
+            *FAST,
+        ),
+        1,
+        "1 class",
+    ),
+    "wrong-features": (lambda t, out: ("predict", out, "--data", "iris"), 1, "features"),
+    "junk-model": (
+        lambda t, out: (
+            "evaluate",
+            _write(t / "junk.npz", b"PK\x03\x04 not really"),
+            "--data",
+            "digits",
+        ),
+        1,
+        "junk.npz",
+    ),
+    "foreign-npz": (
+        lambda t, out: ("predict", _foreign_npz(t / "foreign.npz"), "--data", "digits"),
+        1,
+        "not a boostnet model",
+    ),
+    "unknown-activation": (lambda t, out: ("train", "--activation", "softplus"), 2, "softplus"),
+    "alpha-ratio-above-1": (
+        lambda t, out: ("train", "--alpha-ratio", "5", *FAST),
+        2,
+        "alpha_ratio",
+    ),
+    "unknown-config-key": (
+        lambda t, out: ("train", "--config", _write(t / "bad.toml", "colour = 3\n"), *FAST),
+        2,
+        "colour",
+    ),
+}
+
+
+#: typer's own usage error (a Choice/validator on the option) prints "Usage ... Try ... --help" and
+#: a boxed message over six lines, not boostnet's one line; found when the line count was checked
+_NOT_ONE_LINE = {"unknown-activation"}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="bug: an unknown --activation gives typer's 6-line usage box, not one line",
+            ),
+        )
+        if name in _NOT_ONE_LINE
+        else name
+        for name in BAD_INPUT
+    ],
+)
+def test_bad_input_gives_one_line_errors(case, tmp_path, default_run):
+    """Each bad input on its own (one failing case does not hide the others)."""
     out, _ = default_run
-    cases = []
-    r = _run("train", "--data", tmp_path / "missing.csv", *FAST)
-    cases.append((r, 1, "not found"))
-    (tmp_path / "bad.npz").write_bytes(b"garbage")
-    r = _run("train", "--data", tmp_path / "bad.npz", *FAST)
-    cases.append((r, 1, "bad.npz"))
-    r = _run("train", "--data", "no-such-set", *FAST)
-    cases.append((r, 1, "no-such-set"))
-    c = tmp_path / "d.csv"
-    c.write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
-    r = _run("train", "--data", c, "--target", "label", *FAST)
-    cases.append((r, 1, "label"))
-    c2 = tmp_path / "s.csv"
-    c2.write_text("a,b,y\n1,x,0\n3,4,1\n5,6,0\n7,8,1\n")
-    r = _run("train", "--data", c2, *FAST)
-    cases.append((r, 1, "non-numeric"))
-    c3 = tmp_path / "n.csv"
-    c3.write_text("a,b,y\n1,nan,0\n3,4,1\n5,6,0\n7,8,1\n")
-    r = _run("train", "--data", c3, *FAST)
-    cases.append((r, 1, "NaN"))
-    c4 = tmp_path / "one.csv"
-    c4.write_text("a,b,y\n1,2,k\n3,4,k\n5,6,k\n7,8,k\n")
-    r = _run("train", "--data", c4, *FAST)
-    cases.append((r, 1, "1 class"))
-    r = _run("predict", out, "--data", "iris")
-    cases.append((r, 1, "features"))
-    junk = tmp_path / "junk.npz"
-    junk.write_bytes(b"PK\x03\x04 not really")
-    r = _run("evaluate", junk, "--data", "digits")
-    cases.append((r, 1, "junk.npz"))
-    foreign = tmp_path / "foreign.npz"
-    np.savez(foreign, a=np.zeros(2))
-    r = _run("predict", foreign, "--data", "digits")
-    cases.append((r, 1, "not a boostnet model"))
-    r = _run("train", "--activation", "softplus")
-    cases.append((r, 2, "softplus"))
-    r = _run("train", "--alpha-ratio", "5", *FAST)
-    cases.append((r, 2, "alpha_ratio"))
-    cfg = tmp_path / "bad.toml"
-    cfg.write_text("colour = 3\n")
-    r = _run("train", "--config", cfg, *FAST)
-    cases.append((r, 2, "colour"))
-    for r, code, needle in cases:
-        assert r.exit_code == code, (needle, r.output)
-        assert needle in r.output, (needle, r.output)
-        _err(r)
+    build, code, needle = BAD_INPUT[case]
+    r = _run(*build(tmp_path, out))
+    assert r.exit_code == code, (needle, r.output)
+    assert needle in _err(r), (needle, r.output)
 
 
 def test_existing_output_directory_is_never_overwritten(tmp_path):
@@ -321,13 +395,47 @@ def test_installed_entry_point_runs(tmp_path):
     assert json.loads(out.stdout.strip().splitlines()[-1])["data"] == "wine"
 
 
+def _wait_for(proc, pattern, deadline_s):
+    """Read ``proc``'s stderr in a thread until ``pattern`` appears (True) or the deadline or the
+    process's end comes first (False). The reader keeps draining stderr afterwards; returns the
+    pattern's outcome and a function giving everything read so far."""
+    import re
+    import threading
+
+    chunks, seen = [], threading.Event()
+    regex = re.compile(pattern)
+
+    def reader():
+        while True:
+            data = os.read(proc.stderr.fileno(), 4096)
+            if not data:
+                return
+            chunks.append(data.decode(errors="replace"))
+            if regex.search("".join(chunks[-4:])):
+                seen.set()
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    end = time.monotonic() + deadline_s
+    while not seen.is_set() and proc.poll() is None and time.monotonic() < end:
+        seen.wait(0.05)
+
+    def text():
+        thread.join(timeout=30)
+        return "".join(chunks)
+
+    return seen.is_set(), text
+
+
+@pytest.mark.slow
 def test_real_ctrl_c_stops_at_the_end_of_a_step(tmp_path):
     """SIGINT to the running command: the run directory is written and the exit code is 130."""
     proc = subprocess.Popen(
         [
             _entry_point(),
             "train",
-            # a fit that runs far longer than the wait below (20 s measured to reach 300 units)
+            # a fit that runs far longer than it takes to reach step 3 (20 s measured to reach
+            # 300 units)
             "--data",
             "friedman1",
             "--n-samples",
@@ -340,20 +448,27 @@ def test_real_ctrl_c_stops_at_the_end_of_a_step(tmp_path):
             "120",
             "--out",
             str(tmp_path / "c"),
-            "--no-progress",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # FORCE_COLOR: rich draws the live progress line on the pipe too (the readiness signal)
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "FORCE_COLOR": "1"},
     )
-    time.sleep(8)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "Traceback" not in stderr
+    try:
+        # interrupt once a few steps are done (the handler is installed), not after a fixed sleep
+        ready, stderr = _wait_for(proc, r"step [3-9]|step \d\d", deadline_s=120)
+        assert ready, f"no progress line 'step 3' within 120 s (exit {proc.poll()})"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = stderr()
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
     m = json.loads((tmp_path / "c" / "metrics.json").read_text())
-    assert m["stop_reason"] == "interrupted"
+    assert m["stop_reason"] == "interrupted" and m["units"] >= 3
 
 
 @pytest.mark.skipif(
@@ -361,6 +476,8 @@ def test_real_ctrl_c_stops_at_the_end_of_a_step(tmp_path):
     reason="Debian package dataset-fashion-mnist not "
     "installed (apt-get install dataset-fashion-mnist)",
 )
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # ~70 s alone; several times that on a loaded machine
 def test_fashion_mnist_end_to_end(tmp_path):
     r = _run(
         "train",

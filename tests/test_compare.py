@@ -104,6 +104,7 @@ def test_cross_validation_folds_cover_the_data():
     assert sum(r["n_test"] for r in res.rows) == 150
 
 
+@pytest.mark.slow
 def test_compare_writes_rows_resumes_and_matches_units(tmp_path):
     cfg = CompareConfig(**SMALL)
     res = compare(cfg, out=tmp_path / "c")
@@ -128,6 +129,7 @@ def test_compare_writes_rows_resumes_and_matches_units(tmp_path):
     assert len(rows) == 18 and len({_key(r) for r in rows}) == 18
 
 
+@pytest.mark.slow
 def test_parallel_jobs_give_the_same_rows(tmp_path):
     cfg = CompareConfig(datasets=["wine"], methods=["boostnet", "linear"], seeds=2)
     a = compare(cfg, out=tmp_path / "a", jobs=1)

@@ -43,7 +43,13 @@ def test_multiclass_string_labels_and_group_penalty():
     est = BoostNetClassifier(penalty="group_l1", max_units=30, **FAST).fit(X, labels)
     assert list(est.classes_) == ["ant", "bee", "cat"]
     assert est.score(X, labels) > 0.85
-    assert est.decision_function(X).shape == (300, 3)
+    D = est.decision_function(X)
+    assert D.shape == (300, 3)
+    # probabilities: rows sum to 1 and are the softmax of the decision function (by hand)
+    P = est.predict_proba(X)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    E = np.exp(D - D.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(P, E / E.sum(axis=1, keepdims=True), rtol=1e-10, atol=1e-15)
     # group L1: a unit's output weights are all zero or all non-zero (generically)
     nz = (est.coef_ != 0).sum(axis=1)
     assert np.all(nz == 3)
@@ -60,6 +66,7 @@ def test_regression_single_and_multi_output():
     assert est2.score(X, Y) > 0.85
 
 
+@pytest.mark.slow
 def test_default_classifier_on_digits_reaches_the_target(digits_split):
     """The documented default run (also the README's and the benchmark's)."""
     Xtr, Xte, ytr, yte = digits_split

@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 import pytest
+from score_ref import assert_sign_scores, scores_by_hand
 
 from boostnet.activations import ACTIVATIONS
 from boostnet.bench import random_pool
@@ -73,7 +74,7 @@ def test_rawmodule_scorer_matches_the_float64_reference(fake_cupy, screen, act_n
     act = ACTIVATIONS[act_name]
     X, G, W, c = random_pool(211, 19, 333, K, 7 * K, act)
     pen = GroupL1 if K == 3 else L1
-    ref = reference_scores(X, W, c, G, act, pen)
+    ref = scores_by_hand(X, W, c, G, act_name, pen)
     rl = cp._core._routines_linalg
     before = rl.get_compute_type(np.float32)
     scorer = GpuScorer(cp.asarray(X), screen=screen, chunk=128, rows_per_block=64)
@@ -82,8 +83,18 @@ def test_rawmodule_scorer_matches_the_float64_reference(fake_cupy, screen, act_n
     assert cp._fake.launches == 3  # 333 candidates in chunks of 128, one kernel launch each
     assert cp._fake.gemms["tf32" if screen == "tf32" else "fp16"] == 3
     scores = cp.asnumpy(res.scores)
-    if act_name != "sign":  # sign units flip at z ~ 0; held to the top-1 after re-scoring only
+    if act_name != "sign":
         np.testing.assert_allclose(scores, ref, rtol=0, atol=TOL[screen] * np.abs(ref).max())
+        if screen == "tf32":  # from the TF32-rounded inputs: only float32 accumulation is left
+            ref32 = scores_by_hand(X, W, c, G, act_name, pen, rounding="tf32")
+            np.testing.assert_allclose(scores, ref32, rtol=0, atol=1e-5 * np.abs(ref).max())
+    else:
+        # sign: the pre-activations from the inputs as the screen rounds them (TF32, or float16
+        # inputs with a float16 product); either sign only at points within that rounding of z = 0
+        rounding = "tf32" if screen == "tf32" else "float16"
+        mag = np.abs(X) @ np.abs(W).T
+        z_eps = 1e-5 * (mag + np.abs(c)) if screen == "tf32" else 2e-3 * mag
+        assert_sign_scores(scores, X, W, c, G, pen, rounding, rtol=1e-5, z_eps=z_eps)
     assert int(res.top[0]) == int(np.argmax(ref))
     assert res.top_scores[0] == pytest.approx(ref.max(), rel=1e-10)
 
@@ -208,6 +219,7 @@ def test_cli_train_and_bench_on_the_device(fake_cupy, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the subprocess has its own 600 s limit; ~20 s alone, 110 s loaded
 def test_the_gpu_test_file_passes_on_the_stand_in():
     # tests/test_gpu.py skips here without a GPU; on the stand-in it runs, so its own mistakes show
     # up now, not in the few minutes a GPU machine is lent

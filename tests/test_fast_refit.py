@@ -159,6 +159,7 @@ def test_batched_steps_reach_the_dictionary_optimum(units_per_step, rng):
         assert est.n_iter_ < ref.n_iter_
 
 
+@pytest.mark.slow
 def test_the_certificate_is_issued_at_a_tight_refit(digits_split):
     Xtr, _, ytr, _ = digits_split
     est = BoostNetClassifier(random_state=0, n_candidates=512).fit(Xtr, ytr)
@@ -205,6 +206,7 @@ def test_non_finite_scores_are_an_error_not_a_certificate(rng):
             BoostNetClassifier(random_state=0, sampler=sampler, refine=False).fit(X, y)
 
 
+@pytest.mark.slow
 def test_a_cycling_fit_at_a_tiny_lambda_ends(rng):
     """Separable data and lambda = 1e-8: units used to enter and leave forever (issue 13, item 9)."""
     X = np.random.default_rng(0).standard_normal((100, 2))

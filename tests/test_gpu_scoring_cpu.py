@@ -9,12 +9,12 @@ float64 reference. What this cannot check (cuBLAS TF32, NVRTC compilation, speed
 import numpy as np
 import pytest
 from kernel_emu import EmulatedEpilogue, available
+from score_ref import assert_sign_scores, scores_by_hand
 
 from boostnet.activations import ACTIVATIONS
 from boostnet.bench import random_pool
 from boostnet.gpu_scoring import GpuScorer
 from boostnet.penalties import L1, GroupL1
-from boostnet.scoring import reference_scores
 
 _WHY = available()
 pytestmark = pytest.mark.skipif(_WHY is not None, reason=str(_WHY))
@@ -33,15 +33,15 @@ def test_fp32_screen_matches_the_reference(emu, act_name, n, d, M, K):
     # chunks of 32 candidates and 16 rows per block: several chunks, a partial last chunk, a
     # partial last row block, candidates not a multiple of the 32-wide block
     scorer = GpuScorer(X, screen="fp32", chunk=32, epilogue=emu, rows_per_block=16)
-    ref = reference_scores(X, W, c, G, act, L1)
+    ref = scores_by_hand(X, W, c, G, act_name, L1)
     res = scorer.score(W, c, G, act, L1, k=8)
     assert emu.calls > 0
-    tol = 1e-5 * np.abs(ref).max()
     if act_name == "sign":
         # each candidate's hyperplane passes through a data point (z = 0 there up to rounding):
-        # float32 may flip the sign at that point, moving the score by up to 2 |G_i|
-        tol = tol + 4 * np.abs(G).max()
-    np.testing.assert_allclose(res.scores, ref, rtol=0, atol=tol)
+        # either sign at the points within float32 error of it, every other point exact
+        assert_sign_scores(res.scores, X, W, c, G, L1, "float32", rtol=1e-5)
+    else:
+        np.testing.assert_allclose(res.scores, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
     assert res.top[0] == int(np.argmax(ref))
     assert res.top_scores[0] == pytest.approx(ref.max(), rel=1e-12)
 
@@ -55,11 +55,13 @@ def test_every_candidates_per_thread_matches_the_reference(emu, act_name, cpt, n
     act = ACTIVATIONS[act_name]
     X, G, W, c = random_pool(n, d, M, K, 11 * n + M, act)
     scorer = GpuScorer(X, screen="fp32", chunk=96, epilogue=emu, rows_per_block=16, cpt=cpt)
-    ref = reference_scores(X, W, c, G, act, L1)
+    ref = scores_by_hand(X, W, c, G, act_name, L1)
     res = scorer.score(W, c, G, act, L1, k=8)
     assert emu.instances[-1][2] == cpt
-    tol = 1e-5 * np.abs(ref).max() + (4 * np.abs(G).max() if act_name == "sign" else 0.0)
-    np.testing.assert_allclose(res.scores, ref, rtol=0, atol=tol)
+    if act_name == "sign":
+        assert_sign_scores(res.scores, X, W, c, G, L1, "float32", rtol=1e-5)
+    else:
+        np.testing.assert_allclose(res.scores, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
     assert res.top[0] == int(np.argmax(ref))
 
 
@@ -68,7 +70,7 @@ def test_fp16_screen_keeps_the_best_unit(emu, act_name):
     act = ACTIVATIONS[act_name]
     X, G, W, c = random_pool(200, 12, 96, 10, 5, act)
     scorer = GpuScorer(X, screen="fp16", chunk=64, epilogue=emu, rows_per_block=64)
-    ref = reference_scores(X, W, c, G, act, GroupL1)
+    ref = scores_by_hand(X, W, c, G, act_name, GroupL1)
     res = scorer.score(W, c, G, act, GroupL1, k=16)
     # float16 inputs and Z: ~1e-3 relative error on z, so on the scores too
     np.testing.assert_allclose(res.scores, ref, rtol=0, atol=3e-3 * np.abs(ref).max())
@@ -80,7 +82,7 @@ def test_k32_and_every_output_reduced(emu):
     X, G, W, c = random_pool(50, 4, 40, 32, 9, act)
     G[:, :31] = 0.0  # only the last output carries signal: a K indexing slip would lose it
     scorer = GpuScorer(X, screen="fp32", chunk=32, epilogue=emu, rows_per_block=8)
-    ref = reference_scores(X, W, c, G, act, L1)
+    ref = scores_by_hand(X, W, c, G, "relu", L1)
     res = scorer.score(W, c, G, act, L1, k=4)
     np.testing.assert_allclose(res.scores, ref, rtol=1e-5, atol=1e-12)
     assert res.top[0] == int(np.argmax(ref))
@@ -106,7 +108,7 @@ def test_out_of_memory_retries_with_smaller_chunks(emu):
     scorer = GpuScorer(X, screen="fp32", chunk=256, epilogue=flaky, rows_per_block=16)
     res = scorer.score(W, c, G, act, L1, k=4)
     assert flaky.failed and scorer.chunk == 128
-    ref = reference_scores(X, W, c, G, act, L1)
+    ref = scores_by_hand(X, W, c, G, "relu", L1)
     np.testing.assert_allclose(res.scores, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
 
 
@@ -124,5 +126,5 @@ def test_fp16_screen_falls_back_when_z_could_overflow(emu):
     scorer._epilogue = spy
     res = scorer.score(W, c, G, act, L1, k=4)
     assert calls and all(dt == np.float32 for dt in calls)
-    ref = reference_scores(X, W, c, G, act, L1)
+    ref = scores_by_hand(X, W, c, G, "relu", L1)
     np.testing.assert_allclose(res.scores, ref, rtol=0, atol=1e-5 * np.abs(ref).max())

@@ -294,6 +294,7 @@ def test_warm_start_continues(digits_split):
 
 
 @pytest.mark.parametrize("penalty", [L1, GroupL1], ids=["l1", "group_l1"])
+@pytest.mark.slow
 def test_certificate_stop_means_no_pool_unit_beats_lambda(penalty, digits_split):
     """At a certificate stop, a fresh large pool at the final model also finds no unit above
     lambda by more than a small margin (the certificate is relative to the pools searched)."""

@@ -31,6 +31,7 @@ def clf_path(clf_data):
     return est, est.path(X[:240], y[:240], X_val=X[240:], y_val=y[240:])
 
 
+@pytest.mark.slow
 def test_every_point_is_certified(clf_path):
     est, p = clf_path
     assert len(p.points) == 10
@@ -128,6 +129,7 @@ def test_path_matches_cold_fits_finite_dictionary():
         assert q.objective == pytest.approx(_objective(cold), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_explicit_alphas_and_function_form(clf_data):
     X, y = clf_data
     p = boostnet.path(X, y, alphas=[0.01, 0.1, 0.03], random_state=0)
@@ -144,6 +146,7 @@ def test_explicit_alphas_and_function_form(clf_data):
         boostnet.path(X, y, task="ranking")
 
 
+@pytest.mark.slow
 def test_path_is_reproducible(clf_data):
     X, y = clf_data
     kw = dict(random_state=3, n_alphas=5, alpha_min_ratio=0.02)
@@ -176,6 +179,7 @@ def test_path_stops_on_callback_and_patience(clf_data):
     assert len(est.path_.points) < 12
 
 
+@pytest.mark.slow
 def test_alpha_auto(clf_data):
     X, y = clf_data
     kw = dict(alpha="auto", random_state=0, n_alphas=6, alpha_min_ratio=0.01, n_candidates=512)
@@ -194,6 +198,7 @@ def test_alpha_auto(clf_data):
         BoostNetClassifier(alpha="auto", early_stopping=True).fit(X, y)
 
 
+@pytest.mark.slow
 def test_alpha_auto_model_saves(tmp_path, clf_data):
     X, y = clf_data
     est = BoostNetClassifier(alpha="auto", random_state=0, n_alphas=5, alpha_min_ratio=0.02)
@@ -203,6 +208,7 @@ def test_alpha_auto_model_saves(tmp_path, clf_data):
     assert np.array_equal(back.predict(X), est.predict(X))
 
 
+@pytest.mark.slow
 def test_cv_same_choice_with_one_or_two_jobs():
     X, y = load_iris(return_X_y=True)
     kw = dict(n_alphas=6, alpha_min_ratio=0.01, cv=3, random_state=0, n_candidates=512)
@@ -230,6 +236,7 @@ def test_cv_one_standard_error_rule_picks_a_larger_lambda():
     assert np.all(m[: ose.best_index_] < m[i] - s[i])
 
 
+@pytest.mark.slow
 def test_regressor_cv():
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, (200, 2))
