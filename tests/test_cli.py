@@ -323,26 +323,7 @@ BAD_INPUT = {
 }
 
 
-#: typer's own usage error (a Choice/validator on the option) prints "Usage ... Try ... --help" and
-#: a boxed message over six lines, not boostnet's one line; found when the line count was checked
-_NOT_ONE_LINE = {"unknown-activation"}
-
-
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bug: an unknown --activation gives typer's 6-line usage box, not one line",
-            ),
-        )
-        if name in _NOT_ONE_LINE
-        else name
-        for name in BAD_INPUT
-    ],
-)
+@pytest.mark.parametrize("case", list(BAD_INPUT))
 def test_bad_input_gives_one_line_errors(case, tmp_path, default_run):
     """Each bad input on its own (one failing case does not hide the others)."""
     out, _ = default_run
