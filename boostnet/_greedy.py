@@ -36,6 +36,7 @@ import numpy as np
 from ._backend import get_namespace, synchronize, to_float, to_numpy
 from .activations import Activation
 from .exceptions import DataError
+from .oracle import append_exact
 from .penalties import PENALTIES, get_penalty
 from .refine import refine_units
 from .refit import RefitResult, primal, refit
@@ -121,6 +122,7 @@ class GreedyConfig:
     n_iter_no_change: int = 10
     corrective: bool = True
     units_per_step: int = 1
+    oracle: str = "sampled"  # "auto", "sampled", "certify", "exact": see boostnet.oracle
 
 
 @dataclass
@@ -258,6 +260,8 @@ class Pool:
         Candidates drawn.
     times : dict
         Seconds spent in ``sample``, ``score`` and ``refine``.
+    exact : bool
+        Whether the pool holds the best of all units (the exact search ran: ``boostnet.oracle``).
     """
 
     W: object
@@ -265,6 +269,7 @@ class Pool:
     scores: object
     n_drawn: int
     times: dict
+    exact: bool = False
 
 
 def _clock(xp, t0):
@@ -273,8 +278,9 @@ def _clock(xp, t0):
     return t, t - t0
 
 
-def search_pool(scorer, G, sampler, config: GreedyConfig, rng, reducer) -> Pool:
-    """Phases ``sample``, ``score`` and ``refine`` of one step (see :class:`Pool`)."""
+def search_pool(scorer, G, sampler, config: GreedyConfig, rng, reducer, threshold=None) -> Pool:
+    """Phases ``sample``, ``score`` and ``refine`` of one step (see :class:`Pool`); ``threshold``
+    (``alpha (1 + tol)``) tells ``oracle="certify"`` whether the pool would certify."""
     X = scorer.X64
     xp = get_namespace(X)
     act = config.activation
@@ -295,9 +301,11 @@ def search_pool(scorer, G, sampler, config: GreedyConfig, rng, reducer) -> Pool:
         )
         Wt, ct, st = Wt.copy(), ct.copy(), st.copy()
         Wt[si], ct[si], st[si] = Wr, cr, sr
+    # the best unit of all joins the pool (d <= 2, sign or relu: boostnet.oracle)
+    Wt, ct, st, exact = append_exact(X, G, config, reducer, Wt, ct, st, threshold)
     t, t_refine = _clock(xp, t)
     times = {"sample": t_sample, "score": t_score, "refine": t_refine}
-    return Pool(Wt, ct, st, int(Wp.shape[0]), times)
+    return Pool(Wt, ct, st, int(Wp.shape[0]), times, exact)
 
 
 def diverse(X, W, c, scores, threshold: float, limit: int, activation: Activation):
@@ -450,8 +458,9 @@ class _Loop:
 
     # ---- phase: search ----------------------------------------------------------------------
     def search(self) -> tuple[Pool, float]:
+        thr = self.alpha * (1.0 + self.config.tol) if self.alpha is not None else None
         pool = search_pool(
-            self.scorer, self.fit.G, self.sampler, self.config, self.rng, self.reducer
+            self.scorer, self.fit.G, self.sampler, self.config, self.rng, self.reducer, thr
         )
         self.total += pool.n_drawn
         best = to_float(pool.scores.max())
