@@ -32,8 +32,8 @@ from ._backend import DEVICES
 from .activations import ACTIVATIONS
 from .estimators import BoostNetClassifier
 from .exceptions import BoostNetError, ConfigError, DataError, ModelFileError
-from .penalties import PENALTIES
 from .oracle import ORACLES
+from .penalties import PENALTIES
 from .samplers import SAMPLERS
 
 #: Option defaults are the estimator's own defaults.
@@ -55,6 +55,7 @@ Penalty = Enum("Penalty", {k: k for k in [*PENALTIES, "auto"]}, type=str)
 _DEFAULT_PENALTY = Penalty(_D["penalty"])
 Sampler = Enum("Sampler", {k: k for k in SAMPLERS}, type=str)
 Oracle = Enum("Oracle", {k: k for k in ORACLES}, type=str)
+_DEFAULT_ORACLE = Oracle(_D["oracle"])
 Device = Enum("Device", {k: k for k in DEVICES}, type=str)
 
 
@@ -293,7 +294,7 @@ def train(
             "at most 2 features: a global certificate); auto: exact where it applies.",
             rich_help_panel=_MODEL,
         ),
-    ] = Oracle(_D["oracle"]),
+    ] = _DEFAULT_ORACLE,
     n_candidates: Annotated[
         int, typer.Option(help="Candidates per step.", rich_help_panel=_MODEL)
     ] = _D["n_candidates"],

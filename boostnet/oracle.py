@@ -195,9 +195,9 @@ def _sweep(Xu, F):
     """For chunks of pivots, the sums of the rows of ``F`` over the angular regions around them.
 
     Yields ``(I, J, phi, Lsum, Ray, Opp)``: pivots ``I`` (b,), the other points ``J`` (b, m - 1)
-    sorted by the angles ``phi`` (b, m - 1) of the rays from the pivot to them, and for each ray the sums (b, m - 1, P)
-    of ``F`` over the open half-plane to the left of the ray's line, over the points on the ray,
-    and over the points on the opposite ray.
+    sorted by the angles ``phi`` (b, m - 1) of the rays from the pivot to them, and for each ray
+    the sums (b, m - 1, P) of ``F`` over the open half-plane to the left of the ray's line, over
+    the points on the ray, and over the points on the opposite ray.
     """
     m, P = F.shape
     L = m - 1
