@@ -291,7 +291,9 @@ def _next_critical(phi, starts):
     crit = np.concatenate([crit, crit[:, :1] + _TWO_PI], axis=1)
     off = 10.0 * np.arange(b)[:, None]
     s0 = starts % _TWO_PI
-    idx = np.searchsorted((crit + off).ravel(), (s0 + _ANGLE_TOL + off[:, :, None]).ravel(), "right")
+    idx = np.searchsorted(
+        (crit + off).ravel(), (s0 + _ANGLE_TOL + off[:, :, None]).ravel(), "right"
+    )
     idx = idx.reshape(s0.shape) - (2 * L + 1) * np.arange(b)[:, None, None]
     idx = np.minimum(idx, 2 * L)
     return np.take_along_axis(crit, idx.reshape(b, -1), 1).reshape(s0.shape) - s0
