@@ -172,7 +172,7 @@ class _CVMixin:
         scorer = self._scorer(X, xp)
         Yd, a = xp.asarray(Y), xp.asarray(sw / sw.sum())
         config = self._config(None, datafit)
-        self.oracle_ = resolve_oracle(self.oracle, X.shape[1], config.activation)
+        self.oracle_ = resolve_oracle(self.oracle, X.shape[1], config.activation, X.shape[0])
         lam, alphas = self._grid(
             self.alphas, scorer, Yd, a, datafit, sampler, config, np.random.default_rng(seeds[0])
         )

@@ -283,7 +283,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         a = sw / sw.sum()
         config = self._config(alpha, datafit, self.alpha_ratio)
         self.penalty_ = config.penalty
-        self.oracle_ = resolve_oracle(self.oracle, X.shape[1], config.activation)
+        self.oracle_ = resolve_oracle(self.oracle, X.shape[1], config.activation, X.shape[0])
         if path is not None and path.stop_reason in ("interrupted", "callback"):
             # the path was stopped: keep the best network found so far, without the final fit
             result = GreedyResult(init, alpha, path.lambda_max, path.stop_reason, [], 0)
@@ -423,7 +423,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         Yd, a = xp.asarray(Y), xp.asarray(sw / sw.sum())
         config = self._config(None, datafit)
         self.penalty_ = config.penalty
-        self.oracle_ = resolve_oracle(self.oracle, X.shape[1], config.activation)
+        self.oracle_ = resolve_oracle(self.oracle, X.shape[1], config.activation, X.shape[0])
         validation, extra = None, None
         if (X_val is None) != (y_val is None):
             raise DataError("give both X_val and y_val, or neither")
@@ -624,7 +624,9 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         How each step finds its best unit: ``"sampled"`` searches the drawn pool (the certificate
         holds over the pools searched); ``"exact"`` also adds the best of *all* units, found by an
         arrangement sweep (``boostnet.oracle``; sign or relu units and at most 2 features only),
-        which makes the certificate global; ``"auto"`` is ``"exact"`` where it applies.
+        which makes the certificate global; ``"certify"`` runs that search only where the pool
+        alone would certify (growing steps cost what sampled ones do; the certificate is still
+        global); ``"auto"`` is ``"certify"`` where it applies and n <= 1000, else ``"sampled"``.
 
     Attributes
     ----------
@@ -639,7 +641,7 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
     penalty_ : str
         The penalty used (``penalty`` with ``"auto"`` resolved).
     oracle_ : str
-        The oracle used: ``"exact"`` or ``"sampled"`` (``oracle`` with ``"auto"`` resolved).
+        The oracle used: ``"exact"``, ``"certify"`` or ``"sampled"`` (``"auto"`` resolved).
     lambda_max_ : float or None
         Estimated lambda_max (best pool score at the intercept-only model).
     history_ : list of StepRecord

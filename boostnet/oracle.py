@@ -66,6 +66,9 @@ ORACLES = ("auto", "sampled", "certify", "exact")
 EXACT_ACTIVATIONS = ("sign", "relu")
 #: Largest input dimension with an exact search.
 EXACT_MAX_DIM = 2
+#: ``oracle="auto"`` uses the exact search (as ``"certify"``) up to this many training points; the
+#: sweep costs O(n^2 log n) per search (relu, n = 1000: seconds).
+AUTO_MAX_SAMPLES = 1000
 #: Points whose angles around a pivot differ by less than this (radians) are collinear with it.
 _ANGLE_TOL = 1e-9
 #: Elements of the per-chunk prefix-sum arrays of the sweep (sets the pivot chunk size).
@@ -80,7 +83,7 @@ def supports_exact(n_features: int, activation) -> bool:
     return n_features <= EXACT_MAX_DIM and get_activation(activation).name in EXACT_ACTIVATIONS
 
 
-def resolve_oracle(oracle: str, n_features: int, activation) -> str:
+def resolve_oracle(oracle: str, n_features: int, activation, n_samples: int | None = None) -> str:
     """The oracle a fit uses: ``"exact"``, ``"certify"`` or ``"sampled"``.
 
     ``"exact"``: every step's pool also holds the best of all units (exact greedy steps; raises
@@ -88,13 +91,15 @@ def resolve_oracle(oracle: str, n_features: int, activation) -> str:
     search runs only where the sampled pool alone would end the fit with a certificate (its best
     score at or below ``alpha (1 + tol)``), and at the first search of a fit whose lambda is a
     ratio of lambda_max: growing steps cost what sampled ones do, and every certificate is global.
-    ``"auto"`` resolves to ``"certify"`` where :func:`supports_exact` holds, else ``"sampled"``.
+    ``"auto"`` resolves to ``"certify"`` where :func:`supports_exact` holds and there are at most
+    :data:`AUTO_MAX_SAMPLES` points (``n_samples``; None: not checked), else ``"sampled"``.
     """
     if oracle not in ORACLES:
         raise ConfigError(f"unknown oracle {oracle!r}; expected one of {', '.join(ORACLES)}")
     ok = supports_exact(n_features, activation)
     if oracle == "auto":
-        return "certify" if ok else "sampled"
+        small = n_samples is None or n_samples <= AUTO_MAX_SAMPLES
+        return "certify" if ok and small else "sampled"
     if oracle == "exact" and not ok:
         raise ConfigError(
             "oracle='exact' needs sign or relu units and at most 2 input features (got "
@@ -494,7 +499,7 @@ def append_exact(X, G, config, reducer, W, c, scores, threshold=None):
     searched : bool
         Whether the exact search ran.
     """
-    mode = resolve_oracle(config.oracle, X.shape[1], config.activation)
+    mode = resolve_oracle(config.oracle, X.shape[1], config.activation, X.shape[0])
     xp = get_namespace(X)
     lb = to_float(scores.max()) if scores.shape[0] else -math.inf
     if mode == "sampled" or (mode == "certify" and threshold is not None and lb > threshold):

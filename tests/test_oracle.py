@@ -132,6 +132,7 @@ def test_resolve_oracle_and_refusals():
     assert resolve_oracle("auto", 2, "relu") == "certify"
     assert resolve_oracle("auto", 1, "sign") == "certify"
     assert resolve_oracle("auto", 3, "relu") == "sampled"
+    assert resolve_oracle("auto", 2, "relu", n_samples=100_000) == "sampled"  # O(n^2) per search
     assert resolve_oracle("auto", 2, "tanh") == "sampled"
     assert resolve_oracle("exact", 2, "sign") == "exact"
     with pytest.raises(ConfigError, match="sign or relu"):
