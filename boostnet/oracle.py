@@ -144,10 +144,48 @@ def _top_dirs(M, kind):
         U = M / np.where(nrm > 0, nrm, 1.0)[..., None]
         return np.concatenate([U, -U], axis=-2), np.concatenate([nrm, nrm], axis=-1)
     Q = np.swapaxes(M, -1, -2) @ M  # (..., D, D)
+    if Q.shape[-1] == 2:  # closed form of the top eigenpair of a symmetric 2 x 2 matrix
+        a, b, c = Q[..., 0, 0], Q[..., 0, 1], Q[..., 1, 1]
+        lam = 0.5 * (a + c) + np.sqrt(0.25 * (a - c) ** 2 + b * b)
+        v1 = np.stack([lam - c, b], axis=-1)
+        v2 = np.stack([b, lam - a], axis=-1)
+        n1, n2 = (v1 * v1).sum(axis=-1), (v2 * v2).sum(axis=-1)
+        v = np.where((n1 >= n2)[..., None], v1, v2)
+        nv = np.sqrt(np.maximum(n1, n2))
+        v = np.where((nv > 0)[..., None], v / np.where(nv > 0, nv, 1.0)[..., None], [1.0, 0.0])
+        bnd = np.sqrt(np.maximum(lam, 0.0))
+        return np.stack([v, -v], axis=-2), np.stack([bnd, bnd], axis=-1)
     w, V = np.linalg.eigh(Q)
     v1 = V[..., :, -1]
     b = np.sqrt(np.maximum(w[..., -1], 0.0))
     return np.stack([v1, -v1], axis=-2), np.stack([b, b], axis=-1)
+
+
+def _top_singular_3(M):
+    """Largest singular value and its right singular vector of each ``M`` (q, K, 3), by the
+    closed form of the eigenvalues of the symmetric 3 x 3 ``M^T M`` (trigonometric) and the
+    largest cross product of two rows of ``M^T M - lambda I``. Returns ``(sigma (q,), v (q, 3))``;
+    ``sigma`` is accurate to ~1e-8 (relative), ``v`` is a candidate direction (scored exactly by
+    the caller)."""
+    Q = np.swapaxes(M, -1, -2) @ M
+    p1 = Q[..., 0, 1] ** 2 + Q[..., 0, 2] ** 2 + Q[..., 1, 2] ** 2
+    q = np.trace(Q, axis1=-2, axis2=-1) / 3.0
+    d = np.diagonal(Q, axis1=-2, axis2=-1) - q[..., None]
+    p = np.sqrt(((d * d).sum(axis=-1) + 2.0 * p1) / 6.0)
+    safe = np.where(p > 0, p, 1.0)
+    B = (Q - q[..., None, None] * np.eye(3)) / safe[..., None, None]
+    r = np.clip(np.linalg.det(B) / 2.0, -1.0, 1.0)
+    lam = q + 2.0 * p * np.cos(np.arccos(r) / 3.0)
+    R = Q - lam[..., None, None] * np.eye(3)
+    C = np.stack(
+        [np.cross(R[:, 0], R[:, 1]), np.cross(R[:, 0], R[:, 2]), np.cross(R[:, 1], R[:, 2])], axis=1
+    )  # (q, 3, 3)
+    nc = (C * C).sum(axis=-1)
+    j = np.argmax(nc, axis=1)
+    v = C[np.arange(C.shape[0]), j]
+    nv = np.sqrt(nc[np.arange(C.shape[0]), j])
+    v = np.where((nv > 0)[:, None], v / np.where(nv > 0, nv, 1.0)[:, None], [0.0, 0.0, 1.0])
+    return np.sqrt(np.maximum(lam, 0.0)), v
 
 
 class _Best:
@@ -322,7 +360,9 @@ def _relu_2d(Xu, Gu, act, reducer, kind, best: _Best):
     A[:, 0, 0] = A[:, 1, 1] = 1.0
     A[:, 2, :] = -Xu
     B = np.linalg.qr(A)[0]  # (m, 3, 2)
-    for I, J, phi, left, ray, opp in _sweep(Xu, F):
+    # two sweeps: the cells' stationary points are pruned against the best score on all cell
+    # boundaries (vertices and arcs: the first sweep), which is often the maximum itself
+    for I, _, phi, left, ray, opp in _sweep(Xu, F):
         b, L = phi.shape
         own = F[I][:, None, :]
         # vertices: the line through the pivot and the ray's point, positive side on its left;
@@ -350,6 +390,9 @@ def _relu_2d(Xu, Gu, act, reducer, kind, best: _Best):
         j = np.unravel_index(int(np.argmax(ba)), ba.shape)
         ua = B[I[j[0]]] @ Wa[j]
         _evaluate(Xu, Gu, act, reducer, ua[None], ba[j][None], best)
+    for I, J, phi, left, ray, opp in _sweep(Xu, F):
+        b, L = phi.shape
+        own = F[I][:, None, :]
         # cells next to the vertex: the open side plus the points of the line past a cut; their
         # stationary points count only if inside the cell, which evaluation decides (bound first)
         cells = np.stack([left + ray, left + ray + own, left + opp, left + opp + own], axis=2)
@@ -364,9 +407,12 @@ def _relu_2d(Xu, Gu, act, reducer, kind, best: _Best):
         else:
             fro = np.sqrt((Mc * Mc).sum(axis=(-1, -2)))  # >= the top singular value
             idx = np.nonzero(fro > lb)
-            Uc, bc = _top_dirs(Mc[idx], kind)  # (q, 2, 3), (q, 2)
-            Uc, bc = Uc.reshape(-1, 3), bc.reshape(-1)
-            idx = tuple(np.repeat(t, 2) for t in idx)
+            sv, v = _top_singular_3(Mc[idx])
+            sv *= 1 + 1e-6  # a margin for the closed form's rounding: a bound stays a bound
+            keep = sv > lb
+            idx = tuple(t[keep] for t in idx)
+            Uc, bc = np.concatenate([v[keep], -v[keep]]), np.concatenate([sv[keep], sv[keep]])
+            idx = tuple(np.concatenate([t, t]) for t in idx)
         # a cell's closure lies on the given sides of the pivot's and the ray point's lines
         zi = (Uc * X1[I[idx[0]]]).sum(axis=1) * _CELL_SIDES[idx[2], 0]
         zj = (Uc * X1[J[idx[0], idx[1]]]).sum(axis=1) * _CELL_SIDES[idx[2], 1]
