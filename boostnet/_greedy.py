@@ -42,6 +42,7 @@ from ._backend import get_namespace, synchronize, to_float, to_numpy
 from .activations import Activation
 from .exceptions import DataError
 from .network import NetworkState
+from .oracle import append_exact
 from .penalties import PENALTIES, get_penalty
 from .refine import refine_units
 from .refit import RefitResult, primal, refit
@@ -134,6 +135,7 @@ class GreedyConfig:
     corrective: bool
     units_per_step: int
     certify_pools: int
+    oracle: str  # "auto", "sampled", "certify", "exact": see boostnet.oracle
 
 
 @dataclass
@@ -144,7 +146,8 @@ class Certificate:
     refined by ascent), searched at the final network after a tight re-fit, found no unit scoring
     above ``alpha (1 + tol)``; ``best_score`` is the best score they found. ``kind`` is
     ``"sampled"`` (the pools are random: a certificate over what was searched) or ``"exact"``
-    (every pool included the exact search over all units: a global certificate). ``refit_gap`` is
+    (the last pool included the exact search over all units, :mod:`boostnet.oracle`: a global
+    certificate, for which one clean pool suffices). ``refit_gap`` is
     the re-fit's relative duality gap, ``duality_gap`` its absolute value.
     """
 
@@ -284,6 +287,8 @@ class Pool:
         Candidates drawn.
     times : dict
         Seconds spent in ``sample``, ``score`` and ``refine``.
+    exact : bool
+        Whether the pool holds the best of all units (the exact search ran: ``boostnet.oracle``).
     """
 
     W: object
@@ -291,6 +296,7 @@ class Pool:
     scores: object
     n_drawn: int
     times: dict
+    exact: bool = False
 
 
 def _clock(xp, t0):
@@ -299,8 +305,9 @@ def _clock(xp, t0):
     return t, t - t0
 
 
-def search_pool(scorer, G, sampler, config: GreedyConfig, rng, reducer) -> Pool:
-    """Phases ``sample``, ``score`` and ``refine`` of one step (see :class:`Pool`)."""
+def search_pool(scorer, G, sampler, config: GreedyConfig, rng, reducer, threshold=None) -> Pool:
+    """Phases ``sample``, ``score`` and ``refine`` of one step (see :class:`Pool`); ``threshold``
+    (``alpha (1 + tol)``) tells ``oracle="certify"`` whether the pool would certify."""
     X = scorer.X64
     xp = get_namespace(X)
     act = config.activation
@@ -321,9 +328,11 @@ def search_pool(scorer, G, sampler, config: GreedyConfig, rng, reducer) -> Pool:
         )
         Wt, ct, st = Wt.copy(), ct.copy(), st.copy()
         Wt[si], ct[si], st[si] = Wr, cr, sr
+    # the best unit of all joins the pool (d <= 2, sign or relu: boostnet.oracle)
+    Wt, ct, st, exact = append_exact(X, G, config, reducer, Wt, ct, st, threshold)
     t, t_refine = _clock(xp, t)
     times = {"sample": t_sample, "score": t_score, "refine": t_refine}
-    return Pool(Wt, ct, st, int(Wp.shape[0]), times)
+    return Pool(Wt, ct, st, int(Wp.shape[0]), times, exact)
 
 
 def diverse(X, W, c, scores, threshold: float, limit: int, activation: Activation):
@@ -491,7 +500,8 @@ class _Loop:
                 n_refine=max(cfg.n_refine, _CERTIFY_REFINE),
                 refine_steps=max(cfg.refine_steps, _CERTIFY_REFINE_STEPS),
             )
-        pool = search_pool(self.scorer, self.fit.G, self.sampler, cfg, self.rng, self.reducer)
+        thr = self.alpha * (1.0 + cfg.tol) if self.alpha is not None else None
+        pool = search_pool(self.scorer, self.fit.G, self.sampler, cfg, self.rng, self.reducer, thr)
         self.total += pool.n_drawn
         best = to_float(pool.scores.max())
         if not math.isfinite(best):  # never a "certificate" from NaN scores
@@ -519,13 +529,15 @@ class _Loop:
         if best > self.alpha * (1.0 + self.config.tol):
             self.clean = []
             return None
-        self.clean.append((pool.n_drawn, best))
+        self.clean.append((pool.n_drawn, best, pool.exact))
         self.hard = True
         if self.refit_tol > self.config.refit_tol:
             if len(self.clean) < 2:
                 return "again"
             self.clean = []
             return "tighten"
+        if pool.exact:  # the pool held the best of all units: one clean pool is global proof
+            return "certificate"
         if len(self.clean) < self.config.certify_pools:
             return "again"
         return "certificate"
@@ -533,10 +545,10 @@ class _Loop:
     def certificate(self) -> Certificate:
         r = self.fit
         return Certificate(
-            kind="exact" if getattr(self.config, "oracle", "sampled") == "exact" else "sampled",
+            kind="exact" if self.clean[-1][2] else "sampled",
             pools=len(self.clean),
-            candidates=int(sum(n for n, _ in self.clean)),
-            best_score=float(max(b for _, b in self.clean)),
+            candidates=int(sum(n for n, _, _ in self.clean)),
+            best_score=float(max(b for _, b, _ in self.clean)),
             alpha=float(self.alpha),
             tol=float(self.config.tol),
             refit_gap=float(r.gap / max(abs(r.objective), 1e-12)),

@@ -40,6 +40,7 @@ from ._version import __version__
 from .activations import ACTIVATIONS
 from .estimators import BoostNetClassifier
 from .exceptions import BoostNetError, ConfigError, DataError, ModelFileError
+from .oracle import ORACLES
 from .penalties import PENALTIES
 from .samplers import SAMPLERS
 
@@ -114,6 +115,8 @@ Activation = Enum("Activation", {k: k for k in ACTIVATIONS}, type=str)
 Penalty = Enum("Penalty", {k: k for k in [*PENALTIES, "auto"]}, type=str)
 _DEFAULT_PENALTY = Penalty(_D["penalty"])
 Sampler = Enum("Sampler", {k: k for k in SAMPLERS}, type=str)
+Oracle = Enum("Oracle", {k: k for k in ORACLES}, type=str)
+_DEFAULT_ORACLE = Oracle(_D["oracle"])
 Device = Enum("Device", {k: k for k in DEVICES}, type=str)
 
 
@@ -347,6 +350,14 @@ def train(
             rich_help_panel=_MODEL,
         ),
     ] = Sampler.mixture,
+    oracle: Annotated[
+        Oracle,
+        typer.Option(
+            help="Best-unit search: the sampled pool, or also the exact best unit (sign/relu, "
+            "at most 2 features: a global certificate); auto: exact where it applies.",
+            rich_help_panel=_MODEL,
+        ),
+    ] = _DEFAULT_ORACLE,
     n_candidates: Annotated[
         int, typer.Option(help="Candidates per step.", rich_help_panel=_MODEL)
     ] = _D["n_candidates"],

@@ -30,6 +30,7 @@ from .estimators import (
     parameters_doc,
 )
 from .io import register_model
+from .oracle import resolve_oracle
 from .pathwise import compute_path
 from .samplers import get_sampler
 
@@ -121,6 +122,7 @@ class _CVMixin:
         device="auto",
         callbacks=None,
         corrective=True,
+        oracle="auto",
     ):
         self.alphas = alphas
         self.n_alphas = n_alphas
@@ -151,6 +153,7 @@ class _CVMixin:
         self.device = device
         self.callbacks = callbacks
         self.corrective = corrective
+        self.oracle = oracle
 
     def fit(self, X, y, sample_weight=None):
         """Choose lambda by K-fold cross-validation over the path, then refit on all the data.
@@ -176,6 +179,7 @@ class _CVMixin:
         scorer = self._scorer(X, xp)
         Yd, a = xp.asarray(Y), xp.asarray(sw / sw.sum())
         config = self._config(None, datafit)
+        self.oracle_ = resolve_oracle(self.oracle, X.shape[1], config.activation, X.shape[0])
         lam, alphas = self._grid(
             self.alphas, scorer, Yd, a, datafit, sampler, config, np.random.default_rng(seeds[0])
         )

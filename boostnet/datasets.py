@@ -222,6 +222,7 @@ def load_data(
     seed: int = 0,
     data_dir: str | None = None,
     n_features: int | None = None,
+    separation: float | None = None,
 ) -> Dataset:
     """Load a named data set, a synthetic one, or a data file / directory.
 
@@ -252,6 +253,10 @@ def load_data(
     n_features : int, optional
         ``xor``: dimension (default 2); ``friedman1``: number of features, at least 5 (default
         10); svmlight files: number of columns (default: the largest feature index seen).
+    separation : float, optional
+        ``double-moon`` only: vertical gap ``d`` between the two moons (default 1: linearly
+        separable without noise). ``d < 0`` makes the moons interlock; for ``d`` below about
+        ``-3`` (with ``noise`` 0) no line separates them (Haykin uses ``d = -4``).
 
     Returns
     -------
@@ -290,6 +295,7 @@ def load_data(
         "noise": noise,
         "data_dir": data_dir,
         "n_features": n_features,
+        "separation": separation,
     }
     if key in NAMED:
         if key in _SKLEARN:
@@ -299,8 +305,9 @@ def load_data(
             allowed = ("n_samples", "noise") + (
                 ("n_features",) if key in ("xor", "friedman1") else ()
             )
+            allowed += ("separation",) if key == "double-moon" else ()
             _check_options(key, options, allowed=allowed)
-            ds = _load_synthetic(key, n_samples, noise, seed, n_features)
+            ds = _load_synthetic(key, n_samples, noise, seed, n_features, separation)
         else:
             _check_options(key, options, allowed=("data_dir",))
             ds = _load_fashion_mnist(data_dir)
@@ -411,6 +418,7 @@ def _check_options(what: str, options: dict, allowed: tuple[str, ...]) -> None:
         "noise": "synthetic data sets (" + ", ".join(_SYNTHETIC) + ")",
         "data_dir": "fashion-mnist",
         "n_features": "xor, friedman1 and svmlight files",
+        "separation": "double-moon",
     }
     for opt, value in options.items():
         if value is not None and opt not in allowed:
@@ -438,6 +446,18 @@ def _noise_option(value) -> float:
         raise DataError(f"noise must be a number, got {value!r}") from None
     if not math.isfinite(v) or v < 0:
         raise DataError(f"noise must be a finite number >= 0, got {value!r}")
+    return v
+
+
+def _separation_option(value) -> float:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        v = float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"separation must be a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise DataError(f"separation must be a finite number, got {value!r}")
     return v
 
 
@@ -596,7 +616,7 @@ def _load_sklearn(name: str) -> Dataset:
     )
 
 
-def _load_synthetic(name, n_samples, noise, seed, n_features) -> Dataset:
+def _load_synthetic(name, n_samples, noise, seed, n_features, separation=None) -> Dataset:
     from sklearn import datasets as skd  # noqa: PLC0415
 
     n = _DEFAULT_N_SAMPLES if n_samples is None else _int_option("n_samples", n_samples, 1)
@@ -612,7 +632,8 @@ def _load_synthetic(name, n_samples, noise, seed, n_features) -> Dataset:
         d = 2 if n_features is None else _int_option("n_features", n_features, 1)
         X, y = _xor(n, d, noise, np.random.default_rng(seed))
     elif name == "double-moon":
-        X, y = _double_moon(n, noise, np.random.default_rng(seed))
+        sep = 1.0 if separation is None else _separation_option(separation)
+        X, y = _double_moon(n, noise, np.random.default_rng(seed), d_sep=sep)
     else:
         d = 10 if n_features is None else _int_option("n_features", n_features, 5)
         X, y = skd.make_friedman1(n_samples=n, n_features=d, noise=noise, random_state=seed)

@@ -23,6 +23,7 @@ from .export import to_mlp
 from .io import register_model, save_model
 from .metrics import r2
 from .network import NetworkState, raw_output
+from .oracle import ORACLES, resolve_oracle
 from .pathwise import alpha_grid, check_alphas, compute_path
 from .penalties import PENALTIES, resolve_penalty
 from .samplers import SAMPLERS, get_sampler
@@ -76,6 +77,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         "device": [StrOptions(set(DEVICES)), None],
         "warm_start": ["boolean"],
         "corrective": ["boolean"],
+        "oracle": [StrOptions(set(ORACLES))],
         "callbacks": [list, tuple, None],
     }
 
@@ -114,6 +116,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         warm_start=False,
         callbacks=None,
         corrective=True,
+        oracle="auto",
     ):
         self.activation = activation
         self.penalty = penalty
@@ -147,6 +150,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         self.warm_start = warm_start
         self.callbacks = callbacks
         self.corrective = corrective
+        self.oracle = oracle
 
     # ---- hooks of the subclasses ------------------------------------------------------------
     def _encode_targets(self, y):
@@ -205,6 +209,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             refit_max_iter=self.refit_max_iter,
             n_iter_no_change=getattr(self, "n_iter_no_change", 10),
             corrective=self.corrective,
+            oracle=self.oracle,
         )
 
     def _metric_of(self, X, Y, xp, datafit=None):
@@ -293,6 +298,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         a = sw / sw.sum()
         config = self._config(alpha, datafit, self.alpha_ratio)
         self.penalty_ = config.penalty
+        self.oracle_ = resolve_oracle(self.oracle, X.shape[1], config.activation, X.shape[0])
         if path is not None and path.stop_reason in ("interrupted", "callback"):
             # the path was stopped: keep the best network found so far, without the final fit
             result = GreedyResult(init, alpha, path.lambda_max, path.stop_reason, [], 0)
@@ -427,6 +433,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         Yd, a = xp.asarray(Y), xp.asarray(sw / sw.sum())
         config = self._config(None, datafit)
         self.penalty_ = config.penalty
+        self.oracle_ = resolve_oracle(self.oracle, X.shape[1], config.activation, X.shape[0])
         validation, extra = None, None
         if (X_val is None) != (y_val is None):
             raise DataError("give both X_val and y_val, or neither")
@@ -628,6 +635,13 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         Re-fit every output weight after each added unit (totally corrective). False fits only the
         new unit's weights and the intercept (plain stagewise boosting, an ablation): the stop
         rule then no longer certifies the objective.
+    oracle : {"auto", "sampled", "exact"}, default="auto"
+        How each step finds its best unit: ``"sampled"`` searches the drawn pool (the certificate
+        holds over the pools searched); ``"exact"`` also adds the best of *all* units, found by an
+        arrangement sweep (``boostnet.oracle``; sign or relu units and at most 2 features only),
+        which makes the certificate global; ``"certify"`` runs that search only where the pool
+        alone would certify (growing steps cost what sampled ones do; the certificate is still
+        global); ``"auto"`` is ``"certify"`` where it applies and n <= 1000, else ``"sampled"``.
 
     Attributes
     ----------
@@ -641,6 +655,8 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         lambda used.
     penalty_ : str
         The penalty used (``penalty`` with ``"auto"`` resolved).
+    oracle_ : str
+        The oracle used: ``"exact"``, ``"certify"`` or ``"sampled"`` (``"auto"`` resolved).
     lambda_max_ : float or None
         Estimated lambda_max (best pool score at the intercept-only model).
     history_ : list of StepRecord
