@@ -635,7 +635,7 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         Re-fit every output weight after each added unit (totally corrective). False fits only the
         new unit's weights and the intercept (plain stagewise boosting, an ablation): the stop
         rule then no longer certifies the objective.
-    oracle : {"auto", "sampled", "exact"}, default="auto"
+    oracle : {"auto", "sampled", "certify", "exact"}, default="auto"
         How each step finds its best unit: ``"sampled"`` searches the drawn pool (the certificate
         holds over the pools searched); ``"exact"`` also adds the best of *all* units, found by an
         arrangement sweep (``boostnet.oracle``; sign or relu units and at most 2 features only),
