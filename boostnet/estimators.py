@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import time
 from numbers import Integral, Real
@@ -355,7 +356,8 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         scorer = self._scorer(X[idx_tr], xp)
         Ytr = xp.asarray(Y[idx_tr])
         a = xp.asarray(sw[idx_tr] / sw[idx_tr].sum())
-        config = self._config(None, datafit)
+        # the path only chooses lambda (the final fit certifies at it): one clean pool per point
+        config = dataclasses.replace(self._config(None, datafit), certify_pools=1)
         lam, alphas = self._grid(None, scorer, Ytr, a, datafit, sampler, config, rng)
         validation, extra = self._path_validation(X[idx_va], Y[idx_va], xp, datafit)
         return compute_path(
