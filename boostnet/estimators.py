@@ -605,7 +605,7 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
     tol : float, default=1e-2
         Certificate tolerance: a pool is clean when its best score <= alpha (1 + tol). Measured
         (experiments/certificate_audit.py): with the default ``certify_pools``, a 16x stronger
-        search continued from the certified fit lowers its objective by at most 0.22 % on digits,
+        search continued from the certified fit lowers its objective by at most 0.31 % on digits,
         wine and breast-cancer at 1e-2 (0.03 % at 1e-3, for 2-3x the fit time on digits).
     refit_tol : float, default=1e-6
         Relative duality-gap tolerance of the re-fit that a certificate is issued at (while the
