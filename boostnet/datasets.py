@@ -437,27 +437,17 @@ def _int_option(name: str, value, minimum: int) -> int:
     return v
 
 
-def _noise_option(value) -> float:
+def _number_option(name: str, value, minimum: float | None = None) -> float:
+    """A finite float option (``noise``, ``separation``), at least ``minimum`` if given."""
     try:
         if isinstance(value, bool):
             raise TypeError
         v = float(value)
     except (TypeError, ValueError):
-        raise DataError(f"noise must be a number, got {value!r}") from None
-    if not math.isfinite(v) or v < 0:
-        raise DataError(f"noise must be a finite number >= 0, got {value!r}")
-    return v
-
-
-def _separation_option(value) -> float:
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        v = float(value)
-    except (TypeError, ValueError):
-        raise DataError(f"separation must be a number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise DataError(f"separation must be a finite number, got {value!r}")
+        raise DataError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(v) or (minimum is not None and v < minimum):
+        bound = "" if minimum is None else f" >= {minimum:g}"
+        raise DataError(f"{name} must be a finite number{bound}, got {value!r}")
     return v
 
 
@@ -620,7 +610,7 @@ def _load_synthetic(name, n_samples, noise, seed, n_features, separation=None) -
     from sklearn import datasets as skd  # noqa: PLC0415
 
     n = _DEFAULT_N_SAMPLES if n_samples is None else _int_option("n_samples", n_samples, 1)
-    noise = _DEFAULT_NOISE[name] if noise is None else _noise_option(noise)
+    noise = _DEFAULT_NOISE[name] if noise is None else _number_option("noise", noise, 0)
     seed = _int_option("seed", seed, 0)
     if seed >= 2**32:
         raise DataError(f"seed must be below 2**32, got {seed}")
@@ -632,7 +622,7 @@ def _load_synthetic(name, n_samples, noise, seed, n_features, separation=None) -
         d = 2 if n_features is None else _int_option("n_features", n_features, 1)
         X, y = _xor(n, d, noise, np.random.default_rng(seed))
     elif name == "double-moon":
-        sep = 1.0 if separation is None else _separation_option(separation)
+        sep = 1.0 if separation is None else _number_option("separation", separation)
         X, y = _double_moon(n, noise, np.random.default_rng(seed), d_sep=sep)
     else:
         d = 10 if n_features is None else _int_option("n_features", n_features, 5)

@@ -142,7 +142,7 @@ def duality_gap(H, Y, a, G, objective, datafit, penalty, products=None) -> float
             HtG, Hta, HtaY = products
             HtNu = s * HtG + Hta[:, None] * r
             if u != 0.0:
-                HtNu = HtNu + u * HtaY
+                HtNu = HtNu + u * (H.T @ (a[:, None] * Y) if HtaY is None else HtaY)
         dmax = to_float(penalty.dual_norm(HtNu).max())
         if dmax > penalty.alpha:
             Nu = Nu * (penalty.alpha / dmax)
@@ -329,7 +329,8 @@ def refit(
         pen = to_float(penalty.value(W_host))
         return loss, pen, G, H.T @ G, G.sum(axis=0)
 
-    HtaY = H.T @ (a[:, None] * Y)  # for the dual point's products (see duality_gap)
+    # for the dual point's products (see duality_gap); squared error's dual point never uses Y
+    HtaY = None if constant else H.T @ (a[:, None] * Y)
 
     def gap_at(obj):
         return duality_gap(H, Y, a, G, obj, datafit, penalty, (HtG, mu_a, HtaY))

@@ -21,16 +21,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import sklearn
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine, make_moons
+from speed_suite import provenance  # the same provenance fields as the speed suite
 
-import boostnet
 from boostnet import BoostNetClassifier
 
 SETS = {
@@ -79,7 +77,7 @@ def audit(name, params, strong, max_time, seed):
         n_candidates=strong,
         n_refine=16,
         refine_steps=50,
-        top_k=max(32, 16),
+        top_k=32,
         certify_pools=1,
         tol=min(float(est.tol), 1e-3),
         max_time=max_time,
@@ -97,18 +95,6 @@ def audit(name, params, strong, max_time, seed):
     return row
 
 
-def provenance():
-    return {
-        "seed": 0,
-        "boostnet_version": boostnet.__version__,
-        "numpy": np.__version__,
-        "sklearn": sklearn.__version__,
-        "python": platform.python_version(),
-        "machine": f"{platform.machine()} {platform.processor() or platform.system()}",
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
@@ -124,7 +110,7 @@ def main(argv=None):
     if args.ablation:
         key, values = args.ablation.split("=", 1)
         settings = [{**base, key: json.loads(v)} for v in values.split(",")]
-    rows, prov = [], provenance()
+    rows, prov = [], {**provenance(), "seed": args.seed}
     for params in settings:
         for name in args.sets:
             row = {**audit(name, params, args.strong_candidates, args.max_time, args.seed), **prov}
