@@ -14,7 +14,9 @@ Phases (each a method of :class:`_Loop`; :func:`fit_greedy` runs them):
    ascent from the 16 best distinct candidates, 30 steps), since the units still missing are the
    ones a plain pool rarely finds. After a looser re-fit one harder pool is searched before the
    model is re-fitted tightly. The evidence is returned as a :class:`Certificate`.
-4. ``grow``: up to ``units_per_step`` distinct candidates scoring above ``alpha (1 + tol)`` enter with
+4. ``grow``: the active units first slide (``slide_steps`` projected gradient steps at fixed output
+   weights, ``boostnet.slide``: they follow the optimum instead of being replaced by nearby units);
+   then up to ``units_per_step`` distinct candidates scoring above ``alpha (1 + tol)`` enter with
    weight 0 and every output weight is re-fitted (warm start); units whose weights are exactly zero
    leave. While the best score is far above lambda the re-fit only needs to be loose: its relative
    duality-gap tolerance is tied to the certificate gap, ``clip(0.01 (best - alpha) / alpha,
@@ -47,6 +49,7 @@ from .penalties import PENALTIES, get_penalty
 from .refine import refine_units
 from .refit import RefitResult, primal, refit
 from .scoring import transform
+from .slide import slide
 
 #: Steps without any decrease of the objective after which the loop stops as ``stalled``.
 _STALL_WINDOW = 50
@@ -96,6 +99,7 @@ class StepRecord:
     time_sample: float = 0.0
     time_score: float = 0.0
     time_refine: float = 0.0
+    time_slide: float = 0.0
     time_refit: float = 0.0
 
     def as_dict(self) -> dict:
@@ -103,7 +107,7 @@ class StepRecord:
 
 
 #: The per-phase time fields of :class:`StepRecord`, in phase order.
-PHASES = ("sample", "score", "refine", "refit")
+PHASES = ("sample", "score", "refine", "slide", "refit")
 
 
 def phase_times(history) -> dict:
@@ -135,6 +139,7 @@ class GreedyConfig:
     corrective: bool
     units_per_step: int
     certify_pools: int
+    slide_steps: int
     oracle: str  # "auto", "sampled", "certify", "exact": see boostnet.oracle
 
 
@@ -324,8 +329,9 @@ def search_pool(scorer, G, sampler, config: GreedyConfig, rng, reducer, threshol
         seeds = diverse(X, Wt, ct, st, -math.inf, config.n_refine, act)
         si = xp.asarray(seeds)
         Wr, cr, sr = refine_units(
-            X, G, Wt[si], ct[si], st[si], act, reducer, config.unit_scale, config.refine_steps
-        )
+            X, G, Wt[si], ct[si], st[si], act, reducer, config.unit_scale, config.refine_steps,
+            X_fast=getattr(scorer, "X_fast", None),
+        )  # fmt: skip
         Wt, ct, st = Wt.copy(), ct.copy(), st.copy()
         Wt[si], ct[si], st[si] = Wr, cr, sr
     # the best unit of all joins the pool (d <= 2, sign or relu: boostnet.oracle)
@@ -387,6 +393,15 @@ class _Loop:
         self.xp = get_namespace(self.X)
         self.reducer = PENALTIES[config.penalty]  # its static dual_norm turns h^T G into a score
         self.refitter = CorrectiveRefit() if config.corrective else StagewiseRefit()
+        # active units slide (boostnet.slide) only where they may move: a differentiable activation,
+        # the totally corrective re-fit, and a sampler whose units are not a fixed dictionary
+        self.slide_steps = (
+            config.slide_steps
+            if config.activation.differentiable
+            and config.corrective
+            and getattr(sampler, "movable", True)
+            else 0
+        )
         self.alpha = config.alpha
         self.penalty = get_penalty(config.penalty, self.alpha) if self.alpha is not None else None
         self.lambda_max = None
@@ -574,6 +589,7 @@ class _Loop:
             dist = abs(Wc[:, None, :] - st.W[None, :, :]).max(axis=2) + abs(cc[:, None] - st.c)
             chosen = chosen[to_numpy(dist.min(axis=1)) >= 1e-12]
         t_select = time.perf_counter() - t0
+        t_slide = 0.0
         n_new = int(chosen.size)
         if n_new == 0:
             # tightening before a certificate, or the best units are already active: their score
@@ -592,12 +608,23 @@ class _Loop:
             tol = min(max(0.01 * rel, cfg.refit_tol), max(_LOOSE_REFIT_TOL, cfg.refit_tol))
             sel = xp.asarray(chosen)
             Wn, cn = pool.W[sel], pool.c[sel]
-            H = xp.concatenate([self.H, transform(self.X, Wn, cn, cfg.activation)], axis=1)
-            W_all = xp.concatenate([st.W, Wn])
-            c_all = xp.concatenate([st.c, cn])
+            W_old, c_old, H_old, model = st.W, st.c, self.H, self.model
+            if self.slide_steps > 0 and st.n_units > 0:
+                t_slide = time.perf_counter()
+                moved = slide(
+                    self.X, self.Y, self.a, self.datafit, st.W, st.c, st.coef, st.intercept,
+                    cfg.activation, cfg.unit_scale, self.slide_steps, H=self.H,
+                    X_fast=getattr(self.scorer, "X_fast", None),
+                )  # fmt: skip
+                if moved.n_steps > 0:  # every column changed: the curvature model is rebuilt
+                    W_old, c_old, H_old, model = moved.W, moved.c, moved.H, None
+                _, t_slide = _clock(xp, t_slide)
+            H = xp.concatenate([H_old, transform(self.X, Wn, cn, cfg.activation)], axis=1)
+            W_all = xp.concatenate([W_old, Wn])
+            c_all = xp.concatenate([c_old, cn])
             coef0 = xp.concatenate([st.coef, xp.zeros((n_new, K))])
             refitter = self.refitter
-            model = self.model.extend(H) if self.model is not None else None
+            model = model.extend(H) if model is not None else None
         t1 = time.perf_counter()
         # a loose re-fit may also stop once its objective has settled (see refit's decrease_tol)
         dtol = _DECREASE_SHARE * tol if tol > cfg.refit_tol else 0.0
@@ -610,7 +637,7 @@ class _Loop:
         n_removed = self.commit(W_all, c_all, r, H, tol)
         return self.record(
             pool, best, n_units_before=n_before, added=n_new > 0, n_added=n_new,
-            n_removed=n_removed, refit_iter=r.n_iter, time_refit=t_refit,
+            n_removed=n_removed, refit_iter=r.n_iter, time_refit=t_refit, time_slide=t_slide,
             time_refine=pool.times["refine"] + t_select,
         )  # fmt: skip
 

@@ -386,6 +386,14 @@ def train(
             rich_help_panel=_MODEL,
         ),
     ] = _D["certify_pools"],
+    slide_steps: Annotated[
+        int,
+        typer.Option(
+            help="Gradient steps of the active units before each growing re-fit (0: none).",
+            min=0,
+            rich_help_panel=_MODEL,
+        ),
+    ] = _D["slide_steps"],
     unit_scale: Annotated[
         float, typer.Option(help="Norm bound of sigmoid/tanh units.", rich_help_panel=_MODEL)
     ] = _D["unit_scale"],

@@ -21,6 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._backend import resolve_device
 from .estimators import (
     CERTIFY_POOLS,
+    SLIDE_STEPS,
     TOL,
     UNITS_PER_STEP,
     BoostNetClassifier,
@@ -110,6 +111,7 @@ class _CVMixin:
         refine_steps=10,
         units_per_step=UNITS_PER_STEP,
         certify_pools=CERTIFY_POOLS,
+        slide_steps=SLIDE_STEPS,
         unit_scale=3.0,
         max_units=1000,
         max_time=None,
@@ -141,6 +143,7 @@ class _CVMixin:
         self.refine_steps = refine_steps
         self.units_per_step = units_per_step
         self.certify_pools = certify_pools
+        self.slide_steps = slide_steps
         self.unit_scale = unit_scale
         self.max_units = max_units
         self.max_time = max_time

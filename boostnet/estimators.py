@@ -43,6 +43,8 @@ TOL = 1e-2
 CERTIFY_POOLS = 3
 #: Default of ``units_per_step`` (measured: experiments/speed_suite.py --ablation).
 UNITS_PER_STEP = 8
+#: Default of ``slide_steps`` (measured: experiments/speed_suite.py --ablation slide_steps=0,1,3,5).
+SLIDE_STEPS = 3
 
 
 class _BaseBoostNet(TransformerMixin, BaseEstimator):
@@ -63,6 +65,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         "refine": ["boolean"],
         "n_refine": [Interval(Integral, 0, None, closed="left")],
         "units_per_step": [Interval(Integral, 1, None, closed="left")],
+        "slide_steps": [Interval(Integral, 0, None, closed="left")],
         "certify_pools": [Interval(Integral, 1, None, closed="left")],
         "refine_steps": [Interval(Integral, 0, None, closed="left")],
         "unit_scale": [Interval(Real, 0, None, closed="neither")],
@@ -103,6 +106,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         refine_steps=10,
         units_per_step=UNITS_PER_STEP,
         certify_pools=CERTIFY_POOLS,
+        slide_steps=SLIDE_STEPS,
         unit_scale=3.0,
         max_units=1000,
         max_time=None,
@@ -136,6 +140,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         self.n_refine = n_refine
         self.refine_steps = refine_steps
         self.units_per_step = units_per_step
+        self.slide_steps = slide_steps
         self.certify_pools = certify_pools
         self.unit_scale = unit_scale
         self.max_units = max_units
@@ -204,6 +209,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             refine_steps=self.refine_steps,
             units_per_step=self.units_per_step,
             certify_pools=self.certify_pools,
+            slide_steps=self.slide_steps,
             unit_scale=self.unit_scale,
             max_units=self.max_units,
             max_time=self.max_time,
@@ -600,6 +606,11 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         Consecutive fresh pools (each with its ascent) that must find no unit scoring above
         ``alpha (1 + tol)``, at a tight re-fit, before the fit stops with a certificate (measured:
         experiments/certificate_audit.py). The evidence is in ``certificate_``.
+    slide_steps : int, default=3
+        Before each re-fit that adds units, the active units take up to this many projected
+        gradient steps on the objective at fixed output weights (``boostnet.slide``), so that they
+        follow the optimum instead of being replaced by nearby units. 0: units stay where they
+        entered. Ignored for sign units, the stagewise re-fit and a fixed dictionary.
     unit_scale : float, default=3.0
         Bound R on ``||(v, c)||_2`` for sigmoid and tanh units (relu and sign units have norm 1).
     max_units : int, default=1000

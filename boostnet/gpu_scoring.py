@@ -265,6 +265,7 @@ class GpuScorer:
         self.chunk = int(max(BX, chunk // BX * BX))
         self._buf = None
         self._fallback = None
+        self.X_fast = self.X  # the refinement's ascent runs in float32 (see NumpyScorer.X_fast)
 
     @property
     def X16(self):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ._backend import get_namespace
 from .activations import Activation, project_units
+from .scoring import exact_scores
 
 
 def score_and_grad(X, G, W, c, activation: Activation, penalty):
@@ -26,7 +27,7 @@ def score_and_grad(X, G, W, c, activation: Activation, penalty):
     gW : (q, d)
     gc : (q,)
     """
-    Z = X @ W.T + c
+    Z = X @ W.T.astype(X.dtype, copy=False) + c.astype(X.dtype, copy=False)
     H = activation(Z)
     R = H.T @ G
     scores = penalty.dual_norm(R)
@@ -35,7 +36,9 @@ def score_and_grad(X, G, W, c, activation: Activation, penalty):
     return scores, Mz.T @ X, Mz.sum(axis=0)
 
 
-def refine_units(X, G, W, c, scores, activation: Activation, penalty, unit_scale=1.0, steps=10):
+def refine_units(
+    X, G, W, c, scores, activation: Activation, penalty, unit_scale=1.0, steps=10, X_fast=None
+):
     """Improve units by projected gradient ascent on their scores.
 
     Parameters
@@ -50,6 +53,10 @@ def refine_units(X, G, W, c, scores, activation: Activation, penalty, unit_scale
     penalty : Penalty
     unit_scale : float
     steps : int
+    X_fast : array, shape (n, d), optional
+        ``X`` in a cheaper dtype (the scorer's float32 copy): the ascent runs on it, and the
+        refined units are then re-scored exactly on ``X``; a unit whose exact score did not rise
+        is returned as it came.
 
     Returns
     -------
@@ -59,9 +66,29 @@ def refine_units(X, G, W, c, scores, activation: Activation, penalty, unit_scale
     W, c, best = W.copy(), c.copy(), xp.asarray(scores, dtype=X.dtype).copy()
     if not activation.differentiable or steps <= 0 or W.shape[0] == 0:
         return W, c, best
+    if X_fast is not None:
+        W_in, c_in, s_in = W, c, best
+        Wr, cr, _ = _ascend(X_fast, G.astype(X_fast.dtype), W, c, activation, penalty,
+                            unit_scale, steps, None)  # fmt: skip
+        exact = exact_scores(X, Wr, cr, G, activation, penalty)
+        up = exact > s_in
+        return (
+            xp.where(up[:, None], Wr, W_in),
+            xp.where(up, cr, c_in),
+            xp.where(up, exact, s_in),
+        )
+    return _ascend(X, G, W, c, activation, penalty, unit_scale, steps, best)
+
+
+def _ascend(X, G, W, c, activation, penalty, unit_scale, steps, best):
+    """The ascent of :func:`refine_units` on ``X`` (scores in its dtype); ``best``: the starting
+    scores, or None to compute them."""
+    xp = get_namespace(X)
     radius = 1.0 if activation.homogeneous else unit_scale
     eta = xp.full(W.shape[0], 0.1 * radius)
-    _, gW, gc = score_and_grad(X, G, W, c, activation, penalty)
+    s0, gW, gc = score_and_grad(X, G, W, c, activation, penalty)
+    if best is None:
+        best = s0
     for _ in range(steps):
         gn = xp.sqrt((gW * gW).sum(axis=1) + gc * gc)
         gn = xp.where(gn > 0, gn, 1.0)

@@ -131,6 +131,8 @@ class FixedDictionary:
     W: object
     c: object
     name = "dictionary"
+    #: Its units never slide (``boostnet.slide``): the loop solves the L1 problem over the dictionary.
+    movable = False
 
     def sample(self, X, G, m: int, rng, activation: Activation, unit_scale: float):
         xp = get_namespace(X)

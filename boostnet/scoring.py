@@ -100,6 +100,9 @@ class NumpyScorer:
         self.X1[:, d] = 1.0
         self.chunk = int(max(1, min(max_chunk, memory_budget // (n * self.dtype.itemsize))))
         self._buf = None
+        #: X in the screening dtype where it is cheaper than float64 (the refinement's ascent runs
+        #: on it; None: float64 screening)
+        self.X_fast = self.X1[:, :d] if self.dtype.itemsize < 8 else None
 
     def score(self, W, c, G, activation: Activation, penalty, k: int = 32) -> ScoreResult:
         """Score every candidate and re-score the top ``k`` exactly.

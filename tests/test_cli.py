@@ -82,10 +82,11 @@ def test_train_default_reaches_the_target_and_writes_the_run_dir(default_run):
     assert _is_png(out / "objective.png") and _is_png(out / "metric.png")
     # the per-phase profile: in metrics.json and, per step, in history.csv
     phases = m["phase_time_s"]
-    assert set(phases) == {"sample", "score", "refine", "refit"}
+    assert set(phases) == {"sample", "score", "refine", "slide", "refit"}
     assert 0 < sum(phases.values()) <= m["fit_time_s"]
     rows = list(csv.DictReader(open(out / "history.csv")))
-    assert sum(float(r["time_refit"]) for r in rows) == pytest.approx(phases["refit"], rel=1e-6)
+    for k in ("refit", "slide"):
+        assert sum(float(r[f"time_{k}"]) for r in rows) == pytest.approx(phases[k], rel=1e-6)
 
     rows = list(csv.DictReader(open(out / "history.csv")))
     assert len(rows) == m["steps"] + 1
@@ -99,7 +100,7 @@ def test_train_summary_shows_where_the_time_went(tmp_path):
     assert r.exit_code == 0, r.output
     assert "where the fit's time went" in r.stdout
     assert re.search(r"certificate\s+.*sampled, \d+ pools", r.stdout)
-    for phase in ("sample", "score", "refine", "refit", "other"):
+    for phase in ("sample", "score", "refine", "slide", "refit", "other"):
         assert phase in r.stdout
 
 

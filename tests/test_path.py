@@ -100,9 +100,9 @@ def test_path_matches_cold_fits_sampled_1d():
     rng = np.random.default_rng(1)
     X = np.sort(rng.uniform(-2, 2, 30))[:, None]
     y = np.sin(2 * X[:, 0]) + 0.1 * rng.standard_normal(30)
-    # (oracle="sampled": the exact oracle would solve the continuous problem instead)
+    # (oracle="sampled" and no sliding: both would solve the continuous problem instead)
     kw = dict(sampler="random", refine=False, tol=1e-6, refit_tol=1e-9, n_candidates=512)
-    kw.update(refit_max_iter=20000, oracle="sampled")
+    kw.update(refit_max_iter=20000, oracle="sampled", slide_steps=0)
     est = BoostNetRegressor(random_state=0, n_alphas=6, alpha_min_ratio=0.003, **kw)
     p = est.path(X, y)
     assert p.points[-1].n_units >= 5
