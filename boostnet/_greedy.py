@@ -415,6 +415,7 @@ class _Loop:
         self.requested_tol = config.refit_tol
         self.clean = []  # (drawn, best) of the consecutive pools that found nothing (certify)
         self.hard = False  # searching harder (see search): since the first pool found nothing
+        self.slide_step = None  # the last slide's step length, where the next one starts
 
     # ---- bookkeeping ------------------------------------------------------------------------
     def record(self, pool: Pool | None = None, best: float = math.nan, **kw) -> StepRecord:
@@ -614,8 +615,9 @@ class _Loop:
                 moved = slide(
                     self.X, self.Y, self.a, self.datafit, st.W, st.c, st.coef, st.intercept,
                     cfg.activation, cfg.unit_scale, self.slide_steps, H=self.H,
-                    X_fast=getattr(self.scorer, "X_fast", None),
+                    X_fast=getattr(self.scorer, "X_fast", None), step=self.slide_step,
                 )  # fmt: skip
+                self.slide_step = moved.step
                 if moved.n_steps > 0:  # every column changed: the curvature model is rebuilt
                     W_old, c_old, H_old, model = moved.W, moved.c, moved.H, None
                 _, t_slide = _clock(xp, t_slide)

@@ -52,6 +52,9 @@ class Slide:
         The loss at the fixed output weights before and after (``loss_after <= loss_before``).
     n_steps : int
         Accepted steps.
+    step : float or None
+        The step length the descent ended with (None if it took no gradient): the next slide of
+        the same fit may start from it.
     """
 
     W: object
@@ -60,6 +63,7 @@ class Slide:
     loss_before: float
     loss_after: float
     n_steps: int
+    step: float | None = None
 
 
 def units_gradient(X, Z, G, coef, activation: Activation):
@@ -98,6 +102,7 @@ def slide(
     *,
     H=None,
     X_fast=None,
+    step=None,
 ) -> Slide:
     """Projected gradient descent on the active units at fixed output weights (module doc).
 
@@ -123,6 +128,9 @@ def slide(
         ``X`` in a cheaper dtype (the scorer's float32 copy): the descent runs on it. The moved
         units' activations and loss are then computed on ``X``, and the units stay where they
         were unless that loss is lower.
+    step : float, optional
+        The first trial step length (a previous slide's ``Slide.step``); by default the one that
+        moves the unit with the largest gradient by 5 % of its radius.
 
     Returns
     -------
@@ -135,25 +143,26 @@ def slide(
     if steps <= 0 or W.shape[0] == 0:
         return Slide(W, c, H, loss0, loss0, 0)
     if X_fast is None:
-        W1, c1, n_steps = _descend(X, Y, a, datafit, W, c, coef, intercept, activation,
-                                   unit_scale, steps)  # fmt: skip
+        W1, c1, n_steps, t = _descend(X, Y, a, datafit, W, c, coef, intercept, activation,
+                                      unit_scale, steps, step)  # fmt: skip
     else:
-        t = X_fast.dtype
-        W1, c1, n_steps = _descend(
-            X_fast, Y.astype(t), a.astype(t), datafit, W, c, coef.astype(t),
-            intercept.astype(t), activation, unit_scale, steps,
+        dt = X_fast.dtype
+        W1, c1, n_steps, t = _descend(
+            X_fast, Y.astype(dt), a.astype(dt), datafit, W, c, coef.astype(dt),
+            intercept.astype(dt), activation, unit_scale, steps, step,
         )  # fmt: skip
     if n_steps == 0:
-        return Slide(W, c, H, loss0, loss0, 0)
+        return Slide(W, c, H, loss0, loss0, 0, t)
     H1 = transform(X, W1, c1, activation)
     loss1 = to_float(datafit.value(Y, H1 @ coef + intercept, a))
     if not loss1 < loss0:
-        return Slide(W, c, H, loss0, loss0, 0)
-    return Slide(W1, c1, H1, loss0, loss1, n_steps)
+        return Slide(W, c, H, loss0, loss0, 0, t)
+    return Slide(W1, c1, H1, loss0, loss1, n_steps, t)
 
 
-def _descend(X, Y, a, datafit, W, c, coef, intercept, activation, unit_scale, steps):
-    """The descent of :func:`slide` in the dtype of ``X``; returns ``(W, c, accepted steps)``."""
+def _descend(X, Y, a, datafit, W, c, coef, intercept, activation, unit_scale, steps, step):
+    """The descent of :func:`slide` in the dtype of ``X``; returns ``(W, c, accepted steps, the
+    last step length)``."""
     xp = get_namespace(X)
     radius = 1.0 if activation.homogeneous else unit_scale
     dt = X.dtype
@@ -167,9 +176,9 @@ def _descend(X, Y, a, datafit, W, c, coef, intercept, activation, unit_scale, st
     gW, gc = units_gradient(X, Z, G, coef, activation)
     largest = to_float(xp.sqrt((gW * gW).sum(axis=1) + gc * gc).max())
     if not largest > 0.0:
-        return W, c, 0
+        return W, c, 0, step
     n_steps = 0
-    t = _FIRST_MOVE * radius / largest
+    t = step if step is not None and step > 0 else _FIRST_MOVE * radius / largest
     while n_steps < steps:
         for _ in range(_MAX_HALVINGS):
             W_new, c_new = W - t * gW, c - t * gc
@@ -185,4 +194,4 @@ def _descend(X, Y, a, datafit, W, c, coef, intercept, activation, unit_scale, st
         if n_steps < steps:
             gW, gc = units_gradient(X, Z, G, coef, activation)
             t *= 1.5
-    return W, c, n_steps
+    return W, c, n_steps, t

@@ -49,7 +49,10 @@ def standardised(name):
 def certification_time(history, pools):
     """Seconds spent in the final ``pools`` searches (the ones that found nothing)."""
     tail = history[-pools:] if pools else []
-    return sum(r.time_sample + r.time_score + r.time_refine + r.time_refit for r in tail)
+    return sum(
+        r.time_sample + r.time_score + r.time_refine + getattr(r, "time_slide", 0.0) + r.time_refit
+        for r in tail
+    )
 
 
 def audit(name, params, strong, max_time, seed):

@@ -139,7 +139,7 @@ def run_set(name, params, mlp_cache):
     t_bn = fit_timed(est, Xtr, ytr)
     # summed here rather than with boostnet._greedy.phase_times so that the script also runs
     # against older boostnet versions (the "before" column of a comparison)
-    phases = {k: 0.0 for k in ("sample", "score", "refine", "refit")}
+    phases = {k: 0.0 for k in ("sample", "score", "refine", "slide", "refit")}
     for r in est.history_:
         for k in phases:
             phases[k] += getattr(r, f"time_{k}", 0.0)
