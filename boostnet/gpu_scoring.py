@@ -1,6 +1,6 @@
 """Candidate scoring on the GPU: cuBLAS screen + one epilogue kernel per chunk, exact top-k re-score.
 
-Design (measured facts in ``shared/design/gpu-scoring.md``):
+Design (measured facts in ``docs/design/gpu-scoring.md``):
 
 1. Candidates are rows of ``W`` (M, d). Chunk over candidates: ``Z = X @ W[chunk].T`` with cuBLAS into
    a reused buffer, in TF32 (switched on only around this GEMM) or in FP16 (``screen="fp16"``:

@@ -9,7 +9,7 @@ exceeds lambda.
 
 :class:`NumpyScorer` screens all candidates in float32 (by default), chunked over candidates so that the
 n x Mc activation buffer stays within a memory budget, applying bias and activation in place (one pass
-over the chunk, see ``shared/design/gpu-scoring.md``, CPU section), then re-scores the top-k exactly in
+over the chunk, see ``docs/design/gpu-scoring.md``, CPU section), then re-scores the top-k exactly in
 float64 so that the chosen unit is the float64 argmax whenever the screen kept it in the top-k.
 The GPU backend implements the same interface.
 """

@@ -22,12 +22,12 @@ def digits_split():
     return sc.transform(Xtr), sc.transform(Xte), ytr, yte
 
 
-FAKE_CUPY = Path(__file__).parent / "fake_cupy"
+FAKE_CUPY = Path(__file__).parent / "support" / "fake_cupy"
 
 
 @pytest.fixture
 def fake_cupy(monkeypatch):
-    """``import cupy`` gives the strict NumPy stand-in (tests/fake_cupy) for the test's duration.
+    """``import cupy`` gives the strict NumPy stand-in (tests/support/fake_cupy) for the test's duration.
 
     boostnet then takes its GPU branches on this machine: the device-resident loop, the GpuScorer
     with the kernel source built by g++, the CLI's ``--device gpu``. A real CuPy, if one was

@@ -1,4 +1,4 @@
-"""boostnet's GPU branches on the CPU, through a strict NumPy stand-in for CuPy (tests/fake_cupy).
+"""boostnet's GPU branches on the CPU, through a strict NumPy stand-in for CuPy (tests/support/fake_cupy).
 
 The stand-in refuses what a card refuses (implicit device-to-host conversion, host arrays in device
 operations), rounds float32 GEMM inputs to TF32 while that compute type is on, builds the epilogue
@@ -233,7 +233,8 @@ def test_the_gpu_test_file_passes_on_the_stand_in():
     if available() is not None:
         pytest.skip(available())
     tests = Path(__file__).parent
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tests / "fake_cupy"), str(tests)]))
+    support = tests / "support"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(support / "fake_cupy"), str(support)]))
     env.pop("BOOSTNET_DEVICE", None)
     r = subprocess.run(
         [

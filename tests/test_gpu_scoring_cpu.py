@@ -1,6 +1,6 @@
 """The GPU scorer's chunk loop and epilogue kernel source, run on the CPU.
 
-The kernel source is built with g++ (``tests/kernel_emu.py``: CUDA threads as std::threads) and
+The kernel source is built with g++ (``tests/support/kernel_emu.py``: CUDA threads as std::threads) and
 plugged into :class:`boostnet.gpu_scoring.GpuScorer` on NumPy arrays; the scores must match the
 float64 reference. What this cannot check (cuBLAS TF32, NVRTC compilation, speed) is in
 ``tests/test_gpu.py`` and ``experiments/gpu_check.py``, which need a GPU.

@@ -1,6 +1,6 @@
 """Property tests of the mathematical pieces against references written from the definitions.
 
-Every reference here is plain NumPy from the formulas in ``shared/design/algorithm.md`` and the
+Every reference here is plain NumPy from the formulas in ``docs/design/algorithm.md`` and the
 module docstrings: none calls the function under test, nor a helper it shares (the penalties'
 ``dual_norm``, the datafits' ``raw_grad``), so a slip in one of them cannot agree with itself.
 Hypothesis draws the inputs; examples are few and deadline-free to keep this file fast.

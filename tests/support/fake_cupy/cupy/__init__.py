@@ -1,6 +1,6 @@
 """A strict NumPy stand-in for CuPy: boostnet's device path, run on a machine without a GPU.
 
-Put ``tests/fake_cupy`` (and ``tests``, for the kernel emulator) first on ``sys.path`` and
+Put ``tests/support/fake_cupy`` (and ``tests/support``, for the kernel emulator) first on ``sys.path`` and
 ``import cupy`` finds this module; ``boostnet`` then takes its GPU branches. Device arrays are a
 wrapper type, :class:`ndarray`, around a NumPy array, and the rules a real card enforces are
 enforced here, so host/device mistakes fail on the CPU instead of on the first GPU run:
@@ -15,7 +15,7 @@ enforced here, so host/device mistakes fail on the CPU instead of on the first G
   host, as on CuPy;
 - float32 GEMMs round their inputs to TF32 (10 mantissa bits) while the float32 compute type is
   TF32 (``_core._routines_linalg``, as CuPy's), float16 GEMMs accumulate in float32;
-- :class:`RawModule` compiles the CUDA source it is given with g++ (``tests/kernel_emu.py``) and
+- :class:`RawModule` compiles the CUDA source it is given with g++ (``tests/support/kernel_emu.py``) and
   launches the requested template instance on the given grid;
 - an array larger than ``_fake.alloc_limit`` bytes raises ``cuda.memory.OutOfMemoryError``.
 
