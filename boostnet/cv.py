@@ -3,7 +3,10 @@
 Like scikit-learn's ``LassoCV``: one grid of lambdas from lambda_max (estimated on all the data)
 down to ``alpha_min_ratio * lambda_max``; on each fold, one warm-started path over the grid scored on
 the held-out part; the lambda with the best mean score (or the largest lambda within one standard
-error of it, ``selection="1se"``) is refitted on all the data along a path that stops there.
+error of it, ``selection="1se"``) is refitted on all the data along a path that stops there. As
+``LassoCV`` builds a ``Lasso``, the CV estimators build the plain estimator (same shared parameters,
+one seed per fold) and use only its public ``alpha_grid`` and ``path``; the refit's fitted network
+becomes theirs.
 """
 
 from __future__ import annotations
@@ -14,11 +17,10 @@ from numbers import Integral, Real
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import ClassifierMixin, clone
+from sklearn.base import ClassifierMixin
 from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._backend import resolve_device
 from .estimators import (
     CERTIFY_POOLS,
     SLIDE_STEPS,
@@ -31,9 +33,7 @@ from .estimators import (
     parameters_doc,
 )
 from .io import register_model
-from .oracle import resolve_oracle
-from .pathwise import compute_path
-from .samplers import get_sampler
+from .pathwise import check_alphas
 
 #: The plain estimators' parameters that a CV estimator does not have (it chooses lambda itself).
 _NOT_CV = (
@@ -47,27 +47,15 @@ _NOT_CV = (
 )
 
 
-def _fold_path(est, X, Y, sw, datafit, train, test, alphas, seed):
-    """One fold: the path over ``alphas`` on ``train``, scored on ``test``.
+def _fold_path(est, X, y, sw, train, test, alphas, classes):
+    """One fold: the plain estimator's path over ``alphas`` on ``train``, scored on ``test``.
 
     Returns ``(criterion (n_alphas,), metric (n_alphas,), units (n_alphas,), seconds)``; lambdas
     the path did not reach (it was stopped) score NaN.
     """
-    xp = resolve_device(est.device).xp
     t0 = time.perf_counter()
-    a = sw[train] / sw[train].sum()
-    validation, extra = est._path_validation(X[test], Y[test], xp, datafit)
-    path = compute_path(
-        est._scorer(X[train], xp),
-        xp.asarray(Y[train]),
-        xp.asarray(a),
-        datafit,
-        get_sampler(est.sampler),
-        est._config(None, datafit),
-        np.random.default_rng(seed),
-        alphas,
-        validation=validation,
-        scores=extra,
+    path = est.path(
+        X[train], y[train], sw[train], alphas=alphas, X_val=X[test], y_val=y[test], classes=classes
     )
     scores = np.full(alphas.shape[0], np.nan)
     metric = np.full(alphas.shape[0], np.nan)
@@ -158,6 +146,16 @@ class _CVMixin:
         self.corrective = corrective
         self.oracle = oracle
 
+    def _plain(self, seed, callbacks=None):
+        """The plain estimator with this one's shared parameters, seeded with ``seed``: each fold's
+        path and the final refit are its public :meth:`~_BaseBoostNet.path`, as ``LassoCV``
+        builds a ``Lasso``."""
+        base = BoostNetClassifier if isinstance(self, ClassifierMixin) else BoostNetRegressor
+        names = set(inspect.signature(base.__init__).parameters) - {"self"}
+        params = {k: v for k, v in self.get_params(deep=False).items() if k in names}
+        params.update(random_state=int(seed), callbacks=callbacks)
+        return base(**params)
+
     def fit(self, X, y, sample_weight=None):
         """Choose lambda by K-fold cross-validation over the path, then refit on all the data.
 
@@ -169,59 +167,49 @@ class _CVMixin:
             Weights of the training loss (the fold scores are unweighted).
         """
         self._validate_params()
-        X, y, Y, datafit, sw = self._validate_xy(X, y, sample_weight, False)
+        X, y, _, _, sw = self._validate_xy(X, y, sample_weight, False)
         rng = _generator(self.random_state)
-        backend = resolve_device(self.device)
-        xp = backend.xp
-        sampler = get_sampler(self.sampler)
         t0 = time.perf_counter()
         cv = check_cv(self.cv, y, classifier=isinstance(self, ClassifierMixin))
         folds = list(cv.split(X, y))
         # seeds drawn up front: the same draws whatever n_jobs is
         seeds = rng.integers(2**31 - 1, size=len(folds) + 2)
-        scorer = self._scorer(X, xp)
-        Yd, a = xp.asarray(Y), xp.asarray(sw / sw.sum())
-        config = self._config(None, datafit)
-        self.oracle_ = resolve_oracle(self.oracle, X.shape[1], config.activation, X.shape[0])
-        lam, alphas = self._grid(
-            self.alphas, scorer, Yd, a, datafit, sampler, config, np.random.default_rng(seeds[0])
-        )
-        worker = clone(self).set_params(callbacks=None)
+        classes = getattr(self, "classes_", None) if isinstance(self, ClassifierMixin) else None
+        if self.alphas is None:
+            lam, alphas = self._plain(seeds[0]).alpha_grid(X, y, sw)
+        else:
+            lam, alphas = None, check_alphas(self.alphas)
         out = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fold_path)(worker, X, Y, sw, datafit, tr, te, alphas, int(s))
+            delayed(_fold_path)(self._plain(s), X, y, sw, tr, te, alphas, classes)
             for (tr, te), s in zip(folds, seeds[1:-1], strict=True)
         )
         self.cv_scores_ = np.array([o[0] for o in out])
         self.cv_metric_ = np.array([o[1] for o in out])
         self.cv_units_ = np.array([o[2] for o in out])
         self.cv_fit_times_ = np.array([o[3] for o in out])
-        self.alphas_ = alphas
         mean = np.nanmean(self.cv_scores_, axis=0)
         best = int(np.nanargmax(mean))
         if self.selection == "1se":
             k = np.sum(~np.isnan(self.cv_scores_[:, best]))
             se = np.nanstd(self.cv_scores_[:, best], ddof=1) / np.sqrt(k) if k > 1 else 0.0
             best = int(np.flatnonzero(mean >= mean[best] - se)[0])
+        # refit on all the data: the plain estimator's path down to the chosen lambda (warm starts
+        # all the way); its fitted network becomes this estimator's
+        final = self._plain(seeds[-1], self.callbacks)
+        final.path(X, y, sw, alphas=alphas[: best + 1])
+        self.__dict__.update({k: v for k, v in vars(final).items() if _fitted(k)})
+        self.alphas_ = alphas
         self.best_index_ = best
         self.cv_mean_scores_ = mean
-        # refit on all the data: the path down to the chosen lambda (warm starts all the way)
-        path = compute_path(
-            scorer,
-            Yd,
-            a,
-            datafit,
-            sampler,
-            config,
-            np.random.default_rng(seeds[-1]),
-            alphas[: best + 1],
-            lambda_max=lam,
-            train_score=self._metric_of(X, Y, xp),
-            callbacks=self.callbacks or (),
-        )
-        self._adopt_path(path, backend.name, t0)
         self.alpha_ = float(alphas[best])
-        self.lambda_max_ = lam
+        self.lambda_max_ = lam if lam is not None else final.lambda_max_
+        self.fit_time_ = time.perf_counter() - t0
         return self
+
+
+def _fitted(name: str) -> bool:
+    """A fitted attribute's name (scikit-learn's convention: a trailing underscore)."""
+    return name.endswith("_") and not name.startswith("_")
 
 
 _CV_DOC = """

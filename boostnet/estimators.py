@@ -170,9 +170,10 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         raise NotImplementedError
 
     # ---- fit --------------------------------------------------------------------------------
-    def _validate_xy(self, X, y, sample_weight, warm):
+    def _validate_xy(self, X, y, sample_weight, warm, classes=None):
         """Validated ``X`` (n, d) float64, ``y``, encoded ``Y`` (n, K), the datafit and the sample
-        weights (n,)."""
+        weights (n,). ``warm``: a warm start (the fitted classes and features stay); ``classes``:
+        the classifier's classes, given (``y`` may lack some)."""
         multi = isinstance(self, RegressorMixin)
         X, y = validate_data(
             self, X, y, dtype=np.float64, multi_output=multi, y_numeric=multi, reset=not warm
@@ -182,7 +183,15 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             raise DataError("sample_weight must be non-negative")
         if not sw.sum() > 0:
             raise DataError("sample_weight must have a positive sum")
-        if warm and isinstance(self, ClassifierMixin):
+        if classes is not None:
+            check_classification_targets(y)
+            self.classes_ = np.unique(np.asarray(classes))
+            if self.classes_.shape[0] < 2:
+                raise DataError("classes must hold at least 2 classes")
+            if not np.all(np.isin(np.unique(y), self.classes_)):
+                raise DataError("y has labels that are not among the given classes")
+            Y, datafit = self._encode_known(y)
+        elif warm and isinstance(self, ClassifierMixin):
             check_classification_targets(y)
             if not np.all(np.isin(np.unique(y), self.classes_)):
                 raise DataError("warm_start: y has classes not seen in the first fit")
@@ -409,7 +418,26 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         self.fit_time_ = time.perf_counter() - t0
         self.n_iter_ = max(len(result.history) - 1, 0)
 
-    def path(self, X, y, sample_weight=None, *, alphas=None, X_val=None, y_val=None):
+    def alpha_grid(self, X, y, sample_weight=None):
+        """The lambdas :meth:`path` walks on (X, y) when it is given none: ``n_alphas`` from
+        lambda_max (the best score of one searched pool at the intercept-only model) down to
+        ``alpha_min_ratio * lambda_max``, geometrically spaced.
+
+        Returns
+        -------
+        lambda_max : float
+        alphas : ndarray, shape (n_alphas,), decreasing
+        """
+        self._validate_params()
+        X, y, Y, datafit, sw = self._validate_xy(X, y, sample_weight, False)
+        xp = resolve_device(self.device).xp
+        lam, grid = self._grid(
+            None, self._scorer(X, xp), xp.asarray(Y), xp.asarray(sw / sw.sum()), datafit,
+            get_sampler(self.sampler), self._config(None, datafit), _generator(self.random_state),
+        )  # fmt: skip
+        return lam, grid
+
+    def path(self, X, y, sample_weight=None, *, alphas=None, X_val=None, y_val=None, classes=None):
         """Compute the regularisation path on (X, y): certified networks for decreasing lambdas,
         each warm-started from the previous one.
 
@@ -427,13 +455,18 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             Lambdas (absolute); sorted into decreasing order.
         X_val, y_val : array-like, optional
             Held-out data: each point records its validation metric (accuracy or R^2).
+        classes : array-like, optional
+            Classifier: every class of the problem, when ``y`` may lack some (a cross-validation
+            fold); they all get an output. None: the classes of ``y``.
 
         Returns
         -------
         PathResult
         """
         self._validate_params()
-        X, y, Y, datafit, sw = self._validate_xy(X, y, sample_weight, False)
+        if classes is not None and not isinstance(self, ClassifierMixin):
+            raise ConfigError("classes is for classifiers")
+        X, y, Y, datafit, sw = self._validate_xy(X, y, sample_weight, False, classes)
         rng = _generator(self.random_state)
         backend = resolve_device(self.device)
         xp = backend.xp

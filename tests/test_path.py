@@ -274,3 +274,28 @@ def test_cv_model_saves_and_loads(tmp_path):
     back = boostnet.load(est.save(tmp_path / "cv.npz"))
     assert type(back) is BoostNetClassifierCV and back.alpha_ == est.alpha_
     assert np.array_equal(back.predict(X), est.predict(X))
+
+
+def test_alpha_grid_is_the_grid_path_walks():
+    X, y = load_iris(return_X_y=True)
+    est = BoostNetClassifier(random_state=0, n_alphas=5, alpha_min_ratio=0.05, max_units=10)
+    lam, grid = est.alpha_grid(X, y)
+    assert grid.shape == (5,) and grid[0] == pytest.approx(lam)
+    assert np.all(np.diff(grid) < 0) and grid[-1] == pytest.approx(0.05 * lam)
+    p = BoostNetClassifier(random_state=0, n_alphas=5, alpha_min_ratio=0.05, max_units=10).path(
+        X, y
+    )
+    np.testing.assert_allclose(p.alphas, grid)
+
+
+def test_path_with_given_classes_keeps_an_output_for_a_missing_class():
+    X, y = load_iris(return_X_y=True)
+    part = y != 2  # class 2 absent from this part (as in a cross-validation fold)
+    est = BoostNetClassifier(random_state=0, n_alphas=3, alpha_min_ratio=0.1, max_units=5)
+    est.path(X[part], y[part], alphas=[1.0, 0.3], X_val=X, y_val=y, classes=[0, 1, 2])
+    assert list(est.classes_) == [0, 1, 2] and est.coef_.shape[1] == 3
+    assert est.predict_proba(X).shape == (150, 3)
+    with pytest.raises(boostnet.DataError, match="not among the given classes"):
+        est.path(X, y, alphas=[1.0], classes=[0, 1])
+    with pytest.raises(boostnet.ConfigError, match="classes is for classifiers"):
+        BoostNetRegressor().path(X, X[:, 0], classes=[0, 1])
