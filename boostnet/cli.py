@@ -229,18 +229,25 @@ class _Progress:
             self.live = None
 
 
-def _resolve(ctx: typer.Context, config: Path | None, values: dict) -> dict:
-    """Defaults < config file < command line."""
+def _merge(ctx: typer.Context, config: Path | None, values: dict) -> tuple[dict, set]:
+    """The one merge of ``train`` and ``compare``: defaults < config file < command line.
+
+    The config file (TOML) is read once. Returns the merged values and the keys that were given
+    (on the command line, in the environment or in the file) rather than left at their defaults.
+    """
     from .experiment import read_config  # noqa: PLC0415
 
     merged = {}
     if config is not None:
         merged.update({k.replace("-", "_"): v for k, v in read_config(config).items()})
+    given = set(merged)
     for k, v in values.items():
         src = getattr(ctx.get_parameter_source(k), "name", "DEFAULT")
+        if src in ("COMMANDLINE", "ENVIRONMENT"):
+            given.add(k)
         if src in ("COMMANDLINE", "ENVIRONMENT") or k not in merged:
             merged[k] = _val(v)
-    return merged
+    return merged, given
 
 
 @app.command()
@@ -480,11 +487,11 @@ def train(
     bar = _Progress(err, progress)
     stopper = StopOnInterrupt()
     try:
-        resolved = _resolve(ctx, config, values)
+        resolved, given = _merge(ctx, config, values)
         if show_path:
             resolved["alpha"] = "auto"
         resolved["alpha"] = _parse_alpha(resolved.get("alpha"))
-        if resolved["alpha"] is None and _given(ctx, config, "alpha_ratio"):
+        if resolved["alpha"] is None and "alpha_ratio" in given:
             resolved["alpha"] = "ratio"  # an explicit --alpha-ratio is a fixed lambda
         cfg = RunConfig.from_mapping(resolved)
         target_dir = out_dir if out_dir is not None else default_run_dir(cfg.data)
@@ -527,16 +534,6 @@ def _fmt(v):
     if isinstance(v, float):
         return f"{v:.4g}" if abs(v) < 1e-3 or abs(v) >= 1e4 else f"{v:.4f}"
     return "-" if v is None else str(v)
-
-
-def _given(ctx: typer.Context, config: Path | None, key: str) -> bool:
-    """Whether an option was set on the command line, in the environment or in the config file."""
-    from .experiment import read_config  # noqa: PLC0415
-
-    src = getattr(ctx.get_parameter_source(key), "name", "DEFAULT")
-    if src in ("COMMANDLINE", "ENVIRONMENT"):
-        return True
-    return config is not None and key in {k.replace("-", "_") for k in read_config(config)}
 
 
 def _parse_alpha(v):
@@ -985,7 +982,6 @@ def compare(
 ):
     """Compare boostnet with baselines: one row per (dataset, method, seed, fold)."""
     from . import compare as cmp  # noqa: PLC0415
-    from .experiment import read_config  # noqa: PLC0415
 
     if list_methods:
         table = Table(title="methods")
@@ -1003,13 +999,9 @@ def compare(
         "test_size": test_size,
     }
     try:
-        merged = dict(read_config(config)) if config is not None else {}
-        if "method" in merged and "methods" not in merged:
+        merged, given = _merge(ctx, config, values)
+        if "method" in merged and "methods" not in given:
             merged["methods"] = []  # the file lists its methods as [[method]] tables only
-        for k, v in values.items():
-            src = getattr(ctx.get_parameter_source(k), "name", "DEFAULT")
-            if src in ("COMMANDLINE", "ENVIRONMENT") or k not in merged:
-                merged[k] = v
         cfg = cmp.CompareConfig.from_mapping(merged)
         cfg.validate()
         target = out_dir or Path("runs") / f"compare-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -146,6 +146,37 @@ def test_config_file_and_command_line_precedence(tmp_path):
     assert m2["test_accuracy"] == m["test_accuracy"] and m2["units"] == m["units"]
 
 
+def test_train_and_compare_read_the_config_file_once(tmp_path, monkeypatch):
+    """One merge (defaults < file < command line) serves both commands; the file is read once and
+    a key it sets counts as given (an alpha_ratio in the file is a fixed lambda)."""
+    import boostnet.experiment as experiment
+
+    calls = []
+    real = experiment.read_config
+
+    def counting(path):
+        calls.append(path)
+        return real(path)
+
+    monkeypatch.setattr(experiment, "read_config", counting)
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('data = "iris"\nmax_units = 2\nalpha_ratio = 0.05\n')
+    r = _run("train", "--config", cfg, "--out", tmp_path / "r", "--json", *FAST)
+    assert r.exit_code == 0, r.output
+    assert len(calls) == 1
+    m = json.loads(r.stdout.strip().splitlines()[-1])
+    assert m["alpha"] == pytest.approx(0.05 * m["lambda_max"], rel=1e-9)  # a fixed ratio
+    assert 'alpha = "ratio"' in (tmp_path / "r" / "config.toml").read_text()
+    calls.clear()
+    ccfg = tmp_path / "cmp.toml"
+    ccfg.write_text('datasets = ["iris"]\nmethods = ["linear"]\nseeds = 1\n')
+    r = _run("compare", "--config", ccfg, "--out", tmp_path / "c", "--seeds", "2")
+    assert r.exit_code == 0, r.output
+    assert len(calls) == 1
+    rows = list(csv.DictReader(open(tmp_path / "c" / "rows.csv")))
+    assert {int(row["seed"]) for row in rows} == {0, 1}  # the command line beat the file
+
+
 def test_two_d_data_plots_decision_regions(tmp_path):
     r = _run(
         "train", "--data", "moons", "--n-samples", "300", "--out", tmp_path / "m", "--json", *FAST
