@@ -25,7 +25,7 @@ def main():
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         previous = signal.signal(signal.SIGTERM, _terminated)
     try:
-        from .cli import main as run  # noqa: PLC0415
+        from .app.cli import main as run  # noqa: PLC0415
     except KeyboardInterrupt as exc:
         sys.stderr.write("interrupted while starting; nothing done\n")
         sys.stderr.flush()

@@ -1,6 +1,6 @@
 """The scoring bench over a grid of shapes: time vs the pool size M and vs the samples n.
 
-Runs ``boostnet bench`` (:func:`boostnet.bench.run_bench`) for every (n, M) of the grid at fixed d and
+Runs ``boostnet bench`` (:func:`boostnet.app.bench.run_bench`) for every (n, M) of the grid at fixed d and
 K, writes the tidy rows (with device and versions) to ``OUT/bench_grid.csv`` and plots scoring and
 GEMM time against M (one line per n) and against n (one line per M) to ``OUT/bench_grid.png``.
 
@@ -18,7 +18,7 @@ import platform
 from pathlib import Path
 
 import boostnet
-from boostnet.bench import run_bench
+from boostnet.app.bench import run_bench
 
 
 def main():

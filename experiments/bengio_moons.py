@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.preprocessing import StandardScaler
 
 from boostnet import BoostNetRegressor
-from boostnet.datasets import load_data
+from boostnet.app.datasets import load_data
 from boostnet.oracle import exact_search
 from boostnet.penalties import L1
 

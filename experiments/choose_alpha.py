@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from boostnet import BoostNetClassifier, BoostNetRegressor
-from boostnet.datasets import load_data
+from boostnet.app.datasets import load_data
 
 DATASETS = ["digits", "iris", "wine", "breast-cancer", "diabetes"]
 

@@ -31,7 +31,7 @@ import boostnet
 from boostnet import BoostNetClassifier
 from boostnet._backend import gpu_status, resolve_device, synchronize
 from boostnet.activations import ACTIVATIONS
-from boostnet.bench import random_pool, run_bench
+from boostnet.app.bench import random_pool, run_bench
 from boostnet.penalties import L1, GroupL1
 from boostnet.scoring import NumpyScorer, reference_scores
 
@@ -113,7 +113,7 @@ def digits(gpu: bool):
 
 
 def fashion(device: str):
-    from boostnet.datasets import load_data  # noqa: PLC0415
+    from boostnet.app.datasets import load_data  # noqa: PLC0415
 
     try:
         ds = load_data("fashion-mnist")

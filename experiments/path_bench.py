@@ -34,7 +34,7 @@ from boostnet import (
     BoostNetRegressor,
     BoostNetRegressorCV,
 )
-from boostnet.datasets import load_data
+from boostnet.app.datasets import load_data
 
 DATASETS = ["digits", "wine", "breast-cancer", "iris", "diabetes"]
 METHODS = ["fixed", "auto", "auto-metric", "cv"]

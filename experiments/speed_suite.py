@@ -51,7 +51,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 import boostnet
 from boostnet import BoostNetClassifier, BoostNetRegressor  # noqa: E402
-from boostnet.datasets import load_data  # noqa: E402
+from boostnet.app.datasets import load_data  # noqa: E402
 
 
 def _c11():

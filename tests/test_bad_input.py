@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from boostnet.cli import app
+from boostnet.app.cli import app
 from boostnet.exceptions import ConfigError, DataError, ModelFileError
 
 runner = CliRunner()
@@ -47,7 +47,7 @@ def models(tmp_path_factory):
     """One iris run directory (made by ``run_train``, as ``boostnet train`` makes it), one model
     saved by the API without a run record, and one tiny regressor."""
     from boostnet import BoostNetClassifier, BoostNetRegressor
-    from boostnet.experiment import RunConfig, run_train
+    from boostnet.app.experiment import RunConfig, run_train
 
     root = tmp_path_factory.mktemp("models")
     cfg = RunConfig(data="iris", params={"max_units": 3, "n_candidates": 128})
@@ -802,8 +802,8 @@ def _api_load_huge_header(tmp):
 
 
 def _api_split_overflow(tmp):
-    from boostnet.datasets import Dataset
-    from boostnet.experiment import RunConfig, make_split
+    from boostnet.app.datasets import Dataset
+    from boostnet.app.experiment import RunConfig, make_split
 
     X = np.full((20, 1), -1.7e308)
     X[0] = 1.7e308
@@ -843,33 +843,33 @@ API_CASES = {
 
 
 def _from_mapping(d):
-    from boostnet.experiment import RunConfig
+    from boostnet.app.experiment import RunConfig
 
     return RunConfig.from_mapping(d)
 
 
 def _read_config(tmp, raw):
-    from boostnet.experiment import read_config
+    from boostnet.app.experiment import read_config
 
     (tmp / "c.toml").write_bytes(raw)
     return read_config(tmp / "c.toml")
 
 
 def _load(tmp, name, text, **kw):
-    from boostnet.datasets import load_data
+    from boostnet.app.datasets import load_data
 
     (tmp / name).write_text(text)
     return load_data(str(tmp / name), **kw)
 
 
 def _compare_cfg(**kw):
-    from boostnet.compare import CompareConfig
+    from boostnet.app.compare import CompareConfig
 
     return CompareConfig(methods=["linear"], **kw)
 
 
 def _reserve(path):
-    from boostnet.experiment import reserve_run_dir
+    from boostnet.app.experiment import reserve_run_dir
 
     return reserve_run_dir(path)
 
@@ -916,7 +916,7 @@ def test_features_near_1e200_train_a_real_model(tmp_path):
 def test_two_runs_in_the_same_second_both_keep_their_run(tmp_path, monkeypatch):
     """Issue 13.1: the default run directory is reserved (mkdir) before training; a name another
     run holds is skipped; and a name taken between reservation and rename never loses the run."""
-    import boostnet.experiment as ex
+    import boostnet.app.experiment as ex
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(ex, "default_run_dir", lambda data, root="runs": Path("runs/same-iris"))
@@ -939,7 +939,7 @@ def test_a_signal_while_the_run_is_written_waits_for_the_write(signum, code, tmp
     """Issue 13.2: Ctrl-C (or SIGTERM) in the second the run directory is written threw the
     finished model away ('nothing written', or a hidden .NAME.tmp-* folder). Now the write
     completes, then the command exits 130 (143)."""
-    import boostnet.plots as plots
+    import boostnet.app.plots as plots
 
     original = plots.plot_objective
 
@@ -980,7 +980,7 @@ def test_sigterm_during_training_is_like_ctrl_c(tmp_path, monkeypatch):
 def test_a_signal_before_training_writes_nothing_and_leaves_nothing(
     signum, code, tmp_path, monkeypatch
 ):
-    import boostnet.experiment as ex
+    import boostnet.app.experiment as ex
 
     original = ex.load_for
 
@@ -1079,7 +1079,7 @@ def test_a_model_saved_before_the_checksum_still_loads(tmp_path, models):
 def test_compare_resume_drops_a_torn_row_and_old_error_rows(tmp_path):
     """Issue 13.3: a torn last row counted as done (and the next row went onto its line); failed
     runs kept their error rows and got new ones (6 rows for 4 runs)."""
-    from boostnet.compare import COLUMNS, CompareConfig, compare, read_rows
+    from boostnet.app.compare import COLUMNS, CompareConfig, compare, read_rows
 
     # two fast methods ("hgb" is a second logistic regression under another name)
     cfg = CompareConfig(
@@ -1126,7 +1126,7 @@ def _check_dataset(ds):
 @PROPS
 @given(st.text(alphabet="0123456789,.-e\n abnaifxy\t\"'", max_size=200))
 def test_any_csv_is_a_dataset_or_one_data_error(tmp_path, text):
-    from boostnet.datasets import load_data
+    from boostnet.app.datasets import load_data
 
     p = tmp_path / "h.csv"
     p.write_text(text)
@@ -1155,7 +1155,7 @@ _VALUES = st.one_of(
 @PROPS
 @given(st.dictionaries(st.sampled_from(_RUN_KEYS), _VALUES, max_size=5))
 def test_any_configuration_is_checked_or_one_config_error(mapping):
-    from boostnet.experiment import RunConfig
+    from boostnet.app.experiment import RunConfig
 
     try:
         cfg = RunConfig.from_mapping(mapping)
@@ -1171,7 +1171,7 @@ def test_any_configuration_is_checked_or_one_config_error(mapping):
 @PROPS
 @given(st.binary(max_size=120))
 def test_any_toml_bytes_read_or_one_config_error(tmp_path, raw):
-    from boostnet.experiment import read_config
+    from boostnet.app.experiment import read_config
 
     p = tmp_path / "c.toml"
     p.write_bytes(raw)
@@ -1198,7 +1198,7 @@ _ARRAYS = st.builds(
 @PROPS
 @given(st.dictionaries(st.sampled_from(["X", "y", "X_test", "y_test", "z"]), _ARRAYS, max_size=4))
 def test_any_npz_is_a_dataset_or_one_data_error(tmp_path, arrays):
-    from boostnet.datasets import load_data
+    from boostnet.app.datasets import load_data
 
     p = tmp_path / "h.npz"
     np.savez(p, **arrays)
@@ -1226,7 +1226,7 @@ def test_any_corrupted_model_byte_loads_or_is_one_model_file_error(tmp_path, mod
 
 
 def test_ctrl_c_while_a_compare_row_is_written_keeps_the_row_whole(tmp_path, monkeypatch):
-    import boostnet.compare as cmp
+    import boostnet.app.compare as cmp
 
     original = cmp.RowWriter.write
 

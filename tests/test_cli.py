@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from boostnet import BoostNetClassifier, __version__
-from boostnet.cli import app
+from boostnet.app.cli import app
 
 runner = CliRunner()
 FAST = ["--n-candidates", "256", "--no-progress"]
@@ -149,7 +149,7 @@ def test_config_file_and_command_line_precedence(tmp_path):
 def test_train_and_compare_read_the_config_file_once(tmp_path, monkeypatch):
     """One merge (defaults < file < command line) serves both commands; the file is read once and
     a key it sets counts as given (an alpha_ratio in the file is a fixed lambda)."""
-    import boostnet.experiment as experiment
+    import boostnet.app.experiment as experiment
 
     calls = []
     real = experiment.read_config
@@ -607,7 +607,7 @@ def test_every_train_default_is_the_estimators():
     from enum import Enum
 
     from boostnet import BoostNetClassifier
-    from boostnet.cli import train
+    from boostnet.app.cli import train
 
     est = BoostNetClassifier().get_params()
     # options whose None means "the estimator decides" (alpha: per task; max_time: none)

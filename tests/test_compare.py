@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from boostnet import BoostNetClassifier
-from boostnet.cli import app
-from boostnet.compare import (
+from boostnet.app.cli import app
+from boostnet.app.compare import (
     COLUMNS,
     METHODS,
     CompareConfig,
@@ -145,7 +145,7 @@ def test_parallel_jobs_give_the_same_rows(tmp_path):
 
 
 def test_interrupt_keeps_finished_rows(tmp_path, monkeypatch):
-    import boostnet.compare as cmp
+    import boostnet.app.compare as cmp
 
     calls = {"n": 0}
     real = cmp.run_one

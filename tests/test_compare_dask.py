@@ -25,8 +25,8 @@ pytest.importorskip("dask.distributed")
 
 from distributed import Client  # noqa: E402
 
-from boostnet.cli import app  # noqa: E402
-from boostnet.compare import CompareConfig, compare, read_rows  # noqa: E402
+from boostnet.app.cli import app  # noqa: E402
+from boostnet.app.compare import CompareConfig, compare, read_rows  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -191,7 +191,7 @@ def test_single_thread_cluster_gets_the_runs(single_thread_scheduler):
 
 def test_unreachable_scheduler_is_a_one_line_usage_error(tmp_path):
     address = f"tcp://{HOST}:{_free_port()}"  # closed: nothing listens there
-    cmd = [sys.executable, "-c", "from boostnet.cli import main; main()"]
+    cmd = [sys.executable, "-c", "from boostnet.app.cli import main; main()"]
     args = ["compare", "--datasets", "iris", "--methods", "linear", "--seeds", "1"]
     args += ["--out", str(tmp_path / "out"), "--scheduler", address]
     t0 = time.monotonic()

@@ -1,4 +1,4 @@
-"""Tests of boostnet.datasets: named sets, synthetic sets, data files and their error messages."""
+"""Tests of boostnet.app.datasets: named sets, synthetic sets, data files and their error messages."""
 
 import gzip
 import struct
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from boostnet.datasets import (
+from boostnet.app.datasets import (
     FASHION_MNIST_DIR,
     NAMED,
     Dataset,

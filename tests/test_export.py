@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from typer.testing import CliRunner
 
 import boostnet
-from boostnet.cli import app
+from boostnet.app.cli import app
 from boostnet.exceptions import ConfigError
 from boostnet.export import export_model, run_onnx, to_onnx, to_pipeline
 

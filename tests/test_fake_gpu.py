@@ -15,7 +15,7 @@ import pytest
 from score_ref import assert_sign_scores, scores_by_hand
 
 from boostnet.activations import ACTIVATIONS
-from boostnet.bench import random_pool
+from boostnet.app.bench import random_pool
 from boostnet.penalties import L1, GroupL1
 from boostnet.scoring import reference_scores
 
@@ -174,7 +174,7 @@ def test_auto_alpha_path_runs_on_the_device(fake_cupy):
 def test_cli_train_and_bench_on_the_device(fake_cupy, tmp_path):
     from typer.testing import CliRunner
 
-    from boostnet.cli import app
+    from boostnet.app.cli import app
 
     runner = CliRunner()
     out = tmp_path / "run"

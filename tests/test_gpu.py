@@ -9,7 +9,7 @@ OK, WHY = gpu_status()
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not OK, reason=f"no usable GPU: {WHY}")]
 
 from boostnet.activations import ACTIVATIONS  # noqa: E402
-from boostnet.bench import random_pool  # noqa: E402
+from boostnet.app.bench import random_pool  # noqa: E402
 from boostnet.penalties import L1, GroupL1  # noqa: E402
 from boostnet.scoring import reference_scores  # noqa: E402
 

@@ -12,7 +12,7 @@ from kernel_emu import EmulatedEpilogue, available
 from score_ref import assert_sign_scores, scores_by_hand
 
 from boostnet.activations import ACTIVATIONS
-from boostnet.bench import random_pool
+from boostnet.app.bench import random_pool
 from boostnet.gpu_scoring import GpuScorer
 from boostnet.penalties import L1, GroupL1
 

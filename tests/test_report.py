@@ -1,4 +1,4 @@
-"""``boostnet.report.write_report`` and the comparison configs under ``experiments/configs``."""
+"""``boostnet.app.report.write_report`` and the comparison configs under ``experiments/configs``."""
 
 import csv
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from boostnet.compare import COLUMNS, CompareConfig, parse_methods, plan, read_rows
-from boostnet.experiment import read_config
-from boostnet.report import BARS_PNG, TIME_PNG, UNITS_PNG, write_report
+from boostnet.app.compare import COLUMNS, CompareConfig, parse_methods, plan, read_rows
+from boostnet.app.experiment import read_config
+from boostnet.app.report import BARS_PNG, TIME_PNG, UNITS_PNG, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "experiments" / "configs").glob("*.toml"))
@@ -141,7 +141,7 @@ def test_config_validates(path):
 
 def test_double_moon_config_split():
     """The Bengio et al. (2005) config keeps 100 training points and a 10000-point test set."""
-    from boostnet.compare import _split
+    from boostnet.app.compare import _split
 
     path = next(p for p in CONFIGS if p.name == "bengio2005_double_moon.toml")
     cfg = CompareConfig.from_mapping(read_config(path))

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .exceptions import DataError
-from .targets import infer_task
+from ..exceptions import DataError
+from ..targets import infer_task
 
 __all__ = [
     "DEFAULT_DATA",
@@ -975,7 +975,7 @@ def _load_npz(path: Path, src: str) -> Dataset:
         raise DataError(f"cannot read {src}: {_os_reason(exc)}") from None
     if not is_zip:
         raise DataError(f"cannot read {src}: not an .npz archive (as written by numpy.savez)")
-    from .io import npz_problem  # noqa: PLC0415
+    from ..io import npz_problem  # noqa: PLC0415
 
     problem = npz_problem(path)
     if problem is not None:

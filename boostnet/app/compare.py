@@ -25,10 +25,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 
-from ._signals import deferred_signals
-from ._version import __version__
-from .exceptions import ConfigError
-from .metrics import r2
+from .._signals import deferred_signals
+from .._version import __version__
+from ..exceptions import ConfigError
+from ..metrics import r2
 
 # ---- methods -------------------------------------------------------------------------------------
 
@@ -129,10 +129,10 @@ class RandomFeaturesL1(BaseEstimator):
         from sklearn.exceptions import ConvergenceWarning  # noqa: PLC0415
         from sklearn.linear_model import Lasso, LogisticRegression  # noqa: PLC0415
 
-        from .activations import get_activation  # noqa: PLC0415
-        from .penalties import L1  # noqa: PLC0415
-        from .samplers import get_sampler  # noqa: PLC0415
-        from .scoring import transform  # noqa: PLC0415
+        from ..activations import get_activation  # noqa: PLC0415
+        from ..penalties import L1  # noqa: PLC0415
+        from ..samplers import get_sampler  # noqa: PLC0415
+        from ..scoring import transform  # noqa: PLC0415
 
         X = np.asarray(X, dtype=np.float64)
         n = X.shape[0]
@@ -172,7 +172,7 @@ class RandomFeaturesL1(BaseEstimator):
         return self
 
     def _h(self, X):
-        from .scoring import transform  # noqa: PLC0415
+        from ..scoring import transform  # noqa: PLC0415
 
         return transform(np.asarray(X, dtype=np.float64), self.W_, self.c_, self._act)
 
@@ -200,7 +200,7 @@ class SquaredLossClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def fit(self, X, y):
-        from .estimators import BoostNetRegressor  # noqa: PLC0415
+        from ..estimators import BoostNetRegressor  # noqa: PLC0415
 
         self.classes_ = np.unique(y)
         if self.classes_.shape[0] != 2:
@@ -226,7 +226,7 @@ def build_estimator(entry: MethodEntry, task: str, seed: int, matched_units: int
     from sklearn.linear_model import LogisticRegression, Ridge  # noqa: PLC0415
     from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: PLC0415
 
-    from .estimators import BoostNetClassifier, BoostNetRegressor  # noqa: PLC0415
+    from ..estimators import BoostNetClassifier, BoostNetRegressor  # noqa: PLC0415
 
     clf = task == "classification"
     p = dict(entry.params)
@@ -235,7 +235,7 @@ def build_estimator(entry: MethodEntry, task: str, seed: int, matched_units: int
         cls = BoostNetClassifier if clf else BoostNetRegressor
         return cls(**{"random_state": seed, **_ABLATIONS.get(m, {}), **p})
     if m == "boostnet-cv":
-        from .cv import BoostNetClassifierCV, BoostNetRegressorCV  # noqa: PLC0415
+        from ..cv import BoostNetClassifierCV, BoostNetRegressorCV  # noqa: PLC0415
 
         cls = BoostNetClassifierCV if clf else BoostNetRegressorCV
         return cls(**{"random_state": seed, **p})
@@ -537,7 +537,7 @@ def _rewrite_rows(path: Path, rows: list[dict]) -> None:
     """Replace ``rows.csv`` by its header and ``rows`` (atomically: temporary file, rename)."""
     import tempfile  # noqa: PLC0415
 
-    from .io import current_umask  # noqa: PLC0415
+    from ..io import current_umask  # noqa: PLC0415
 
     fd, tmp = tempfile.mkstemp(prefix=".rows.csv.tmp-", dir=path.parent)
     try:

@@ -34,15 +34,15 @@ try:  # recent typer vendors click as typer._click
 except ImportError:  # pragma: no cover - typer on the external click
     from click import exceptions as _cx
 
-from ._backend import DEVICES
-from ._signals import exit_code, signum_of, terminate_as_interrupt
-from ._version import __version__
-from .activations import ACTIVATIONS
-from .estimators import BoostNetClassifier
-from .exceptions import BoostNetError, ConfigError, DataError, ModelFileError
-from .oracle import ORACLES
-from .penalties import PENALTIES
-from .samplers import SAMPLERS
+from .._backend import DEVICES
+from .._signals import exit_code, signum_of, terminate_as_interrupt
+from .._version import __version__
+from ..activations import ACTIVATIONS
+from ..estimators import BoostNetClassifier
+from ..exceptions import BoostNetError, ConfigError, DataError, ModelFileError
+from ..oracle import ORACLES
+from ..penalties import PENALTIES
+from ..samplers import SAMPLERS
 
 #: Option defaults are the estimator's own defaults.
 _D = BoostNetClassifier().get_params()
@@ -476,7 +476,7 @@ def train(
     ] = True,
 ):
     """Train a network and write a run directory (config, metrics, history, model, plots)."""
-    from .callbacks import StopOnInterrupt  # noqa: PLC0415
+    from ..callbacks import StopOnInterrupt  # noqa: PLC0415
     from .experiment import RunConfig, default_run_dir, run_train  # noqa: PLC0415
 
     values = {
@@ -635,8 +635,8 @@ def _load_eval_data(
     model: Path, data, target, task, data_dir, n_samples, noise, n_features, seed, split: SplitPart
 ):
     """Load the model and the data to apply it to (the run's split when asked)."""
+    from ..io import load_bundle  # noqa: PLC0415
     from .experiment import RunConfig, load_for, make_split, preprocess  # noqa: PLC0415
-    from .io import load_bundle  # noqa: PLC0415
 
     est, extra = load_bundle(_model_path(model))
     run = dict(extra.get("run") or {})
@@ -792,7 +792,7 @@ def predict(
     if out_file is None:
         sys.stdout.write(buf.getvalue())
         return
-    from ._signals import deferred_signals  # noqa: PLC0415
+    from .._signals import deferred_signals  # noqa: PLC0415
 
     with deferred_signals() as received:  # a Ctrl-C here leaves no temporary file
         _atomic_write(out_file, buf.getvalue())
@@ -842,7 +842,7 @@ def _is_zip(path: Path) -> bool:
 def _atomic_write(path: Path, text: str):
     """Write ``text`` to ``path`` through a temporary file and a rename (no partial file; the
     temporary file is removed on failure; the file gets the usual ``0o666 & ~umask``)."""
-    from .io import current_umask  # noqa: PLC0415
+    from ..io import current_umask  # noqa: PLC0415
 
     path = Path(path)
     tmp = None
@@ -922,8 +922,8 @@ def export(
     ] = ExportFormat.sklearn,
 ):
     """Export a saved model (with its standardisation) as a scikit-learn MLP pipeline or ONNX."""
-    from .export import export_model  # noqa: PLC0415
-    from .io import load_bundle  # noqa: PLC0415
+    from ..export import export_model  # noqa: PLC0415
+    from ..io import load_bundle  # noqa: PLC0415
 
     try:
         src = _model_path(model)
@@ -1112,7 +1112,7 @@ def info():
     import sklearn  # noqa: PLC0415
     from threadpoolctl import threadpool_info  # noqa: PLC0415
 
-    from ._backend import gpu_status  # noqa: PLC0415
+    from .._backend import gpu_status  # noqa: PLC0415
 
     rows = [
         ("boostnet", __version__),

@@ -17,11 +17,11 @@ import time
 
 import numpy as np
 
-from ._backend import resolve_device, synchronize
-from .activations import get_activation
-from .gpu_scoring import candidates_per_thread, check_cpt, tf32_scope
-from .penalties import L1
-from .scorers import make_scorer
+from .._backend import resolve_device, synchronize
+from ..activations import get_activation
+from ..gpu_scoring import candidates_per_thread, check_cpt, tf32_scope
+from ..penalties import L1
+from ..scorers import make_scorer
 
 
 def _cpu_name() -> str:
@@ -74,7 +74,7 @@ def run_bench(
         ``scoring_s``, ``gemm_s``, ``ratio`` (= scoring_s / gemm_s) and ``tflops`` (2 n d m flop of
         the scoring step per second, in TFLOP/s).
     """
-    from ._backend import gpu_status  # noqa: PLC0415
+    from .._backend import gpu_status  # noqa: PLC0415
 
     check_cpt(cpt)
     backend = resolve_device(device)

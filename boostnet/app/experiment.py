@@ -24,16 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ._greedy import StepRecord, phase_times
-from ._signals import deferred_signals
-from ._version import __version__
-from .callbacks import MetricCurve
+from .._greedy import StepRecord, phase_times
+from .._signals import deferred_signals
+from .._version import __version__
+from ..callbacks import MetricCurve
+from ..estimators import BoostNetClassifier, BoostNetRegressor
+from ..exceptions import ConfigError, DataError
+from ..io import current_umask, save_model, save_path
+from ..metrics import r2
+from ..network import raw_output
 from .datasets import Dataset, load_data
-from .estimators import BoostNetClassifier, BoostNetRegressor
-from .exceptions import ConfigError, DataError
-from .io import current_umask, save_model, save_path
-from .metrics import r2
-from .network import raw_output
 
 #: Estimator parameters a run may set (``random_state`` comes from ``seed``).
 ESTIMATOR_PARAMS = tuple(
@@ -418,7 +418,7 @@ def path_rows(est, split: Split, metric) -> list:
     ``val_score`` is the metric on the held-out part of the training data that chose lambda; the
     test metric is only reported, never used for the choice.
     """
-    from .activations import get_activation  # noqa: PLC0415
+    from ..activations import get_activation  # noqa: PLC0415
 
     act = get_activation(est.activation)
     rows = []
