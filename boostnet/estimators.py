@@ -275,14 +275,22 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             stratify=strat,
         )
 
-    def _fit(self, X, y, sample_weight=None):
+    def _setup(self, X, y, sample_weight, warm=False, classes=None) -> _Setup:
+        """The one set-up of :meth:`fit`, :meth:`path` and :meth:`alpha_grid`: parameters and
+        data validated, targets encoded, the generator, device and sampler resolved."""
         self._validate_params()
-        warm = self.warm_start and hasattr(self, "hidden_weights_")
-        X, y, Y, datafit, sw = self._validate_xy(X, y, sample_weight, warm)
-        rng = _generator(self.random_state)
+        X, y, Y, datafit, sw = self._validate_xy(X, y, sample_weight, warm, classes)
         backend = resolve_device(self.device)
-        xp = backend.xp
-        sampler = get_sampler(self.sampler)
+        return _Setup(
+            X, y, Y, datafit, sw, _generator(self.random_state), backend, backend.xp,
+            get_sampler(self.sampler),
+        )  # fmt: skip
+
+    def _fit(self, X, y, sample_weight=None):
+        warm = self.warm_start and hasattr(self, "hidden_weights_")
+        s = self._setup(X, y, sample_weight, warm)
+        X, y, Y, datafit, sw = s.X, s.y, s.Y, s.datafit, s.sw
+        rng, backend, xp, sampler = s.rng, s.backend, s.xp, s.sampler
         callbacks = self.callbacks or ()
         rule = self._alpha_rule()
         auto = rule == "auto" and not warm
@@ -428,14 +436,12 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         lambda_max : float
         alphas : ndarray, shape (n_alphas,), decreasing
         """
-        self._validate_params()
-        X, y, Y, datafit, sw = self._validate_xy(X, y, sample_weight, False)
-        xp = resolve_device(self.device).xp
-        lam, grid = self._grid(
-            None, self._scorer(X, xp), xp.asarray(Y), xp.asarray(sw / sw.sum()), datafit,
-            get_sampler(self.sampler), self._config(None, datafit), _generator(self.random_state),
+        s = self._setup(X, y, sample_weight)
+        xp = s.xp
+        return self._grid(
+            None, self._scorer(s.X, xp), xp.asarray(s.Y), xp.asarray(s.sw / s.sw.sum()), s.datafit,
+            s.sampler, self._config(None, s.datafit), s.rng,
         )  # fmt: skip
-        return lam, grid
 
     def path(self, X, y, sample_weight=None, *, alphas=None, X_val=None, y_val=None, classes=None):
         """Compute the regularisation path on (X, y): certified networks for decreasing lambdas,
@@ -463,14 +469,11 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         -------
         PathResult
         """
-        self._validate_params()
         if classes is not None and not isinstance(self, ClassifierMixin):
             raise ConfigError("classes is for classifiers")
-        X, y, Y, datafit, sw = self._validate_xy(X, y, sample_weight, False, classes)
-        rng = _generator(self.random_state)
-        backend = resolve_device(self.device)
-        xp = backend.xp
-        sampler = get_sampler(self.sampler)
+        s = self._setup(X, y, sample_weight, classes=classes)
+        X, y, Y, datafit, sw = s.X, s.y, s.Y, s.datafit, s.sw
+        rng, backend, xp, sampler = s.rng, s.backend, s.xp, s.sampler
         t0 = time.perf_counter()
         scorer = self._scorer(X, xp)
         Yd, a = xp.asarray(Y), xp.asarray(sw / sw.sum())
@@ -582,6 +585,21 @@ def _generator(random_state) -> np.random.Generator:
     if random_state is None or isinstance(random_state, (int, np.integer)):
         return np.random.default_rng(random_state)
     return np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
+
+
+@dataclasses.dataclass
+class _Setup:
+    """What a fit or a path starts from (:meth:`_BaseBoostNet._setup`)."""
+
+    X: np.ndarray  # (n, d) float64
+    y: np.ndarray
+    Y: np.ndarray  # (n, K) encoded targets
+    datafit: object
+    sw: np.ndarray  # (n,) sample weights
+    rng: np.random.Generator
+    backend: object
+    xp: object
+    sampler: object
 
 
 @register_model
