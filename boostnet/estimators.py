@@ -33,7 +33,7 @@ from .scoring import transform
 from .targets import infer_task
 
 #: Default lambda as a fraction of lambda_max. Chosen by measurement on the bundled data sets
-#: (experiments/choose_alpha.py): see the README's "Choosing lambda" section.
+#: (experiments/choose_alpha.py): see docs/python-api.md, "Choosing lambda".
 DEFAULT_ALPHA_RATIO = 0.0075
 #: Default of ``path_patience`` (measured: experiments/speed_suite.py --ablation path_patience=2,5).
 PATH_PATIENCE = 2
@@ -548,7 +548,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        H : ndarray, shape (n_samples, n_units_)
+        H : ndarray, shape (n_samples, n_units)
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
@@ -624,7 +624,7 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         warm-started from the previous), pick the lambda with the best held-out
         ``val_criterion``, then continue from that network on all the data to its certificate.
         None: the estimator's default, ``"ratio"`` for the classifier and ``"auto"`` for the
-        regressor (measured: see the README's "Choosing lambda"); ``"ratio"`` with
+        regressor (measured: docs/python-api.md, "Choosing lambda"); ``"ratio"`` with
         ``early_stopping``.
     alpha_ratio : float in (0, 1], default=0.0075
         lambda as a fraction of lambda_max (the best score at the intercept-only model), scale-free.
@@ -712,9 +712,9 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
 
     Attributes
     ----------
-    hidden_weights_ : ndarray, shape (n_units_, n_features_in_)
-    hidden_bias_ : ndarray, shape (n_units_,)
-    coef_ : ndarray, shape (n_units_, K)
+    hidden_weights_ : ndarray, shape (n_units, n_features)
+    hidden_bias_ : ndarray, shape (n_units,)
+    coef_ : ndarray, shape (n_units, K)
         Output weights.
     intercept_ : ndarray, shape (K,)
     n_units_ : int
@@ -814,7 +814,7 @@ class BoostNetRegressor(RegressorMixin, _BaseBoostNet):
     Same parameters and attributes as :class:`BoostNetClassifier` (without ``classes_``); ``y`` may
     have several outputs (K columns). Early stopping monitors the validation R^2. The default
     ``alpha=None`` means ``"auto"`` here: lambda is validated along the path (a fixed
-    ``alpha_ratio`` over-fitted noisy regression sets; see the README's "Choosing lambda").
+    ``alpha_ratio`` over-fitted noisy regression sets; see docs/python-api.md, "Choosing lambda").
     """
 
     _default_alpha = "auto"

@@ -158,7 +158,7 @@ PENALTIES = {"l1": L1, "group_l1": GroupL1}
 
 
 #: ``penalty="auto"``: group L1 (units shared by the K outputs) for a multiclass softmax fit, else
-#: elementwise L1. Measured: experiments/speed_suite.py (see the README's "Penalty").
+#: elementwise L1. Measured: experiments/speed_suite.py (docs/python-api.md, "Parameters that matter most").
 AUTO_MULTICLASS = "group_l1"
 
 

@@ -2,7 +2,7 @@
 
 Every case of :data:`CASES` is its own test: the command line gets the input and must answer with
 the documented exit code (2 for usage errors: option values, configuration keys and values,
-``--out``; 1 for data and model-file errors; see the README's "Errors") and exactly one line on
+``--out``; 1 for data and model-file errors; see docs/cli.md, "Errors") and exactly one line on
 stderr, with no traceback; and it must leave nothing behind (no temporary file or folder, no empty
 run directory) and change nothing already written (the shared model and every file the case made
 beforehand are compared byte for byte). Almost every case fails before any training; the cases that

@@ -68,7 +68,7 @@ def test_regression_single_and_multi_output():
 
 @pytest.mark.slow
 def test_default_classifier_on_digits_reaches_the_target(digits_split):
-    """The documented default run (also the README's and the benchmark's)."""
+    """The documented default run (also the README's quick start and the benchmark's)."""
     Xtr, Xte, ytr, yte = digits_split
     est = BoostNetClassifier(random_state=0).fit(Xtr, ytr)
     assert est.stop_reason_ == "certificate"
