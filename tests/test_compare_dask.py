@@ -204,6 +204,6 @@ def test_unreachable_scheduler_is_a_one_line_usage_error(tmp_path):
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error:") and address in lines[0], lines[0]
-    # compare._execute connects with a fixed Client(..., timeout=20): about 20 s here
+    # compare._connect gives Client(..., timeout=10) its 10 s: about 10 s here
     assert elapsed < 60, f"took {elapsed:.0f} s to report an unreachable scheduler"
     assert read_rows(tmp_path / "out" / "rows.csv") == []  # no run started

@@ -651,7 +651,8 @@ def compare(
     jobs : int
         Parallel processes (joblib).
     scheduler : str, optional
-        Address of a Dask distributed scheduler (joblib's Dask backend).
+        Address of a Dask distributed scheduler: one task per run, submitted to it directly (not
+        through joblib's Dask backend, which may run everything in this process).
     progress : callable, optional
         ``progress(done, total, row)`` after each run.
     """
