@@ -401,14 +401,20 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             callbacks=[cb for cb in callbacks if hasattr(cb, "on_path_point")],
         )
 
+    def _set_network(self, net, n_features: int, K: int):
+        """The one place that sets the fitted network: ``hidden_weights_`` (m, d),
+        ``hidden_bias_`` (m,), ``coef_`` (m, K), ``intercept_`` (K,) and ``n_units_``, as host
+        float64 copies of ``net`` (a :class:`NetworkState` or a path point's network, any device)."""
+        self.hidden_weights_ = np.array(to_numpy(net.W), dtype=np.float64).reshape(-1, n_features)
+        self.hidden_bias_ = np.array(to_numpy(net.c), dtype=np.float64).ravel()
+        self.coef_ = np.array(to_numpy(net.coef), dtype=np.float64).reshape(-1, K)
+        self.intercept_ = np.array(to_numpy(net.intercept), dtype=np.float64).ravel()
+        self.n_units_ = int(self.hidden_weights_.shape[0])
+
     def _set_result(self, result, n_features, K, device, warm, t0):
         """Fitted attributes (NumPy) from a :class:`GreedyResult`."""
         st = result.state
-        self.hidden_weights_ = to_numpy(st.W).astype(np.float64).reshape(-1, n_features)
-        self.hidden_bias_ = to_numpy(st.c).astype(np.float64).ravel()
-        self.coef_ = to_numpy(st.coef).astype(np.float64).reshape(-1, K)
-        self.intercept_ = to_numpy(st.intercept).astype(np.float64).ravel()
-        self.n_units_ = int(self.hidden_weights_.shape[0])
+        self._set_network(st, n_features, K)
         self.alpha_ = result.alpha
         if result.lambda_max is not None:
             self.lambda_max_ = result.lambda_max
@@ -518,9 +524,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "path_")
         p = self.path_.points[i]
         net = self.path_.network(i)
-        self.hidden_weights_, self.hidden_bias_ = net.W.copy(), net.c.copy()
-        self.coef_, self.intercept_ = net.coef.copy(), net.intercept.copy()
-        self.n_units_ = p.n_units
+        self._set_network(net, net.W.shape[1], net.coef.shape[1])
         self.alpha_ = p.alpha
         self.lambda_max_ = self.path_.lambda_max
         self.stop_reason_ = p.stop_reason
