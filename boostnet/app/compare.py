@@ -27,8 +27,12 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._signals import deferred_signals
 from .._version import __version__
+from ..activations import get_activation
 from ..exceptions import ConfigError
 from ..metrics import r2
+from ..penalties import L1
+from ..samplers import get_sampler
+from ..scoring import transform
 
 # ---- methods -------------------------------------------------------------------------------------
 
@@ -124,15 +128,7 @@ class RandomFeaturesL1(BaseEstimator):
         self.task = task
 
     def fit(self, X, y):
-        import warnings  # noqa: PLC0415
-
-        from sklearn.exceptions import ConvergenceWarning  # noqa: PLC0415
         from sklearn.linear_model import Lasso, LogisticRegression  # noqa: PLC0415
-
-        from ..activations import get_activation  # noqa: PLC0415
-        from ..penalties import L1  # noqa: PLC0415
-        from ..samplers import get_sampler  # noqa: PLC0415
-        from ..scoring import transform  # noqa: PLC0415
 
         X = np.asarray(X, dtype=np.float64)
         n = X.shape[0]
@@ -172,7 +168,6 @@ class RandomFeaturesL1(BaseEstimator):
         return self
 
     def _h(self, X):
-        from ..scoring import transform  # noqa: PLC0415
 
         return transform(np.asarray(X, dtype=np.float64), self.W_, self.c_, self._act)
 
