@@ -40,6 +40,7 @@ _SCALARS = (
     "stop_reason_",
     "n_candidates_searched_",
     "certificate_gap_",
+    "certificate_",
     "device_",
     "fit_time_",
     "n_iter_",
@@ -115,7 +116,8 @@ def npz_problem(path) -> str | None:
 
 
 def _digest(meta: dict, arrays: dict) -> str:
-    """sha256 of the arrays (float64, with names and shapes) and the fields that interpret them."""
+    """sha256 of the arrays (float64, with names and shapes), the fields that interpret them and
+    the certificate."""
     h = hashlib.sha256()
     for k in _ARRAYS:
         a = np.ascontiguousarray(arrays[k], dtype=np.float64)
@@ -124,6 +126,12 @@ def _digest(meta: dict, arrays: dict) -> str:
     extra = meta.get("extra")
     fields = {k: meta.get(k) for k in _DIGESTED}
     fields["preprocessing"] = extra.get("preprocessing") if isinstance(extra, dict) else None
+    # the certificate is evidence: digested where there is one (files written before it was kept
+    # have none, and their digests stay what they were)
+    attributes = meta.get("attributes")
+    certificate = attributes.get("certificate_") if isinstance(attributes, dict) else None
+    if certificate is not None:
+        fields["certificate"] = certificate
     h.update(json.dumps(fields, sort_keys=True, default=str).encode())
     return h.hexdigest()
 
@@ -297,6 +305,7 @@ def load_bundle(path):
         est.hidden_weights_, est.hidden_bias_, est.coef_, est.intercept_ = W, c, coef, b
         est.n_units_ = m
         est.n_features_in_ = d
+        est.certificate_ = None  # (files written before it was saved: no evidence kept)
         for k, v in meta.get("attributes", {}).items():
             if k in _SCALARS:
                 setattr(est, k, v)
@@ -334,6 +343,26 @@ def load_bundle(path):
     return est, extra
 
 
+#: A certificate record's fields (``boostnet._greedy.Certificate``) and their JSON types.
+_CERTIFICATE = {
+    "kind": str, "pools": int, "candidates": int, "best_score": float, "alpha": float,
+    "tol": float, "refit_gap": float, "duality_gap": float,
+}  # fmt: skip
+
+
+def _is_certificate(rec) -> bool:
+    """Whether ``rec`` (from JSON) is a certificate record: its fields, typed, a known kind."""
+    if not isinstance(rec, dict) or set(rec) != set(_CERTIFICATE):
+        return False
+    for k, t in _CERTIFICATE.items():
+        v = rec[k]
+        if isinstance(v, bool) or not (
+            isinstance(v, t) or (t is float and (v is None or isinstance(v, int)))
+        ):
+            return False
+    return rec["kind"] in ("sampled", "exact") and rec["pools"] >= 1 and rec["candidates"] >= 0
+
+
 def _check_fields(path, meta: dict, cls, arrays: dict) -> None:
     """Every metadata field that gives the arrays meaning, checked against them."""
 
@@ -369,6 +398,9 @@ def _check_fields(path, meta: dict, cls, arrays: dict) -> None:
             raise bad(f"y_ndim {y_ndim!r} with {K} output columns")
     if not isinstance(meta.get("attributes", {}), dict):
         raise bad("attributes is not a record")
+    cert = meta.get("attributes", {}).get("certificate_")
+    if cert is not None and not _is_certificate(cert):
+        raise bad("certificate_ is not a certificate record")
     extra = meta.get("extra") or {}
     if not isinstance(extra, dict):
         raise bad("extra is not a record")

@@ -541,6 +541,26 @@ model_case("model-sha-not-a-digest", "checksum mismatch", keep_sha=True, meta=_s
 model_case("model-mean-digested", "checksum mismatch", keep_sha=True,
            meta=_extra("mean", [0.0, 0.0, 0.0, 0.0]))  # fmt: skip
 model_case("model-scale-zero", "scale holds values <= 0", meta=_extra("scale", [0.0, 1, 1, 1]))
+
+
+#: A well-formed certificate record (the shared model may have stopped otherwise).
+_CERT = {"kind": "sampled", "pools": 3, "candidates": 6144, "best_score": 0.01, "alpha": 0.01,
+         "tol": 0.01, "refit_gap": 1e-7, "duality_gap": 1e-8}  # fmt: skip
+
+
+def _certificate(**fields):
+    def f(m):
+        c = m["attributes"].get("certificate_") or _CERT
+        m["attributes"]["certificate_"] = {"kind": "bogus"} if not fields else {**c, **fields}
+        return m
+
+    return f
+
+
+model_case("model-certificate-not-a-record", "not a certificate record", meta=_certificate())
+model_case("model-certificate-kind", "not a certificate record", meta=_certificate(kind="proof"))
+model_case("model-certificate-digested", "checksum mismatch", keep_sha=True,
+           meta=_certificate(best_score=0.0))  # fmt: skip
 model_case(
     "model-bad-activation",
     "activation",

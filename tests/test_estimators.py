@@ -5,7 +5,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification, make_friedman1, make_moons
+from sklearn.datasets import load_iris, make_classification, make_friedman1, make_moons
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -126,6 +126,19 @@ def test_save_load_round_trip(tmp_path, digits_split):
     with np.load(path, allow_pickle=False) as z:
         meta = json.loads(str(z["__meta__"]))
     assert meta["format"] == "boostnet-model"
+
+
+def test_the_certificate_travels_with_the_model(tmp_path):
+    X, y = load_iris(return_X_y=True)
+    est = BoostNetClassifier(random_state=0, n_candidates=256).fit(X, y)
+    assert est.stop_reason_ == "certificate" and est.certificate_ is not None
+    back = boostnet.load(est.save(tmp_path / "m"))
+    assert back.certificate_ == est.certificate_
+    capped = BoostNetClassifier(random_state=0, n_candidates=256, max_units=1).fit(X, y)
+    assert (
+        capped.certificate_ is None
+        and boostnet.load(capped.save(tmp_path / "c")).certificate_ is None
+    )
 
 
 def test_save_load_regressor_and_string_classes(tmp_path):
