@@ -475,6 +475,8 @@ def save_path(result, path) -> Path:
         "lambda_max": _json_safe(result.lambda_max),
         "stop_reason": result.stop_reason,
         "rows": rows,
+        # each point's certificate record (None where the point did not stop by one)
+        "certificates": [p.certificate for p in result.points],
     }
     arrays = {"__meta__": np.array(json.dumps(meta)), "W": result.W, "c": result.c}
     arrays["alphas"] = np.asarray(result.alphas, dtype=np.float64)
@@ -509,11 +511,20 @@ def load_path(path):
             W, c = np.asarray(z["W"], dtype=np.float64), np.asarray(z["c"], dtype=np.float64)
             points = []
             names = {f.name for f in dataclasses.fields(PathPoint)}
+            certificates = meta.get("certificates") or [None] * len(meta["rows"])
+            if len(certificates) != len(meta["rows"]) or not all(
+                c is None or _is_certificate(c) for c in certificates
+            ):
+                raise ModelFileError(
+                    f"{path}: the points' certificates are not certificate records"
+                )
             for i, row in enumerate(meta["rows"]):
                 units = np.asarray(z[f"units_{i}"], dtype=np.int64)
                 if units.size and (units.min() < 0 or units.max() >= W.shape[0]):
                     raise ModelFileError(f"{path}: point {i} names units outside the union")
-                fields = {k: v for k, v in row.items() if k in names and k != "extra"}
+                fields = {
+                    k: v for k, v in row.items() if k in names and k not in ("extra", "certificate")
+                }
                 extra = {k: v for k, v in row.items() if k not in names and k != "index"}
                 points.append(
                     PathPoint(
@@ -522,6 +533,7 @@ def load_path(path):
                         coef=np.asarray(z[f"coef_{i}"], dtype=np.float64),
                         intercept=np.asarray(z[f"intercept_{i}"], dtype=np.float64),
                         extra=extra,
+                        certificate=certificates[i],
                     )
                 )
             alphas = np.asarray(z["alphas"], dtype=np.float64)

@@ -261,6 +261,10 @@ def test_path_file_round_trip(tmp_path, clf_path):
     for i in range(len(p.points)):
         a, b = back.network(i), p.network(i)
         assert np.array_equal(a.W, b.W) and np.array_equal(a.coef, b.coef)
+    # each point's certificate travels too
+    certified = [q.certificate for q in p.points if q.stop_reason == "certificate"]
+    assert certified and all(c is not None for c in certified)
+    assert [q.certificate for q in back.points] == [q.certificate for q in p.points]
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(boostnet.ModelFileError, match="cannot read path file"):
         load_path(tmp_path / "bad.npz")
