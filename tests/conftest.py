@@ -53,3 +53,22 @@ def fake_cupy(monkeypatch):
         for k in [k for k in sys.modules if k == "cupy" or k.startswith("cupy.")]:
             del sys.modules[k]
         sys.modules.update(saved)
+
+
+@pytest.fixture
+def relu_dictionary(rng):
+    """A finite relu dictionary scored exhaustively (60 units; 150 points in 3-D, 3 classes):
+    ``(X, y, W, c, kw)``, with the estimator keywords that make the loop solve the L1 problem over
+    the dictionary."""
+    from boostnet.activations import ACTIVATIONS
+    from boostnet.samplers import FixedDictionary, RandomDirections
+
+    n, d, M = 150, 3, 60
+    X = rng.standard_normal((n, d))
+    act = ACTIVATIONS["relu"]
+    W, c = RandomDirections().sample(X, None, M, np.random.default_rng(3), act, 1.0)
+    kw = dict(
+        alpha_ratio=0.03, refine=False, tol=1e-9, refit_tol=1e-10, n_candidates=M, top_k=M,
+        dtype="float64", sampler=FixedDictionary(W, c), random_state=0,
+    )  # fmt: skip
+    return X, np.argmax(X, axis=1), W, c, kw

@@ -138,18 +138,10 @@ def test_diverse_skips_near_copies(rng):
 
 
 @pytest.mark.parametrize("units_per_step", [1, 4, 16])
-def test_batched_steps_reach_the_dictionary_optimum(units_per_step, rng):
+def test_batched_steps_reach_the_dictionary_optimum(units_per_step, relu_dictionary):
     """On a finite dictionary scored exhaustively, every batch size ends at the same certified
     objective: the re-fit, not the order of entry, decides the network."""
-    n, d, M = 150, 3, 60
-    X = rng.standard_normal((n, d))
-    act = ACTIVATIONS["relu"]
-    W, c = RandomDirections().sample(X, None, M, np.random.default_rng(3), act, 1.0)
-    y = np.argmax(X, axis=1)
-    kw = dict(
-        alpha_ratio=0.03, refine=False, tol=1e-9, refit_tol=1e-10, n_candidates=M, top_k=M,
-        dtype="float64", sampler=FixedDictionary(W, c), random_state=0,
-    )  # fmt: skip
+    X, y, _, _, kw = relu_dictionary
     est = BoostNetClassifier(units_per_step=units_per_step, **kw).fit(X, y)
     ref = BoostNetClassifier(units_per_step=1, **kw).fit(X, y)
     assert est.stop_reason_ == ref.stop_reason_ == "certificate"

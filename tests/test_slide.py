@@ -11,7 +11,6 @@ from numdiff import central_difference
 from boostnet import BoostNetClassifier, BoostNetRegressor
 from boostnet.activations import ACTIVATIONS, project_units
 from boostnet.datafits import DATAFITS
-from boostnet.samplers import FixedDictionary, RandomDirections
 from boostnet.slide import slide, units_gradient
 
 
@@ -109,21 +108,9 @@ def test_slide_moves_units_towards_a_planted_one():
     assert np.abs(s.W - v).max() < 0.05 and abs(s.c[0] - c[0]) < 0.05
 
 
-def _dictionary_fit(slide_steps, rng):
-    n, d, M = 150, 3, 60
-    X = rng.standard_normal((n, d))
-    act = ACTIVATIONS["relu"]
-    W, c = RandomDirections().sample(X, None, M, np.random.default_rng(3), act, 1.0)
-    y = np.argmax(X, axis=1)
-    est = BoostNetClassifier(
-        alpha_ratio=0.03, refine=False, tol=1e-9, refit_tol=1e-10, n_candidates=M, top_k=M,
-        dtype="float64", sampler=FixedDictionary(W, c), random_state=0, slide_steps=slide_steps,
-    ).fit(X, y)  # fmt: skip
-    return est, W, c
-
-
-def test_a_fixed_dictionary_never_slides(rng):
-    est, W, c = _dictionary_fit(5, rng)
+def test_a_fixed_dictionary_never_slides(relu_dictionary):
+    X, y, W, c, kw = relu_dictionary
+    est = BoostNetClassifier(slide_steps=5, **kw).fit(X, y)
     assert est.stop_reason_ == "certificate"
     # every active unit is a member of the dictionary, exactly
     for w, b in zip(est.hidden_weights_, est.hidden_bias_, strict=True):
