@@ -184,17 +184,18 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         if not sw.sum() > 0:
             raise DataError("sample_weight must have a positive sum")
         if classes is not None:
-            check_classification_targets(y)
             self.classes_ = np.unique(np.asarray(classes))
             if self.classes_.shape[0] < 2:
                 raise DataError("classes must hold at least 2 classes")
-            if not np.all(np.isin(np.unique(y), self.classes_)):
-                raise DataError("y has labels that are not among the given classes")
-            Y, datafit = self._encode_known(y)
-        elif warm and isinstance(self, ClassifierMixin):
+        if isinstance(self, ClassifierMixin) and (classes is not None or warm):
+            # the classes are known (given, or the first fit's): y may lack some, not add any
             check_classification_targets(y)
             if not np.all(np.isin(np.unique(y), self.classes_)):
-                raise DataError("warm_start: y has classes not seen in the first fit")
+                raise DataError(
+                    "y has labels that are not among the given classes"
+                    if classes is not None
+                    else "warm_start: y has classes not seen in the first fit"
+                )
             Y, datafit = self._encode_known(y)
         else:
             Y, datafit = self._encode_targets(y)
