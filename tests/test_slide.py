@@ -151,3 +151,21 @@ def test_sliding_lowers_the_objective_where_units_drift(rng):
     on = BoostNetRegressor(slide_steps=10, **kw).fit(X, y)
     off = BoostNetRegressor(slide_steps=0, **kw).fit(X, y)
     assert on.history_[-1].objective < off.history_[-1].objective
+
+
+def test_each_unit_moves_by_its_gradient_per_unit_of_output_mass():
+    # one accepted step of length t moves unit j by t * grad_j / ||w_j||: a light unit moves as far
+    # as a heavy one with the same shape gradient would (module doc), not 100x less
+    X, Y, a, df, W, c, coef, b, act = _problem(3, m=4, K=2, datafit="squared_error")
+    coef[1] *= 1e-2  # a light unit
+    Z = X @ W.T + c
+    _, G = df.value_grad(Y, act(Z) @ coef + b, a)
+    gW, gc = units_gradient(X, Z, G, coef, act)
+    t = 1e-4  # small: accepted at once, inside the tanh ball (no projection)
+    out = slide(X, Y, a, df, W, c, coef, b, act, 100.0, 1, step=t)
+    assert out.n_steps == 1
+    mass = np.sqrt((coef * coef).sum(axis=1))
+    np.testing.assert_allclose(out.W, W - t * gW / mass[:, None], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(out.c, c - t * gc / mass, rtol=1e-12, atol=1e-15)
+    moves = np.sqrt(((out.W - W) ** 2).sum(axis=1))
+    assert moves[1] > 0.01 * moves.max()
