@@ -22,9 +22,12 @@ so a sweep costs ``O(m^2 K)`` and never touches the n rows.
 model's gradient there, the number of sweeps and the last sweep's largest change.
 
 :func:`solve` runs them a few sweeps at a time with Anderson extrapolation of the sweeps' iterates
-(skglm's ``AndersonCD``) and, for elementwise L1, an exact solve on the current support and signs
-(:func:`support_newton`): coordinate descent on the correlated features of a network converges
-linearly, and either candidate, kept only when it lowers the model, cuts the number of sweeps.
+(skglm's ``AndersonCD``) and a Newton step on the active units: for elementwise L1 an exact solve on
+the current support and signs (:func:`support_newton`), for group L1 a damped Newton step on the
+(smooth) model restricted to the active units (:func:`group_newton`, small systems only).
+Coordinate descent on the correlated features of a network converges linearly, and on the
+ill-conditioned models of near-separable data it crawls; each candidate, kept only when it lowers
+the model, cuts the number of sweeps.
 """
 
 from __future__ import annotations
@@ -169,6 +172,11 @@ SOLVERS = {"l1": cd_l1, "group_l1": cd_group_l1}
 _ANDERSON_EVERY = 5
 #: Plain sweeps before the extrapolation starts.
 _PLAIN_SWEEPS = 10
+#: Largest system (active units x outputs) :func:`group_newton` solves: its O((|S| K)^3) solve
+#: must stay cheaper than the sweeps it saves (measured: 2048 made c11 4x slower).
+_GROUP_NEWTON_MAX = 256
+#: Halvings of the Newton step before :func:`group_newton` gives up.
+_GROUP_NEWTON_HALVINGS = 12
 
 
 def _model_value(A, g, W0, W, alpha, group):
@@ -242,6 +250,58 @@ def support_newton(A, g, W0, W, alpha):
     return out if moved else None
 
 
+def group_newton(A, g, W0, W, alpha):
+    """Group L1: one Newton step on the model restricted to the active units (the rows of ``W``
+    that are not zero); None if there are none, too many (``|S| K > _GROUP_NEWTON_MAX``) or the
+    system is singular.
+
+    On the active units the model plus ``alpha sum_j ||w_j||`` is smooth, with gradient
+    ``R_S + alpha w_j / ||w_j||`` (``R = g + A (W - W0)``) and Hessian ``A_k[S, S]`` per output plus,
+    per unit, ``alpha (I - w_j w_j^T / ||w_j||^2) / ||w_j||``; the step solves that ``|S| K``
+    system. Block coordinate descent stalls on the ill-conditioned models of near-separable data
+    (100 sweeps per outer iteration on iris, the relative gap stuck near 2e-6); the Newton step,
+    like :func:`support_newton`, is a candidate the caller keeps only when it lowers the model.
+    """
+    S = np.flatnonzero((W != 0).any(axis=1))
+    K = W.shape[1]
+    n = S.size * K
+    if S.size == 0 or n > _GROUP_NEWTON_MAX:
+        return None
+    shared = A.shape[0] == 1
+    D = W - W0
+    w = W[S]
+    norms = np.sqrt((w * w).sum(axis=1))
+    Hm = np.zeros((n, n))
+    grad = np.empty((S.size, K))
+    for k in range(K):
+        Ak = A[0] if shared else A[k]
+        AS = Ak[S]
+        grad[:, k] = g[S, k] + AS @ D[:, k]
+        Hm[k::K, k::K] = AS[:, S]
+    grad += alpha * w / norms[:, None]
+    eye = np.eye(K)
+    for j in range(S.size):
+        u = w[j] / norms[j]
+        Hm[j * K : (j + 1) * K, j * K : (j + 1) * K] += alpha * (eye - np.outer(u, u)) / norms[j]
+    try:
+        step = np.linalg.solve(Hm, -grad.ravel())
+    except np.linalg.LinAlgError:
+        return None
+    if not np.isfinite(step).all():
+        return None
+    # the penalty's curvature is only local: damp the step until the model decreases
+    step = step.reshape(S.size, K)
+    value, _ = _model_value(A, g, W0, W, alpha, True)
+    t = 1.0
+    for _ in range(_GROUP_NEWTON_HALVINGS):
+        out = W.copy()
+        out[S] += t * step
+        if _model_value(A, g, W0, out, alpha, True)[0] < value:
+            return out
+        t *= 0.5
+    return None
+
+
 def solve(penalty: str, A, g, W0, alpha: float, tol: float, max_sweeps: int):
     """Minimise the quadratic model plus ``alpha * Omega`` from ``W0`` (see the module doc).
 
@@ -264,10 +324,9 @@ def solve(penalty: str, A, g, W0, alpha: float, tol: float, max_sweeps: int):
             x = anderson(iterates)
             iterates = [W.ravel()]
             tries = [] if x is None else [x.reshape(W.shape)]
-            if not group:
-                Wn = support_newton(A, g, W0, W, alpha)
-                if Wn is not None:
-                    tries.append(Wn)
+            Wn = group_newton(A, g, W0, W, alpha) if group else support_newton(A, g, W0, W, alpha)
+            if Wn is not None:
+                tries.append(Wn)
             value, _ = _model_value(A, g, W0, W, alpha, group)
             for Wx in tries:
                 vx, ADx = _model_value(A, g, W0, Wx, alpha, group)
