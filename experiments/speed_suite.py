@@ -16,6 +16,13 @@ time against the metric, both methods) to ``--out``.
 ``--ablation NAME=V1,V2,...`` fits boostnet once per value (the MLP once per set) and also prints
 the final objective, so settings can be compared at equal data (e.g. units per step: steps, units
 and objective at the certificate).
+
+``--seeds 0,1,2`` fits both methods once per seed (``random_state``; the split stays fixed) and
+prints the means (the ratio is mean time over mean time); the CSV keeps one row per seed. One
+boostnet fit's time moves by 10-30 % with its trajectory (which units a pool happens to find), so a
+single seed cannot separate changes smaller than that:
+
+    python experiments/speed_suite.py --sets digits c11 --seeds 0,1,2,3 --ablation slide_steps=1,3
 """
 
 from __future__ import annotations
@@ -124,17 +131,17 @@ def fit_timed(est, X, y):
     return time.perf_counter() - t0
 
 
-def run_set(name, params, mlp_cache):
+def run_set(name, params, mlp_cache, seed=0):
     task, Xtr, ytr, Xte, yte = split(name)
-    if name not in mlp_cache:
+    if (name, seed) not in mlp_cache:
         mlp = (MLPClassifier if task == "classification" else MLPRegressor)(
-            hidden_layer_sizes=(100,), max_iter=1000, random_state=0
+            hidden_layer_sizes=(100,), max_iter=1000, random_state=seed
         )
         t_mlp = fit_timed(mlp, Xtr, ytr)
-        mlp_cache[name] = (float(mlp.score(Xte, yte)), t_mlp)
-    mlp_score, t_mlp = mlp_cache[name]
+        mlp_cache[name, seed] = (float(mlp.score(Xte, yte)), t_mlp)
+    mlp_score, t_mlp = mlp_cache[name, seed]
     est = (BoostNetClassifier if task == "classification" else BoostNetRegressor)(
-        random_state=0, **params
+        random_state=seed, **params
     )
     t_bn = fit_timed(est, Xtr, ytr)
     # summed here rather than with boostnet._greedy.phase_times so that the script also runs
@@ -146,6 +153,7 @@ def run_set(name, params, mlp_cache):
     last = est.history_[-1] if est.history_ else None
     return {
         "data": name,
+        "seed": seed,
         "task": task,
         "metric": "accuracy" if task == "classification" else "r2",
         "n_train": int(Xtr.shape[0]),
@@ -167,7 +175,6 @@ def run_set(name, params, mlp_cache):
 
 def provenance():
     return {
-        "seed": 0,
         "boostnet_version": boostnet.__version__,
         "numpy": np.__version__,
         "sklearn": sklearn.__version__,
@@ -176,6 +183,37 @@ def provenance():
         "device": "cpu",
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+
+
+def summarise(rows):
+    """One row per (data, params): the means over the seeds (the ratio of the mean times), the
+    stop reason shared by every seed or ``"k/n certificate"``."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["data"], r["params"]), []).append(r)
+    out = []
+    for rs in groups.values():
+        if len(rs) == 1:
+            out.append(rs[0])
+            continue
+        stops = {r["stop"] for r in rs}
+        n_cert = sum(r["stop"] == "certificate" for r in rs)
+        mean = {
+            k: float(np.mean([r[k] for r in rs]))
+            for k in ("boostnet", "mlp", "objective", "boostnet_s", "mlp_s")
+        }
+        out.append(
+            {
+                **rs[0],
+                **mean,
+                "units": round(float(np.mean([r["units"] for r in rs]))),
+                "steps": round(float(np.mean([r["steps"] for r in rs]))),
+                "stop": stops.pop() if len(stops) == 1 else f"{n_cert}/{len(rs)} certificate",
+                "ratio": mean["boostnet_s"] / mean["mlp_s"],
+                "seeds": len(rs),
+            }
+        )
+    return out
 
 
 def print_table(rows):
@@ -194,10 +232,12 @@ def print_table(rows):
     ratios = [r["ratio"] for r in rows]
     gm = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
     diff = [r["boostnet"] - r["mlp"] for r in rows]
+    seeds = max(r.get("seeds", 1) for r in rows)
     print(
         f"\ngeometric mean of the fit-time ratios: {gm:.2f} (max {max(ratios):.2f}); "
         f"metric minus MLP's: mean {np.mean(diff):+.4f}, worst {min(diff):+.4f}; "
         f"certificates {sum(r['stop'] == 'certificate' for r in rows)}/{len(rows)}"
+        + (f" (means over {seeds} seeds)" if seeds > 1 else "")
     )
     return gm
 
@@ -228,7 +268,14 @@ def main(argv=None):
     ap.add_argument(
         "--max-time", type=float, default=None, help="boostnet's max_time (s) on every set"
     )
+    ap.add_argument(
+        "--seeds", default="0", help="comma-separated random_state values (both methods); means"
+    )
     args = ap.parse_args(argv)
+    try:
+        seeds = [int(v) for v in args.seeds.split(",")]
+    except ValueError:
+        ap.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
     params = json.loads(args.params)
     if args.max_time is not None:
         params["max_time"] = args.max_time
@@ -244,24 +291,25 @@ def main(argv=None):
     BoostNetClassifier(random_state=0, max_units=2).fit(*load_iris(return_X_y=True))
     for name in args.sets:
         for p in variants:
-            row = run_set(name, p, mlp_cache)
-            rows.append({**row, **prov})
-            print(
-                f"{name} {json.dumps(p)}: {row['boostnet']:.4f} vs {row['mlp']:.4f}, "
-                f"{row['boostnet_s']:.2f} s vs {row['mlp_s']:.2f} s",
-                file=sys.stderr,
-                flush=True,
-            )
+            for seed in seeds:
+                row = run_set(name, p, mlp_cache, seed)
+                rows.append({**row, **prov})
+                print(
+                    f"{name} {json.dumps(p)} seed {seed}: {row['boostnet']:.4f} vs "
+                    f"{row['mlp']:.4f}, {row['boostnet_s']:.2f} s vs {row['mlp_s']:.2f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
     with open(out / "speed.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    summary = summarise(rows)
     for p in variants:
-        sel = [r for r in rows if r["params"] == json.dumps(p, sort_keys=True)]
+        sel = [r for r in summary if r["params"] == json.dumps(p, sort_keys=True)]
         print(f"\nboostnet parameters: {json.dumps(p, sort_keys=True)}")
         print_table(sel)
-    plot(rows if len(variants) == 1 else [r for r in rows if r["params"] == rows[0]["params"]],
-         out / "speed.png")  # fmt: skip
+    plot([r for r in summary if r["params"] == summary[0]["params"]], out / "speed.png")
     print(f"\nwrote {out / 'speed.csv'} and {out / 'speed.png'}")
 
 
