@@ -20,7 +20,9 @@ position follows the gradient of the first variation, whatever its mass (conic p
 descent, Chizat 2022). With the plain gradient, which scales with ``||w_j||`` while the loss's
 curvature along ``u_j`` scales with ``||w_j||^2``, one shared step length is set by the heaviest
 units and the light ones barely move; those are the ones a later step then replaces. Measured
-(experiments/README.md, section 8): 26 % fewer steps on friedman1, 19 % on c2-noisy.
+(experiments/README.md, section 8): 26 % fewer steps on friedman1, 19 % on c2-noisy, digits
+unchanged; on c11 (11 classes) the re-fits after a slide take ~15 % more iterations (the units move
+further from the positions their output weights were fitted for) and its fits are 10-20 % slower.
 
 Why: a unit enters where the pool found it, scored against the gradient of the moment. As the
 network grows, the best place for it drifts, and a purely greedy loop can only follow by adding a
