@@ -186,7 +186,8 @@ class Callback(Protocol):
     """The hooks of the loop; a callback may define any subset of them.
 
     ``on_step_end`` returning True stops the loop after the step (reason ``callback``); returning a
-    string stops it with that string as the reason. ``on_path_point`` is called by
+    string stops it with that string as the reason. ``on_fit_end`` gets the result, or None when the
+    fit raised (the error then propagates). ``on_path_point`` is called by
     :func:`boostnet.pathwise.compute_path` after each lambda, with the same convention.
     """
 
@@ -196,7 +197,7 @@ class Callback(Protocol):
 
     def on_step_end(self, record: StepRecord) -> bool | str | None: ...
 
-    def on_fit_end(self, result: GreedyResult) -> None: ...
+    def on_fit_end(self, result: GreedyResult | None) -> None: ...
 
     def on_path_point(self, point) -> bool | str | None: ...
 
@@ -647,8 +648,14 @@ class _Loop:
     def run(self, init) -> GreedyResult:
         # overflow in the float32 screen or the re-fit shows as non-finite scores, which search()
         # turns into a DataError: no RuntimeWarning from the way there
-        with np.errstate(over="ignore", invalid="ignore"):
-            return self._run(init)
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                return self._run(init)
+        except BaseException:
+            # the fit raised: callbacks still get their ``on_fit_end`` (with None), so that what
+            # they hold is released (StopOnInterrupt's signal handlers); the error propagates
+            _call(self.callbacks, "on_fit_end", None)
+            raise
 
     def _run(self, init) -> GreedyResult:
         cfg = self.config

@@ -702,7 +702,8 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         Continue from the fitted units (same lambda) instead of starting over.
     callbacks : list, default=None
         Objects with ``on_fit_begin(info)``, ``on_step_network(record, network)``,
-        ``on_step_end(record)`` (return True or a reason to stop), ``on_fit_end(result)``.
+        ``on_step_end(record)`` (return True or a reason to stop), ``on_fit_end(result)`` (None if
+        the fit raised).
     corrective : bool, default=True
         Re-fit every output weight after each added unit (totally corrective). False fits only the
         new unit's weights and the intercept (plain stagewise boosting, an ablation): the stop

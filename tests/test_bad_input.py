@@ -1260,3 +1260,30 @@ def test_ctrl_c_while_a_compare_row_is_written_keeps_the_row_whole(tmp_path, mon
     assert res.interrupted and len(res.rows) == 1
     text = (tmp_path / "c" / "rows.csv").read_text()
     assert text.endswith("\n") and len(cmp.read_rows(tmp_path / "c" / "rows.csv")) == 1
+
+
+def test_a_fit_that_raises_gives_the_signal_handlers_back():
+    """StopOnInterrupt in library use: when the fit raises, the callbacks still get on_fit_end
+    (with None), so Ctrl-C works again afterwards instead of being swallowed by a stale handler."""
+    from sklearn.datasets import load_iris
+
+    from boostnet import BoostNetClassifier
+    from boostnet.callbacks import StopOnInterrupt
+
+    X, y = load_iris(return_X_y=True)
+    seen = []
+
+    class Boom:
+        def on_step_end(self, record):
+            if record.step == 2:
+                raise RuntimeError("a callback failed")
+
+        def on_fit_end(self, result):
+            seen.append(result)
+
+    before = signal.getsignal(signal.SIGINT)
+    est = BoostNetClassifier(random_state=0, callbacks=[StopOnInterrupt(), Boom()])
+    with pytest.raises(RuntimeError, match="a callback failed"):
+        est.fit(X, y)
+    assert signal.getsignal(signal.SIGINT) is before
+    assert seen == [None]
