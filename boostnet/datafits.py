@@ -15,6 +15,8 @@ Methods take the array module from their inputs, so they run on NumPy and CuPy a
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._backend import get_namespace
 
 #: Dual points are built from the gradient with the intercept's constraint enforced by centring,
@@ -37,13 +39,14 @@ def _rowsum(A, xp):
 def _softmax_parts(F, xp):
     """Return ``E, s, shift`` with ``E = exp(F - shift)``, ``s`` = row sums of E (n,).
 
-    One global shift (the largest entry) keeps every exp <= 1; a row whose entries all lie ~700
-    below it would underflow, and only then is the per-row maximum used.
+    One global shift (the largest entry) keeps every exp <= 1; a row whose entries all lie far
+    below it (~700 in float64, ~80 in float32) would underflow, and only then is the per-row
+    maximum used.
     """
     shift = F.max()
     E = xp.exp(F - shift)
     s = _rowsum(E, xp)
-    if bool((s < 1e-280).any()):
+    if bool((s < np.finfo(s.dtype).tiny ** 0.9).any()):
         shift = F.max(axis=1, keepdims=True)
         E = xp.exp(F - shift)
         s = _rowsum(E, xp)
@@ -84,6 +87,13 @@ class Datafit:
     def hess_diag(self, Y, F, a):
         """Diagonal of the Hessian of ``f`` in ``F``, per sample and output: (n, K)."""
         raise NotImplementedError
+
+    def hessian_product(self, Y, F, a):
+        """The Hessian of ``f`` in ``F`` at ``F`` as an operator: a function ``V (n, K) -> (n, K)``,
+        row ``t`` of the result the Hessian of ``a_t l(., Y_t)`` times ``V_t``. Here (outputs that
+        do not interact): ``hess_diag * V``."""
+        C = self.hess_diag(Y, F, a)
+        return lambda V: C * V
 
     def inverse_link(self, F):
         """Map raw predictions to the mean of the target (identity, sigmoid, softmax). (n, K)."""
@@ -245,6 +255,17 @@ class SoftmaxCrossEntropy(Datafit):
     def hess_diag(self, Y, F, a):
         P = self.inverse_link(F)
         return a[:, None] * P * (1.0 - P)
+
+    def hessian_product(self, Y, F, a):
+        # the full Hessian a_t (diag(p_t) - p_t p_t^T): the classes interact
+        xp = get_namespace(F)
+        P = self.inverse_link(F)
+
+        def product(V):
+            Q = P * V
+            return a[:, None] * (Q - P * _rowsum(Q, xp)[:, None])
+
+        return product
 
     def inverse_link(self, F):
         xp = get_namespace(F)

@@ -6,15 +6,41 @@ correlation ``r = h^T G`` (K,) is ``||r||_inf``.
 ``||r||_2``. For K = 1 the two coincide.
 
 A penalty owns the proximal operator, the dual norm (the reducer that turns a candidate's
-correlations into its score), the optimality violation and ``lambda_max``. Arrays are NumPy or CuPy.
+correlations into its score), the optimality violation, ``lambda_max`` and its smooth part on the
+active set (:meth:`Penalty.smooth_part`: where the weights are not zero both penalties are twice
+differentiable, which the re-fit's Newton steps use). Arrays are NumPy or CuPy.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from ._backend import get_namespace
 from .exceptions import ConfigError
+
+
+@dataclass
+class SmoothPart:
+    """The penalty near ``W`` restricted to its active entries, where it is smooth.
+
+    Attributes
+    ----------
+    mask : ndarray of bool, shape (m, K)
+        The active entries (the variables of the restricted problem).
+    grad : ndarray, shape (m, K)
+        Gradient of ``alpha * Omega`` at ``W`` on the active entries, 0 elsewhere.
+    hess_diag : ndarray, shape (m, K)
+        Diagonal of its Hessian (0 off the mask).
+    hess : callable
+        ``D (m, K) -> Hessian times D`` (0 off the mask).
+    """
+
+    mask: np.ndarray
+    grad: np.ndarray
+    hess_diag: np.ndarray
+    hess: object
 
 
 class Penalty:
@@ -59,6 +85,10 @@ class Penalty:
 
         ``grad`` is the datafit gradient with respect to ``W`` (m, K). Returns a 0-d array.
         """
+        raise NotImplementedError
+
+    def smooth_part(self, W) -> SmoothPart:
+        """The penalty's gradient and Hessian on the active entries of ``W`` (host NumPy, (m, K))."""
         raise NotImplementedError
 
     @classmethod
@@ -106,6 +136,12 @@ class L1(Penalty):
         off = xp.maximum(abs(grad) - self.alpha, 0.0)
         return xp.where(W != 0, on, off).max()
 
+    def smooth_part(self, W) -> SmoothPart:
+        # on the nonzero entries with their signs fixed the penalty is linear
+        mask = W != 0
+        zero = np.zeros_like(W)
+        return SmoothPart(mask, self.alpha * np.sign(W), zero, lambda D: np.zeros_like(D))
+
 
 class GroupL1(Penalty):
     """Group L1 over each unit's K outputs: ``alpha * sum_j ||W_j||_2``; block soft-thresholding;
@@ -152,6 +188,19 @@ class GroupL1(Penalty):
         on = xp.sqrt((on * on).sum(axis=1))
         off = xp.maximum(xp.sqrt((grad * grad).sum(axis=1)) - self.alpha, 0.0)
         return xp.where(wn[:, 0] > 0, on, off).max()
+
+    def smooth_part(self, W) -> SmoothPart:
+        # on a nonzero row: gradient alpha u, Hessian alpha (I - u u^T) / ||w||, u = w / ||w||
+        norms = np.sqrt((W * W).sum(axis=1, keepdims=True))
+        active = norms > 0
+        inv = np.where(active, 1.0 / np.where(active, norms, 1.0), 0.0)
+        U = W * inv
+        mask = np.broadcast_to(active, W.shape)
+
+        def hess(D):
+            return self.alpha * inv * (D - U * (U * D).sum(axis=1, keepdims=True))
+
+        return SmoothPart(mask, self.alpha * U, self.alpha * inv * (1.0 - U * U), hess)
 
 
 PENALTIES = {"l1": L1, "group_l1": GroupL1}

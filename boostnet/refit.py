@@ -30,6 +30,12 @@ from the previous solution. Each outer iteration
    cannot see it: a step along its null space, exact), and every few iterations tries an Anderson
    extrapolation of the iterates, kept when it lowers the objective.
 
+6. for softmax, in a tight re-fit (the certificate's), once a full step leaves the active set
+   unchanged and the relative gap is below 1e-2: Newton steps with the exact Hessian on the active
+   set (:mod:`boostnet._newton`; the class-diagonal model converges only linearly, and on some
+   models not within 200 iterations), for as long as each halves the duality gap; the same line
+   search takes them, within a trust region of 4 logits per prediction.
+
 For squared error the model is exact, so one outer iteration solves the problem up to the inner
 tolerance. The solver stops when the relative duality gap is below ``tol``:
 
@@ -56,7 +62,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _cd
+from . import _cd, _newton
 from ._backend import get_namespace, to_float, to_numpy
 
 #: Armijo constant and the most halvings of the line search.
@@ -77,6 +83,17 @@ _ANDERSON = 5
 #: Outer iterations between duality-gap evaluations while the objective still drops by more
 #: than ``tol``.
 _GAP_EVERY = 4
+#: Newton steps serve re-fits asked for a relative gap at most this (the certificate's); looser
+#: ones stop after a few coordinate-descent iterations anyway.
+_NEWTON_TOL = 1e-4
+#: Relative duality gap below which Newton steps are first tried, and the factor by which that
+#: threshold drops below the gap where a Newton step did not converge fast.
+_NEWTON_GAP = 1e-2
+_NEWTON_BACKOFF = 0.1
+#: A Newton iteration is followed by another only when it cut the duality gap by this factor.
+_NEWTON_RATE = 0.5
+#: Largest change of a prediction (in logits) one Newton step may make.
+_NEWTON_SPAN = 4.0
 #: Curvature floor, relative to the sample weights: keeps every model strictly convex where the
 #: loss is flat (probabilities at 0 or 1), so the coordinate steps stay finite.
 _CURVATURE_FLOOR = 1e-10
@@ -343,23 +360,41 @@ def refit(
     stalled = False  # stopped by decrease_tol, before the gap reached tol
     # a model carried over from the previous re-fit (same units), if any
     cache = model if model is not None and m > 0 and model.n_units == m else None
-    t, iterates, rho = 1.0, [], 1.0
+    t, t_cd, iterates, rho = 1.0, 1.0, [], 1.0
+    # Newton steps with the exact Hessian on the active set (boostnet._newton), once coordinate
+    # descent has stopped changing it: softmax only (its classes interact; for the other losses
+    # the per-output model is the Hessian)
+    newton_ok = m > 0 and datafit.shift_invariant and tol <= _NEWTON_TOL
+    newton, store = False, {}
+    # Newton steps are tried once the relative gap is below ``reach``, which drops below the gap
+    # where a Newton step did not converge fast (still too far from the optimum)
+    reach = _NEWTON_GAP
     while not converged and not stalled and n_iter < max_iter and math.isfinite(obj):
         if deadline is not None and n_iter > 0 and time.perf_counter() >= deadline:
             break
         n_iter += 1
         # ---- the quadratic model: rebuilt after a shortened step and every few iterations;
         # in between the last one serves (the per-output model is an approximation anyway) ----
-        if not constant and n_iter > 1:
+        if not constant and n_iter > 1 and not newton:
             # Levenberg-Marquardt-like damping of the per-output model: a shortened step means the
             # model's curvature was too low (the softmax's cross-class terms are left out)
-            rho = min(2.0 * rho, 1e6) if t < 1.0 else max(0.5 * rho, 1.0)
+            rho = min(2.0 * rho, 1e6) if t_cd < 1.0 else max(0.5 * rho, 1.0)
         if m > 0 and (cache is None or (not constant and cache.age >= _MODEL_EVERY)):
             C = datafit.hess_diag(Y, F, a) + _CURVATURE_FLOOR * a[:, None]
             rows = None if constant else _MODEL_ROWS  # squared error: exact, once
             cache = CurvatureModel.build(H, C, constant, rows)
         gb_h = to_numpy(gb).astype(np.float64)
-        if m > 0:
+        direction = None
+        if newton:
+            direction = _newton.newton_direction(
+                H, Y, a, F, HtG, gb, W_host, datafit, penalty, cache, store
+            )
+            newton = direction is not None
+        if newton:
+            cache.age += 1
+            dW_h, db_h = direction.dW, direction.db
+            W_new = W_host + dW_h
+        elif m > 0:
             cache.age += 1
             A, s, mu = cache.centred(rho)
             g = to_numpy(HtG).astype(np.float64) - mu.T * gb_h  # (m, K), centred per output
@@ -383,9 +418,27 @@ def refit(
         # ---- line search on the true objective --------------------------------------------
         dW, db = xp.asarray(dW_h), xp.asarray(db_h)
         dF = H @ dW + db
+        if newton:
+            # a trust region in the predictions: far from the optimum (a near-separable model at a
+            # tiny lambda) the Newton step can be huge, and only its direction is worth keeping
+            span = to_float(abs(dF).max())
+            if not math.isfinite(span):
+                newton = False
+                continue
+            shrink = 1.0
+            if span > _NEWTON_SPAN:
+                shrink = _NEWTON_SPAN / span
+                dW_h, db_h, dW, db, dF = (shrink * v for v in (dW_h, db_h, dW, db, dF))
+                W_new = W_host + dW_h
         pen_new = to_float(penalty.value(W_new))
-        slope = to_float((HtG * dW).sum()) + float(gb_h @ db_h) + pen_new - pen
+        if newton:  # the derivative of the (smooth) restricted objective
+            slope = direction.slope * shrink
+        else:  # the proximal Newton bound (the penalty is convex)
+            slope = to_float((HtG * dW).sum()) + float(gb_h @ db_h) + pen_new - pen
         if slope > _ROUNDING * abs(obj) or not (dW_h.any() or db_h.any()):
+            if newton:  # back to coordinate descent, which may still change the active set
+                newton = False
+                continue
             break  # no descent direction: optimal to the model's accuracy
         t, accepted = 1.0, False
         for _ in range(_MAX_HALVINGS):
@@ -402,7 +455,11 @@ def refit(
                 break
             t *= 0.5
         if not accepted:
+            if newton:
+                newton = False
+                continue
             break
+        support = W_host != 0
         W_host, b, F = W_t, b + t * db, F_t
         if datafit.shift_invariant and m > 0:
             # the loss does not change when a unit's K weights move by a common shift v_j: take
@@ -414,7 +471,9 @@ def refit(
                 F = F - (H @ xp.asarray(v))[:, None]
         # ---- Anderson extrapolation of the last iterates (the outer iterations converge
         # linearly for softmax; skglm's AndersonCD does the same over CD epochs) -------------
-        if not constant:
+        if newton:
+            iterates.clear()  # Anderson combines the coordinate-descent iterates only
+        elif not constant:
             iterates.append(np.concatenate([W_host.ravel(), to_numpy(b)]))
             if len(iterates) > _ANDERSON:
                 x = _cd.anderson(iterates)
@@ -428,12 +487,26 @@ def refit(
                     obj_x = to_float(datafit.value(Y, F_x, a)) + to_float(penalty.value(W_x))
                     if obj_x < loss_t + to_float(penalty.value(W_host)):
                         W_host, b, F = W_x, b_x, F_x
-        obj_before = obj
+        obj_before, gap_before = obj, gap
         loss, pen, G, HtG, gb = evaluate(F, W_host)
         obj = loss + pen
         decrease = (obj_before - obj) / max(abs(obj), 1e-12)
-        # the gap (a dual evaluation) is only worth computing once the objective has settled
-        gap = gap_at(obj) if decrease <= tol or n_iter % _GAP_EVERY == 0 else math.inf
+        if newton:
+            # keep to Newton steps while they converge fast; a slow one means the active set is
+            # still wrong (a unit that should enter, which only coordinate descent can add)
+            gap = gap_at(obj)
+            newton = t == 1.0 and gap <= _NEWTON_RATE * gap_before
+            if not newton:
+                reach = min(reach, _NEWTON_BACKOFF * gap_before / max(obj_before, 1e-12))
+        else:
+            t_cd = t
+            # once a full coordinate-descent step leaves the active set as it was, the next
+            # iteration is a Newton step
+            newton = newton_ok and t == 1.0 and bool(((W_host != 0) == support).all())
+            # the gap (a dual evaluation) is only worth computing once the objective has settled
+            due = newton or decrease <= tol or n_iter % _GAP_EVERY == 0
+            gap = gap_at(obj) if due else math.inf
+            newton = newton and gap <= reach * max(obj, 1e-12)
         converged = gap <= tol * max(obj, 1e-12)
         stalled = decrease_tol > 0 and t == 1.0 and decrease <= decrease_tol
     if not math.isfinite(gap):

@@ -1,0 +1,146 @@
+"""The re-fit's Newton steps on the active set (boostnet._newton): the exact Hessian of the datafit,
+the penalties' smooth parts, the direction against a dense solve, and the endgame they buy."""
+
+import numpy as np
+import pytest
+
+from boostnet import refit as refit_module
+from boostnet._newton import newton_direction
+from boostnet.datafits import Logistic, SoftmaxCrossEntropy, SquaredError
+from boostnet.penalties import L1, GroupL1
+from boostnet.refit import CurvatureModel, refit
+
+
+def _softmax_problem(rng, n=400, m=24, K=6, noise=0.8):
+    """Units ``H`` (n, m) and one-hot targets of K classes that the units explain in part."""
+    X = rng.standard_normal((n, 4))
+    H = np.maximum(X @ rng.standard_normal((4, m)) + 0.3 * rng.standard_normal(m), 0.0)
+    logits = X @ rng.standard_normal((4, K)) + noise * rng.standard_normal((n, K))
+    Y = np.eye(K)[logits.argmax(axis=1)]
+    return H, Y, np.full(n, 1.0 / n)
+
+
+@pytest.mark.parametrize("datafit", [SquaredError(), Logistic(), SoftmaxCrossEntropy()])
+def test_the_hessian_product_is_the_derivative_of_the_gradient(datafit, rng):
+    n, K = 30, 1 if isinstance(datafit, Logistic) else 4
+    F = rng.standard_normal((n, K))
+    Y = np.eye(K)[rng.integers(0, K, n)] if K > 1 else rng.integers(0, 2, (n, 1)).astype(float)
+    a = rng.random(n)
+    V = rng.standard_normal((n, K))
+    h = 1e-6
+    fd = (datafit.raw_grad(Y, F + h * V, a) - datafit.raw_grad(Y, F - h * V, a)) / (2 * h)
+    np.testing.assert_allclose(datafit.hessian_product(Y, F, a)(V), fd, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("penalty", [L1(0.3), GroupL1(0.3)], ids=["l1", "group_l1"])
+def test_the_smooth_part_is_the_penalty_on_its_active_entries(penalty, rng):
+    W = rng.standard_normal((5, 3))
+    W[1] = 0.0
+    W[3, 0] = 0.0
+    part = penalty.smooth_part(W)
+    expected_mask = (
+        W != 0 if penalty.name == "l1" else np.repeat((W != 0).any(axis=1)[:, None], 3, 1)
+    )
+    np.testing.assert_array_equal(part.mask, expected_mask)
+    h = 1e-6
+    D = rng.standard_normal(W.shape) * part.mask  # directions that keep the active entries
+    # gradient: the derivative of the value along D
+    fd = (float(penalty.value(W + h * D)) - float(penalty.value(W - h * D))) / (2 * h)
+    assert (part.grad * D).sum() == pytest.approx(fd, rel=1e-6)
+    # Hessian: the derivative of the gradient along D, and its diagonal
+    fd_grad = (penalty.smooth_part(W + h * D).grad - penalty.smooth_part(W - h * D).grad) / (2 * h)
+    np.testing.assert_allclose(part.hess(D), fd_grad * part.mask, rtol=1e-5, atol=1e-8)
+    E = np.zeros_like(W)
+    for j, k in zip(*np.nonzero(part.mask), strict=True):
+        E[:] = 0.0
+        E[j, k] = 1.0
+        assert part.hess_diag[j, k] == pytest.approx(part.hess(E)[j, k], rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("penalty", [L1(0.01), GroupL1(0.1)], ids=["l1", "group_l1"])
+def test_the_newton_direction_solves_the_restricted_system(penalty, rng):
+    """With a tight CG tolerance the direction is the dense Newton solve of the problem on the
+    active entries, up to the null directions of softmax (a common shift of a row's K outputs,
+    which only the group penalty sees)."""
+    H, Y, a = _softmax_problem(rng, n=120, m=8, K=4)
+    datafit = SoftmaxCrossEntropy()
+    start = refit(H, Y, a, datafit, penalty, np.zeros((8, 4)), datafit.intercept(Y, a), tol=1e-3)
+    W, b = np.asarray(start.coef), np.asarray(start.intercept)
+    assert (W != 0).any() and not (W != 0).all()
+    F = H @ W + b
+    G = datafit.raw_grad(Y, F, a)
+    model = CurvatureModel.build(H, datafit.hess_diag(Y, F, a), False)
+    args = (H, Y, a, F, H.T @ G, G.sum(axis=0), W, datafit, penalty, model)
+    d = newton_direction(*args, eta=1e-12, max_cg=1000, dtype="float64")
+    assert d is not None
+    # the dense system on the active entries and the intercept
+    part = penalty.smooth_part(W)
+    idx = [(j, k) for j, k in zip(*np.nonzero(part.mask), strict=True)]
+    K = W.shape[1]
+    n_var = len(idx) + K
+    J = np.zeros((H.shape[0], K, n_var))  # dF / d(variables)
+    for v, (j, k) in enumerate(idx):
+        J[:, k, v] = H[:, j]
+    for k in range(K):
+        J[:, k, len(idx) + k] = 1.0
+    P = datafit.inverse_link(F)
+    Hf = a[:, None, None] * (P[:, :, None] * np.eye(K) - P[:, :, None] * P[:, None, :])
+    Hess = np.einsum("tkv,tkl,tlu->vu", J, Hf, J)
+    for v, (j, k) in enumerate(idx):
+        for u, (i, l) in enumerate(idx):
+            if i == j:
+                E = np.zeros_like(W)
+                E[i, l] = 1.0
+                Hess[v, u] += part.hess(E)[j, k]
+    grad = np.concatenate([[(H.T @ G)[j, k] + part.grad[j, k] for j, k in idx], G.sum(axis=0)])
+    x = np.linalg.lstsq(Hess, -grad, rcond=1e-12)[0]
+    dW = np.zeros_like(W)
+    for v, (j, k) in enumerate(idx):
+        dW[j, k] = x[v]
+    db = x[len(idx) :]
+
+    def centred(dW, db):  # the change of the predictions, each row's common shift removed
+        dF = H @ dW + db
+        return dF - dF.mean(axis=1, keepdims=True)
+
+    expected = centred(dW, db)
+    np.testing.assert_allclose(centred(d.dW, d.db), expected, atol=1e-6 * abs(expected).max())
+    if penalty.name == "group_l1":
+        np.testing.assert_allclose(d.dW, dW, rtol=1e-5, atol=1e-6 * abs(dW).max())
+    assert (d.dW[~part.mask] == 0).all()
+    assert d.slope == pytest.approx(grad @ x, rel=1e-6) and d.slope < 0
+    # the default float32 products steer the step about as well
+    d32 = newton_direction(*args, eta=1e-12, max_cg=1000)
+    assert abs(centred(d32.dW, d32.db) - expected).max() <= 0.05 * abs(expected).max()
+
+
+@pytest.mark.parametrize("penalty", [L1(0.002), GroupL1(0.002)], ids=["l1", "group_l1"])
+def test_newton_steps_finish_a_tight_many_class_refit(penalty, rng, monkeypatch):
+    """From a loose solution, the tight re-fit of a 6-class softmax model takes a handful of outer
+    iterations with the Newton steps; the per-output model alone converges linearly (the classes
+    interact) and needs many more. Both reach the same optimum."""
+    H, Y, a = _softmax_problem(rng)
+    datafit = SoftmaxCrossEntropy()
+    m, K = H.shape[1], Y.shape[1]
+    loose = refit(H, Y, a, datafit, penalty, np.zeros((m, K)), datafit.intercept(Y, a), tol=1e-2)
+    with_newton = refit(H, Y, a, datafit, penalty, loose.coef, loose.intercept, tol=1e-8)
+    monkeypatch.setattr(refit_module, "_NEWTON_TOL", 0.0)
+    without = refit(H, Y, a, datafit, penalty, loose.coef, loose.intercept, tol=1e-8)
+    assert with_newton.converged and with_newton.gap <= 1e-8 * with_newton.objective
+    assert with_newton.n_iter <= 8
+    assert without.n_iter >= 2 * with_newton.n_iter
+    # the same optimum (the linear solver may not even reach the gap in its 200 iterations)
+    assert with_newton.objective <= without.objective * (1 + 1e-12)
+    assert with_newton.objective == pytest.approx(without.objective, rel=1e-6)
+
+
+def test_a_huge_newton_step_is_held_to_the_trust_region(rng):
+    """A near-separable model at a tiny lambda: the Newton steps are cut to a bounded change of
+    the predictions, the objective never rises and no overflow reaches the loss."""
+    H, Y, a = _softmax_problem(rng, n=200, m=30, K=3, noise=0.0)
+    datafit, penalty = SoftmaxCrossEntropy(), GroupL1(1e-7)
+    m, K = H.shape[1], Y.shape[1]
+    loose = refit(H, Y, a, datafit, penalty, np.zeros((m, K)), datafit.intercept(Y, a), tol=1e-2)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        r = refit(H, Y, a, datafit, penalty, loose.coef, loose.intercept, tol=1e-10, max_iter=30)
+    assert np.isfinite(r.objective) and r.objective <= loose.objective
