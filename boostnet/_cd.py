@@ -181,7 +181,7 @@ _GROUP_NEWTON_HALVINGS = 12
 
 def _model_value(A, g, W0, W, alpha, group):
     D = W - W0
-    AD = np.einsum("kij,jk->ik", A, D) if A.shape[0] > 1 else A[0] @ D
+    AD = np.matmul(A, D.T[:, :, None])[:, :, 0].T if A.shape[0] > 1 else A[0] @ D
     pen = np.sqrt((W * W).sum(axis=1)).sum() if group else np.abs(W).sum()
     return float((g * D).sum() + 0.5 * (D * AD).sum() + alpha * pen), AD
 
