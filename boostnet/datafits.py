@@ -71,6 +71,9 @@ class Datafit:
     #: ``f(F + v 1^T) = f(F)`` for every ``v`` (n,): adding one value to all K outputs of a
     #: sample changes nothing (softmax).
     shift_invariant = False
+    #: The Hessian in ``F`` couples a sample's K outputs (softmax), so ``hess_diag`` is only its
+    #: diagonal; :meth:`hessian_product` applies the whole of it.
+    coupled = False
 
     def value(self, Y, F, a) -> float:
         """Return ``f(F) = sum_t a_t l(F_t, Y_t)`` (a 0-d array)."""
@@ -237,6 +240,7 @@ class SoftmaxCrossEntropy(Datafit):
     name = "softmax"
     lipschitz = 0.5
     shift_invariant = True
+    coupled = True
 
     def value(self, Y, F, a):
         xp = get_namespace(F)

@@ -364,7 +364,7 @@ def refit(
     # Newton steps with the exact Hessian on the active set (boostnet._newton), once coordinate
     # descent has stopped changing it: softmax only (its classes interact; for the other losses
     # the per-output model is the Hessian)
-    newton_ok = m > 0 and datafit.shift_invariant and tol <= _NEWTON_TOL
+    newton_ok = m > 0 and datafit.coupled and tol <= _NEWTON_TOL
     newton, store = False, {}
     # Newton steps are tried once the relative gap is below ``reach``, which drops below the gap
     # where a Newton step did not converge fast (still too far from the optimum)
