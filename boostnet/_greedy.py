@@ -56,12 +56,8 @@ _STALL_WINDOW = 50
 #: Loosest re-fit tolerance (relative duality gap) while growing.
 _LOOSE_REFIT_TOL = 1e-3
 #: A loose re-fit (tolerance ``tol``) also stops after a step lowering the objective by less than
-#: this share of ``tol`` (relative); for a datafit whose outputs are coupled (softmax), whose
-#: per-output curvature model makes slow late progress, a larger share. Measured over seeds 0-9
-#: (``experiments/README.md``, section 8): 0.1 against 0.01 took digits 1.55 -> 1.37 s and c11
-#: 6.31 -> 5.98 s; on logistic and squared-error fits it cost steps (c2-noisy 106 -> 135).
+#: this share of ``tol`` (relative).
 _DECREASE_SHARE = 1e-2
-_DECREASE_SHARE_COUPLED = 1e-1
 #: Pools after the first that found nothing (certification) draw this many times more candidates
 #: and refine this many of the best distinct ones by this many ascent steps.
 _CERTIFY_POOL_FACTOR = 1
@@ -634,8 +630,7 @@ class _Loop:
             model = model.extend(H) if model is not None else None
         t1 = time.perf_counter()
         # a loose re-fit may also stop once its objective has settled (see refit's decrease_tol)
-        share = _DECREASE_SHARE_COUPLED if self.datafit.coupled else _DECREASE_SHARE
-        dtol = share * tol if tol > cfg.refit_tol else 0.0
+        dtol = _DECREASE_SHARE * tol if tol > cfg.refit_tol else 0.0
         r = refitter(
             H, self.Y, self.a, self.datafit, self.penalty, coef0, st.intercept, self.fit.F,
             n_new, tol, cfg.refit_max_iter, dtol, model, self.deadline,
