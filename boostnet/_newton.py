@@ -16,8 +16,9 @@ interact, which the per-output curvature model of the coordinate descent leaves 
 (:mod:`boostnet.refit`, step 1): that is why the re-fit converges only linearly on many-class data.
 The Newton direction solves this system by preconditioned conjugate gradients (an inexact Newton
 method, stopped at a relative residual ``eta``): each product with the Hessian costs two passes over
-the rows, ``O(n |S| K)``, never a matrix in the ``|S| K`` space. The preconditioner is the per-output
-model the coordinate descent already holds (block Jacobi over the outputs),
+the rows, ``O(n |S| K)`` (in float32: the Hessian only steers the step), never a matrix in the
+``|S| K`` space. The preconditioner is the per-output model the coordinate descent already holds
+(block Jacobi over the outputs),
 
     P_k = [[B_k[S, S] + diag(Hess Omega)_k,  hc_k[S]], [hc_k[S]^T,  s_k]],
 
@@ -57,9 +58,9 @@ class NewtonDirection:
     n_cg: int
 
 
-def _preconditioner(model, S: np.ndarray, mask: np.ndarray, hess_diag: np.ndarray) -> np.ndarray:
+def _preconditioner(model, S, mask, hess_diag) -> np.ndarray | None:
     """The inverses of the per-output blocks ``P_k`` (see the module doc), shape (K, |S|+1, |S|+1);
-    masked entries get an identity row and column."""
+    masked entries get an identity row and column. None if they cannot be inverted."""
     nS, K = mask.shape
     B = model.B[:, S][:, :, S]  # (1 or K, nS, nS)
     P = np.empty((K, nS + 1, nS + 1))

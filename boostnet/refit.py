@@ -459,7 +459,7 @@ def refit(
                 newton = False
                 continue
             break
-        support = W_host != 0
+        support = W_host != 0 if newton_ok else None  # to see whether the step changes it
         W_host, b, F = W_t, b + t * db, F_t
         if datafit.shift_invariant and m > 0:
             # the loss does not change when a unit's K weights move by a common shift v_j: take
