@@ -37,6 +37,11 @@ from .targets import infer_task
 DEFAULT_ALPHA_RATIO = 0.0075
 #: Default of ``path_patience`` (measured: experiments/speed_suite.py --ablation path_patience=2,5).
 PATH_PATIENCE = 2
+#: Certificate tolerance of the points of ``alpha="auto"``'s path (measured:
+#: experiments/speed_suite.py and path_bench.py, see docs/python-api.md "Choosing lambda"). The path
+#: only chooses lambda and the final fit certifies at ``tol``: a point is certified when one pool
+#: finds no unit above ``lambda (1 + PATH_TOL)``.
+PATH_TOL = 0.25
 #: Default of ``tol`` (measured: experiments/certificate_audit.py --ablation tol=...).
 TOL = 1e-2
 #: Default of ``certify_pools`` (measured: experiments/certificate_audit.py).
@@ -382,8 +387,12 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         scorer = self._scorer(X[idx_tr], xp)
         Ytr = xp.asarray(Y[idx_tr])
         a = xp.asarray(sw[idx_tr] / sw[idx_tr].sum())
-        # the path only chooses lambda (the final fit certifies at it): one clean pool per point
-        config = dataclasses.replace(self._config(None, datafit), certify_pools=1)
+        # the path only chooses lambda (the final fit certifies at it at ``tol``): one clean pool
+        # per point, at a looser tolerance (the held-out scores barely move, the path's last,
+        # densest points cost a third)
+        config = dataclasses.replace(
+            self._config(None, datafit), certify_pools=1, tol=max(self.tol, PATH_TOL)
+        )
         lam, alphas = self._grid(None, scorer, Ytr, a, datafit, sampler, config, rng)
         validation, extra = self._path_validation(X[idx_va], Y[idx_va], xp, datafit)
         return compute_path(
@@ -626,8 +635,9 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         lambda. A float: absolute. ``"ratio"``: ``alpha_ratio * lambda_max``. ``"auto"``: hold out
         ``validation_fraction`` of the data (stratified), compute the regularisation path on the
         rest (``n_alphas`` lambdas from lambda_max down to ``alpha_min_ratio * lambda_max``, each
-        warm-started from the previous), pick the lambda with the best held-out
-        ``val_criterion``, then continue from that network on all the data to its certificate.
+        warm-started from the previous, each certified by one pool at ``PATH_TOL``), pick the
+        lambda with the best held-out ``val_criterion``, then continue from that network on all
+        the data to its certificate (at ``tol``).
         None: the estimator's default, ``"ratio"`` for the classifier and ``"auto"`` for the
         regressor (measured: docs/python-api.md, "Choosing lambda"); ``"ratio"`` with
         ``early_stopping``.

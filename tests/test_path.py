@@ -14,6 +14,7 @@ from boostnet import (
     DataError,
 )
 from boostnet.activations import get_activation
+from boostnet.estimators import PATH_TOL
 from boostnet.samplers import FixedDictionary
 from boostnet.scoring import transform
 
@@ -192,6 +193,11 @@ def test_alpha_auto(clf_data):
     assert est.stop_reason_ == "certificate"
     assert est.score(X[240:], y[240:]) > 0.7
     assert np.allclose(est.alphas_, p.alphas)
+    # the path's points are certified at the looser PATH_TOL, one pool each; the final fit at tol
+    certified = [q.certificate for q in p.points if q.certificate is not None]
+    assert certified and all(c["tol"] == PATH_TOL and c["pools"] == 1 for c in certified)
+    assert est.certificate_["tol"] == est.tol < PATH_TOL
+    assert est.certificate_["pools"] == est.certify_pools
     # reproducible from the seed
     est2 = BoostNetClassifier(**kw).fit(X[:240], y[:240])
     assert np.array_equal(est.coef_, est2.coef_)
