@@ -6,7 +6,8 @@ the held-out part; the lambda with the best mean score (or the largest lambda wi
 error of it, ``selection="1se"``) is refitted on all the data along a path that stops there. As
 ``LassoCV`` builds a ``Lasso``, the CV estimators build the plain estimator (same shared parameters,
 one seed per fold) and use only its public ``alpha_grid`` and ``path``; the refit's fitted network
-becomes theirs.
+becomes theirs. The folds' paths only score lambdas: their points are certified by one pool at
+``PATH_TOL`` (as ``alpha="auto"``'s path); the refit's path certifies at ``tol``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .estimators import (
     CERTIFY_POOLS,
+    PATH_TOL,
     SLIDE_STEPS,
     TOL,
     UNITS_PER_STEP,
@@ -179,8 +181,13 @@ class _CVMixin:
             lam, alphas = self._plain(seeds[0]).alpha_grid(X, y, sw)
         else:
             lam, alphas = None, check_alphas(self.alphas)
+        # the folds' paths only score lambdas (the final path certifies at ``tol``): one clean
+        # pool per point at PATH_TOL, as alpha="auto"'s path
+        fold_params = dict(tol=max(self.tol, PATH_TOL), certify_pools=1)
         out = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fold_path)(self._plain(s), X, y, sw, tr, te, alphas, classes)
+            delayed(_fold_path)(
+                self._plain(s).set_params(**fold_params), X, y, sw, tr, te, alphas, classes
+            )
             for (tr, te), s in zip(folds, seeds[1:-1], strict=True)
         )
         self.cv_scores_ = np.array([o[0] for o in out])

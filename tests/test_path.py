@@ -243,6 +243,25 @@ def test_cv_one_standard_error_rule_picks_a_larger_lambda():
     assert np.all(m[: ose.best_index_] < m[i] - s[i])
 
 
+def test_cv_fold_paths_certify_at_path_tol_and_the_final_path_at_tol(monkeypatch):
+    import boostnet.cv as cvmod
+
+    seen = []
+    real = cvmod._fold_path
+
+    def spy(est, *args):
+        seen.append((est.tol, est.certify_pools))
+        return real(est, *args)
+
+    monkeypatch.setattr(cvmod, "_fold_path", spy)
+    X, y = load_iris(return_X_y=True)
+    kw = dict(n_alphas=4, alpha_min_ratio=0.05, cv=3, random_state=0, n_candidates=256)
+    est = BoostNetClassifierCV(n_jobs=1, **kw).fit(X, y)
+    assert seen == [(PATH_TOL, 1)] * 3
+    assert est.stop_reason_ == "certificate"
+    assert est.certificate_["tol"] == est.tol < PATH_TOL
+
+
 @pytest.mark.slow
 def test_regressor_cv():
     rng = np.random.default_rng(0)
