@@ -24,7 +24,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .estimators import (
     CERTIFY_POOLS,
-    PATH_TOL,
     SLIDE_STEPS,
     TOL,
     UNITS_PER_STEP,
@@ -32,6 +31,7 @@ from .estimators import (
     BoostNetRegressor,
     _BaseBoostNet,
     _generator,
+    lambda_choice,
     parameters_doc,
 )
 from .io import register_model
@@ -181,12 +181,11 @@ class _CVMixin:
             lam, alphas = self._plain(seeds[0]).alpha_grid(X, y, sw)
         else:
             lam, alphas = None, check_alphas(self.alphas)
-        # the folds' paths only score lambdas (the final path certifies at ``tol``): one clean
-        # pool per point at PATH_TOL, as alpha="auto"'s path
-        fold_params = dict(tol=max(self.tol, PATH_TOL), certify_pools=1)
+        # the folds' paths only score lambdas (the final path certifies at ``tol``)
+        fold = lambda_choice(self.tol)
         out = Parallel(n_jobs=self.n_jobs)(
             delayed(_fold_path)(
-                self._plain(s).set_params(**fold_params), X, y, sw, tr, te, alphas, classes
+                self._plain(s).set_params(**fold), X, y, sw, tr, te, alphas, classes
             )
             for (tr, te), s in zip(folds, seeds[1:-1], strict=True)
         )

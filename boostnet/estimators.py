@@ -52,6 +52,13 @@ UNITS_PER_STEP = 8
 SLIDE_STEPS = 3
 
 
+def lambda_choice(tol: float) -> dict:
+    """The certificate of a path that only chooses lambda (``alpha="auto"``'s path, the CV folds'):
+    one clean pool at ``max(tol, PATH_TOL)``, as estimator parameters (also ``GreedyConfig``
+    fields)."""
+    return {"tol": max(tol, PATH_TOL), "certify_pools": 1}
+
+
 class _BaseBoostNet(TransformerMixin, BaseEstimator):
     """Shared machinery of the classifier and the regressor."""
 
@@ -390,9 +397,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         # the path only chooses lambda (the final fit certifies at it at ``tol``): one clean pool
         # per point, at a looser tolerance (the held-out scores barely move, the path's last,
         # densest points cost a third)
-        config = dataclasses.replace(
-            self._config(None, datafit), certify_pools=1, tol=max(self.tol, PATH_TOL)
-        )
+        config = dataclasses.replace(self._config(None, datafit), **lambda_choice(self.tol))
         lam, alphas = self._grid(None, scorer, Ytr, a, datafit, sampler, config, rng)
         validation, extra = self._path_validation(X[idx_va], Y[idx_va], xp, datafit)
         return compute_path(
