@@ -35,6 +35,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .penalties import GroupL1
+
 
 @njit(cache=True, nogil=True)
 def cd_l1(A, g, W0, alpha, tol, max_sweeps):  # pragma: no cover - compiled
@@ -269,8 +271,6 @@ def group_newton(A, g, W0, W, alpha):
         return None
     shared = A.shape[0] == 1
     D = W - W0
-    w = W[S]
-    norms = np.sqrt((w * w).sum(axis=1))
     Hm = np.zeros((n, n))
     grad = np.empty((S.size, K))
     for k in range(K):
@@ -278,11 +278,16 @@ def group_newton(A, g, W0, W, alpha):
         AS = Ak[S]
         grad[:, k] = g[S, k] + AS @ D[:, k]
         Hm[k::K, k::K] = AS[:, S]
-    grad += alpha * w / norms[:, None]
-    eye = np.eye(K)
-    for j in range(S.size):
-        u = w[j] / norms[j]
-        Hm[j * K : (j + 1) * K, j * K : (j + 1) * K] += alpha * (eye - np.outer(u, u)) / norms[j]
+    # the penalty's part (boostnet.penalties.GroupL1.smooth_part): its Hessian is block diagonal,
+    # one K x K block per unit; applied to the k-th unit vector of every unit at once, it gives
+    # column k of every block
+    part = GroupL1(alpha).smooth_part(W[S])
+    grad += part.grad
+    rows = np.arange(S.size)[:, None] * K + np.arange(K)  # (|S|, K): each unit's indices
+    for k in range(K):
+        E = np.zeros((S.size, K))
+        E[:, k] = 1.0
+        Hm[rows, rows[:, k : k + 1]] += part.hess(E)
     try:
         step = np.linalg.solve(Hm, -grad.ravel())
     except np.linalg.LinAlgError:
