@@ -10,7 +10,9 @@ from the previous solution. Each outer iteration
 1. takes the loss curvature ``C = diag Hessian of f in F`` (n x K: ``a`` for squared error,
    ``a p (1 - p)`` for logistic and, per class, for softmax: the class-diagonal part of the softmax
    Hessian, as glmnet does); the model (:class:`CurvatureModel`, float32 products) is rebuilt every
-   few iterations from at most 4096 evenly strided rows (squared error: exactly, once), carried by
+   few iterations from at most 4096 evenly strided rows (squared error: exactly, once), each
+   output's matrix leaving out the lightest rows that carry 1 % of its weight where they are at
+   least half of the rows (with many classes most rows are far from most classes), carried by
    the greedy loop from one re-fit to the next (leaving units dropped, entering ones added in
    ``O(n m K)``), and damped Levenberg-Marquardt style in between (its curvature doubled after a
    shortened step, halved back towards 1 after a full one);
@@ -76,6 +78,8 @@ _INNER_TOL = 1e-1
 _MAX_SWEEPS = 100
 #: Rows the curvature model of a non-quadratic loss is built from at most (sub-sampled Newton).
 _MODEL_ROWS = 4096
+#: Share of each output's curvature weight the model may leave out, on its lightest rows.
+_MODEL_SHED = 1e-2
 #: Outer iterations between rebuilds of the curvature model (for a non-quadratic loss).
 _MODEL_EVERY = 5
 #: Iterates combined by each Anderson extrapolation.
@@ -213,8 +217,19 @@ class CurvatureModel:
     _centred: tuple | None = field(default=None, repr=False)
 
     @classmethod
-    def build(cls, H, C, constant: bool, max_rows: int | None = None) -> CurvatureModel:
-        """The model of ``H`` (n, m) under weights ``C`` (n, K); ``constant``: equal columns."""
+    def build(
+        cls, H, C, constant: bool, max_rows: int | None = None, shed: float = 0.0
+    ) -> CurvatureModel:
+        """The model of ``H`` (n, m) under weights ``C`` (n, K); ``constant``: equal columns.
+
+        ``shed``: per output, the rows of smallest weight that together carry at most this share
+        of the output's total weight get weight 0 when they are at least half of the rows (the
+        model of slightly smaller weights: still positive semi-definite, and consistent between
+        ``B``, ``hc`` and ``s``). With many classes most rows are far from most classes'
+        boundaries (``p_tk (1 - p_tk)`` near 0), so each output's matrix is formed from a fraction
+        of the rows.
+        """
+        xp = get_namespace(C)
         n = H.shape[0]
         stride = 1
         if max_rows is not None and n > max_rows:
@@ -223,13 +238,30 @@ class CurvatureModel:
         scale = n / H.shape[0]
         cols = 1 if constant else C.shape[1]
         # the model only steers the step (the line search and the gap are exact): float32
-        # products halve its cost, the largest of a re-fit with many units and outputs
+        # products halve its cost, the largest of a re-fit with many units and outputs. Each
+        # matrix is formed as ``S^T S`` with ``S = sqrt(C_k) H``: one operand seen twice, which
+        # NumPy hands to BLAS's symmetric rank-k update (half the work of a general product)
         H32, C32 = H.astype(np.float32), C.astype(np.float32)
+        rows = [None] * cols
+        if shed > 0 and not constant:
+            C32 = C32.copy()
+            for k in range(cols):
+                order = xp.argsort(C32[:, k])
+                light = int((xp.cumsum(C32[order, k]) <= shed * C32[:, k].sum()).sum())
+                if 2 * light >= C32.shape[0]:  # only where it halves the work at least
+                    C32[order[:light], k] = 0.0
+                    rows[k] = xp.sort(order[light:])
+        root = xp.sqrt(C32)
         B = np.empty((cols, H.shape[1], H.shape[1]))
         for k in range(cols):
-            B[k] = scale * to_numpy((H32 * C32[:, k : k + 1]).T @ H32)
-        hc = scale * to_numpy(H.T @ C).T.astype(np.float64)
-        s = scale * to_numpy(C.sum(axis=0)).astype(np.float64)
+            if rows[k] is None:
+                S = H32 * root[:, k : k + 1]
+            else:
+                S = H32[rows[k]] * root[rows[k], k : k + 1]
+            B[k] = scale * to_numpy(S.T @ S)
+        C64 = C32.astype(np.float64) if shed > 0 and not constant else C
+        hc = scale * to_numpy(H.T @ C64).T.astype(np.float64)
+        s = scale * to_numpy(C64.sum(axis=0)).astype(np.float64)
         return cls(B, hc, np.maximum(s, 1e-300), C32, stride, scale)
 
     @property
@@ -355,6 +387,7 @@ def refit(
     loss, pen, G, HtG, gb = evaluate(F, W_host)
     obj = loss + pen
     gap = gap_at(obj)
+    start = (W_host, b, F, loss, pen, G, HtG, gb, obj, gap)
     n_iter, sweeps = 0, 0
     converged = gap <= tol * max(obj, 1e-12)
     stalled = False  # stopped by decrease_tol, before the gap reached tol
@@ -382,7 +415,7 @@ def refit(
         if m > 0 and (cache is None or (not constant and cache.age >= _MODEL_EVERY)):
             C = datafit.hess_diag(Y, F, a) + _CURVATURE_FLOOR * a[:, None]
             rows = None if constant else _MODEL_ROWS  # squared error: exact, once
-            cache = CurvatureModel.build(H, C, constant, rows)
+            cache = CurvatureModel.build(H, C, constant, rows, _MODEL_SHED)
         gb_h = to_numpy(gb).astype(np.float64)
         direction = None
         if newton:
@@ -511,6 +544,11 @@ def refit(
         stalled = decrease_tol > 0 and t == 1.0 and decrease <= decrease_tol
     if not math.isfinite(gap):
         gap = gap_at(obj)
+    if obj > start[8]:
+        # full steps within rounding of the objective are taken (see the line search): never
+        # return an iterate above the warm start, even by rounding
+        W_host, b, F, loss, pen, G, HtG, gb, obj, gap = start
+        converged = gap <= tol * max(obj, 1e-12)
     R = to_numpy(HtG - mu_a[:, None] * gb)  # the gradient in W with the intercept's centring
     viol = max(
         to_float(penalty.violation(W_host, R)) if m > 0 else 0.0,

@@ -294,3 +294,19 @@ def test_the_refit_runs_on_the_device_with_small_transfers(fake_cupy, kind, pena
     per_iter = 8 * (K * m * m + 4 * m * K + 16 * K) + 4096  # the model, W, gradients, scalars
     assert cp._fake.d2h_bytes <= (dev.n_iter + 2) * per_iter
     assert cp._fake.d2h_bytes < 8 * n * m  # ... which is less than one copy of H
+
+
+def test_a_shed_curvature_model_builds_on_the_device(fake_cupy):
+    # the re-fit's model drops each output's lightest rows with device sorts and gathers: the same
+    # matrices as on the host
+    from boostnet.refit import CurvatureModel
+
+    rng = np.random.default_rng(3)
+    H = rng.standard_normal((300, 6))
+    C = np.where(rng.random((300, 4)) < 0.2, 1.0, 1e-6) * rng.random((300, 4))
+    host = CurvatureModel.build(H, C, False, shed=1e-2)
+    dev = CurvatureModel.build(fake_cupy.asarray(H), fake_cupy.asarray(C), False, shed=1e-2)
+    assert (host.C == 0).sum() >= 4 * 150
+    np.testing.assert_allclose(dev.B, host.B, rtol=1e-6, atol=1e-6 * abs(host.B).max())
+    np.testing.assert_allclose(dev.hc, host.hc, rtol=1e-6)
+    np.testing.assert_allclose(dev.s, host.s, rtol=1e-6)

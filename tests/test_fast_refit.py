@@ -253,6 +253,43 @@ def test_the_carried_curvature_model_equals_a_fresh_one(K, constant, rng):
     np.testing.assert_allclose(A[0], A[0].T, atol=1e-5 * abs(A[0]).max())
 
 
+def test_a_shed_curvature_model_is_the_model_of_the_kept_weights(rng):
+    # per output, the lightest rows carrying at most `shed` of the weight get weight 0, but only
+    # where they are at least half of the rows; the model is then exactly the one of those
+    # weights (B, hc and s consistent, A_k positive semi-definite)
+    from boostnet.refit import CurvatureModel
+
+    n, m, K, shed = 400, 7, 3, 1e-2
+    H = rng.standard_normal((n, m))
+    C = np.empty((n, K))
+    C[:, 0] = np.where(rng.random(n) < 0.2, 1.0, 1e-6) * rng.random(n)  # concentrated: shed
+    C[:, 1] = 0.5 + rng.random(n)  # spread: the lightest 1 % are few rows, kept exact
+    C[:, 2] = rng.random(n) ** 8  # a long light tail
+    model = CurvatureModel.build(H, C, False, shed=shed)
+    kept = np.asarray(model.C, dtype=np.float64)
+    for k in range(K):
+        dropped = kept[:, k] == 0
+        assert C[dropped, k].sum() <= shed * C[:, k].sum() * (1 + 1e-6)
+        if dropped.any():
+            assert 2 * dropped.sum() >= n
+            # the dropped rows are the lightest ones
+            assert C[dropped, k].max() <= C[~dropped, k].min()
+    assert (kept[:, 0] == 0).sum() >= n // 2
+    assert (kept[:, 1] == 0).sum() == 0
+    ref = CurvatureModel.build(H, kept, False)
+    np.testing.assert_allclose(model.B, ref.B, rtol=1e-5, atol=1e-5 * abs(ref.B).max())
+    np.testing.assert_allclose(model.hc, ref.hc, rtol=1e-6)
+    np.testing.assert_allclose(model.s, ref.s, rtol=1e-6)
+    A, _, _ = model.centred()
+    for k in range(K):
+        assert np.linalg.eigvalsh(A[k]).min() >= -1e-5 * abs(A[k]).max()
+    # shedding nothing: the exact model
+    exact = CurvatureModel.build(H, C, False)
+    np.testing.assert_allclose(
+        exact.B[1], ((H * C[:, 1:2]).T @ H), rtol=1e-5, atol=1e-5 * abs(exact.B[1]).max()
+    )
+
+
 def test_the_support_step_lowers_the_model_even_when_a_sign_would_flip(rng):
     # strongly correlated columns: the solve on the support flips a sign; the step then stops at
     # the first zero crossing, which still lowers the model and leaves that weight at 0
