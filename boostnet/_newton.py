@@ -138,7 +138,7 @@ def newton_direction(H, Y, a, F, HtG, gb, W, datafit, penalty, model, store: dic
     # float32 products by default: the Hessian only steers the step (the gradient, the line search
     # and the duality gap stay float64), and these passes over the rows are bound by memory traffic
     f32 = getattr(xp, dtype)
-    Hs = H[:, xp.asarray(S)].astype(f32)
+    Hs = xp.take(H, xp.asarray(S), axis=1).astype(f32)
     product = datafit.hessian_product(Y.astype(f32), F.astype(f32), a.astype(f32))
     maskf = mask.astype(np.float64)
 

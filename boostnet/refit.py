@@ -293,9 +293,9 @@ class CurvatureModel:
         hc = np.concatenate([self.hc, hc_new.astype(np.float64)], axis=1)
         return CurvatureModel(B, hc, self.s, self.C, self.stride, self.scale, self.age)
 
-    def centred(self, rho: float = 1.0):
-        """``A_k = rho (B_k - s_k mu_k mu_k^T)``, ``rho s`` and ``mu_k = hc_k / s_k``: the model
-        with the intercept eliminated, curvature scaled by ``rho`` (Levenberg-Marquardt)."""
+    def centred(self):
+        """``A_k = B_k - s_k mu_k mu_k^T``, ``s`` and ``mu_k = hc_k / s_k``: the model with the
+        intercept eliminated (computed once per model)."""
         if self._centred is None:
             mu = self.hc / self.s[:, None]
             A = self.B.copy()
@@ -303,8 +303,6 @@ class CurvatureModel:
                 A[k] -= self.s[k] * np.outer(mu[k], mu[k])
             self._centred = (A, mu)
         A, mu = self._centred
-        if rho != 1.0:
-            return rho * A, rho * self.s, mu
         return A, self.s, mu
 
 
@@ -429,21 +427,23 @@ def refit(
             W_new = W_host + dW_h
         elif m > 0:
             cache.age += 1
-            A, s, mu = cache.centred(rho)
+            A, s, mu = cache.centred()
             g = to_numpy(HtG).astype(np.float64) - mu.T * gb_h  # (m, K), centred per output
             viol = to_float(penalty.violation(W_host, g))
+            # the model with curvature rho A has the minimiser of g / rho, A and alpha / rho (and
+            # the sweeps' changes, in gradient units, scale by 1 / rho): A is never copied
             W_new, nsw = _cd.solve(
                 penalty.name,
                 A,
-                g,
+                g / rho,
                 W_host,
-                penalty.alpha,
-                max(_INNER_TOL * viol, 1e-15),
+                penalty.alpha / rho,
+                max(_INNER_TOL * viol, 1e-15) / rho,
                 _MAX_SWEEPS,
             )
             sweeps += int(nsw)
             dW_h = W_new - W_host
-            db_h = -gb_h / s - (mu * dW_h.T).sum(axis=1)
+            db_h = -gb_h / (rho * s) - (mu * dW_h.T).sum(axis=1)
         else:
             s = np.maximum(to_numpy(datafit.hess_diag(Y, F, a).sum(axis=0)), 1e-300)
             dW_h, W_new = np.zeros((0, gb_h.shape[0])), W_host
