@@ -10,11 +10,11 @@ from the previous solution. Each outer iteration
 1. takes the loss curvature ``C = diag Hessian of f in F`` (n x K: ``a`` for squared error,
    ``a p (1 - p)`` for logistic and, per class, for softmax: the class-diagonal part of the softmax
    Hessian, as glmnet does); the model (:class:`CurvatureModel`, float32 products) is rebuilt every
-   few iterations from at most 4096 evenly strided rows (squared error: exactly, once), each
-   output's matrix leaving out the lightest rows that carry 1 % of its weight where they are at
-   least half of the rows (with many classes most rows are far from most classes), carried by
-   the greedy loop from one re-fit to the next (leaving units dropped, entering ones added in
-   ``O(n m K)``), and damped Levenberg-Marquardt style in between (its curvature doubled after a
+   few iterations from at most 4096 evenly strided rows (squared error: exactly, once; for
+   softmax each class's matrix leaves out the lightest rows that carry 1 % of its weight where
+   they are at least half of the rows: with many classes most rows are far from most classes),
+   carried by the greedy loop from one re-fit to the next (leaving units dropped, entering ones
+   added in ``O(n m K)``), and damped Levenberg-Marquardt style in between (its curvature doubled after a
    shortened step, halved back towards 1 after a full one);
 2. builds one curvature matrix per output in the m x m space, with the intercept eliminated exactly:
    with ``s_k = sum_t C_tk``, ``mu_k = H^T C_k / s_k``,
@@ -413,7 +413,10 @@ def refit(
         if m > 0 and (cache is None or (not constant and cache.age >= _MODEL_EVERY)):
             C = datafit.hess_diag(Y, F, a) + _CURVATURE_FLOOR * a[:, None]
             rows = None if constant else _MODEL_ROWS  # squared error: exact, once
-            cache = CurvatureModel.build(H, C, constant, rows, _MODEL_SHED)
+            # with many classes most rows are far from most classes (shed); a binary or
+            # regression output's matrix is cheap and its weights spread over the rows
+            shed = _MODEL_SHED if datafit.coupled else 0.0
+            cache = CurvatureModel.build(H, C, constant, rows, shed)
         gb_h = to_numpy(gb).astype(np.float64)
         direction = None
         if newton:
