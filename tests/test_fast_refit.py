@@ -253,6 +253,24 @@ def test_the_carried_curvature_model_equals_a_fresh_one(K, constant, rng):
     np.testing.assert_allclose(A[0], A[0].T, atol=1e-5 * abs(A[0]).max())
 
 
+@pytest.mark.parametrize("start", [0.0, 0.3, 1.0, 5.0, 1e6])
+def test_the_block_norm_is_the_same_root_from_any_warm_start(start, rng):
+    # the group step's ||w||: the root of sum_k (Dz_k / (D_k nu + alpha))^2 = 1, found by Newton
+    # from the block's current norm; from either side of the root (or beyond the bound) the same
+    from boostnet._cd import _block_norm
+
+    for _ in range(20):
+        K = int(rng.integers(1, 12))
+        D = rng.random(K) + 0.05
+        Dz = rng.standard_normal(K)
+        alpha = 0.5 * np.linalg.norm(Dz)  # the block is not zero: ||Dz|| > alpha
+        hi = np.linalg.norm(Dz / D)
+        nu = _block_norm(Dz, D, alpha, hi, start)
+        assert 0.0 < nu <= hi
+        np.testing.assert_allclose(((Dz / (D * nu + alpha)) ** 2).sum(), 1.0, rtol=1e-12)
+        np.testing.assert_allclose(nu, _block_norm(Dz, D, alpha, hi, 0.0), rtol=1e-13)
+
+
 def test_a_shed_curvature_model_is_the_model_of_the_kept_weights(rng):
     # per output, the lightest rows carrying at most `shed` of the weight get weight 0, but only
     # where they are at least half of the rows; the model is then exactly the one of those
