@@ -14,8 +14,8 @@ from the previous solution. Each outer iteration
    softmax each class's matrix leaves out the lightest rows that carry 1 % of its weight where
    they are at least half of the rows: with many classes most rows are far from most classes),
    carried by the greedy loop from one re-fit to the next (leaving units dropped, entering ones
-   added in ``O(n m K)``), and damped Levenberg-Marquardt style in between (its curvature doubled after a
-   shortened step, halved back towards 1 after a full one);
+   added in ``O(n m K)``), and damped Levenberg-Marquardt style in between (its curvature doubled
+   after a shortened step, halved back towards 1 after a full one);
 2. builds one curvature matrix per output in the m x m space, with the intercept eliminated exactly:
    with ``s_k = sum_t C_tk``, ``mu_k = H^T C_k / s_k``,
 
@@ -242,8 +242,9 @@ class CurvatureModel:
         # matrix is formed as ``S^T S`` with ``S = sqrt(C_k) H``: one operand seen twice, which
         # NumPy hands to BLAS's symmetric rank-k update (half the work of a general product)
         H32, C32 = H.astype(np.float32), C.astype(np.float32)
-        rows = [None] * cols
-        if shed > 0 and not constant:
+        rows = [None] * cols  # per output: the rows kept, or None for all
+        shedding = shed > 0 and not constant
+        if shedding:
             C32 = C32.copy()
             for k in range(cols):
                 order = xp.argsort(C32[:, k])
@@ -259,7 +260,7 @@ class CurvatureModel:
             else:
                 S = H32[rows[k]] * root[rows[k], k : k + 1]
             B[k] = scale * to_numpy(S.T @ S)
-        C64 = C32.astype(np.float64) if shed > 0 and not constant else C
+        C64 = C32.astype(np.float64) if shedding else C  # the weights the matrices were built with
         hc = scale * to_numpy(H.T @ C64).T.astype(np.float64)
         s = scale * to_numpy(C64.sum(axis=0)).astype(np.float64)
         return cls(B, hc, np.maximum(s, 1e-300), C32, stride, scale)
@@ -385,7 +386,7 @@ def refit(
     loss, pen, G, HtG, gb = evaluate(F, W_host)
     obj = loss + pen
     gap = gap_at(obj)
-    start = (W_host, b, F, loss, pen, G, HtG, gb, obj, gap)
+    obj_start, start = obj, (W_host, b, F, loss, pen, G, HtG, gb, obj, gap)
     n_iter, sweeps = 0, 0
     converged = gap <= tol * max(obj, 1e-12)
     stalled = False  # stopped by decrease_tol, before the gap reached tol
@@ -547,7 +548,7 @@ def refit(
         stalled = decrease_tol > 0 and t == 1.0 and decrease <= decrease_tol
     if not math.isfinite(gap):
         gap = gap_at(obj)
-    if obj > start[8]:
+    if obj > obj_start:
         # full steps within rounding of the objective are taken (see the line search): never
         # return an iterate above the warm start, even by rounding
         W_host, b, F, loss, pen, G, HtG, gb, obj, gap = start
