@@ -242,7 +242,7 @@ class CurvatureModel:
         # matrix is formed as ``S^T S`` with ``S = sqrt(C_k) H``: one operand seen twice, which
         # NumPy hands to BLAS's symmetric rank-k update (half the work of a general product)
         H32, C32 = H.astype(np.float32), C.astype(np.float32)
-        rows = [None] * cols  # per output: the rows kept, or None for all
+        rows = [slice(None)] * cols  # per output: the rows its matrix is formed from
         shedding = shed > 0 and not constant
         if shedding:
             C32 = C32.copy()
@@ -255,10 +255,7 @@ class CurvatureModel:
         root = xp.sqrt(C32)
         B = np.empty((cols, H.shape[1], H.shape[1]))
         for k in range(cols):
-            if rows[k] is None:
-                S = H32 * root[:, k : k + 1]
-            else:
-                S = H32[rows[k]] * root[rows[k], k : k + 1]
+            S = H32[rows[k]] * root[rows[k], k : k + 1]
             B[k] = scale * to_numpy(S.T @ S)
         C64 = C32.astype(np.float64) if shedding else C  # the weights the matrices were built with
         hc = scale * to_numpy(H.T @ C64).T.astype(np.float64)
