@@ -17,7 +17,8 @@ so a sweep costs ``O(m^2 K)`` and never touches the n rows.
   alpha / ||w||)`` with ``||w||`` the root of a monotone scalar equation (Newton).
 
 ``A`` may hold one matrix shared by every output (shape (1, m, m): squared error) or one per output
-(shape (K, m, m)). Both stop when the largest change of a sweep, in gradient units
+(shape (K, m, m)), in float64 or float32 (softmax's models: a sweep is a pass over the K matrices,
+and float32 halves that traffic; the model's gradient is accumulated in float64 either way). Both stop when the largest change of a sweep, in gradient units
 (``A_jj |delta|``), is at most ``tol``, or after ``max_sweeps`` sweeps. They return the new ``W``, the
 model's gradient there, the number of sweeps and the last sweep's largest change.
 
@@ -190,7 +191,9 @@ _GROUP_NEWTON_HALVINGS = 12
 
 def _model_value(A, g, W0, W, alpha, group):
     D = W - W0
-    AD = np.matmul(A, D.T[:, :, None])[:, :, 0].T if A.shape[0] > 1 else A[0] @ D
+    Dc = D.astype(A.dtype, copy=False)  # float32 matrices: products in float32, not a copy of A
+    AD = np.matmul(A, Dc.T[:, :, None])[:, :, 0].T if A.shape[0] > 1 else A[0] @ Dc
+    AD = AD.astype(np.float64, copy=False)
     pen = np.sqrt((W * W).sum(axis=1)).sum() if group else np.abs(W).sum()
     return float((g * D).sum() + 0.5 * (D * AD).sum() + alpha * pen), AD
 

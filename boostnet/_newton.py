@@ -62,7 +62,7 @@ def _preconditioner(model, S, mask, hess_diag) -> np.ndarray | None:
     """The inverses of the per-output blocks ``P_k`` (see the module doc), shape (K, |S|+1, |S|+1);
     masked entries get an identity row and column. None if they cannot be inverted."""
     nS, K = mask.shape
-    B = model.B[:, S][:, :, S]  # (1 or K, nS, nS)
+    B = model.B.take(S, axis=1).take(S, axis=2)  # (1 or K, nS, nS)
     P = np.empty((K, nS + 1, nS + 1))
     P[:, :nS, :nS] = B
     hc = model.hc[:, S]  # (K, nS)
@@ -83,7 +83,9 @@ def _preconditioner(model, S, mask, hess_diag) -> np.ndarray | None:
         return None
     if not np.isfinite(inv).all():
         return None
-    return 0.5 * (inv + inv.transpose(0, 2, 1))
+    # applied once per conjugate-gradient iteration, a pass over K (|S|+1)^2 numbers: float32
+    # halves that traffic (the preconditioner only steers CG; it stays symmetric positive definite)
+    return (0.5 * (inv + inv.transpose(0, 2, 1))).astype(np.float32)
 
 
 def newton_direction(H, Y, a, F, HtG, gb, W, datafit, penalty, model, store: dict | None = None,
@@ -148,8 +150,8 @@ def newton_direction(H, Y, a, F, HtG, gb, W, datafit, penalty, model, store: dic
         return HtQ * maskf + part.hess(D), to_numpy(Q.sum(axis=0)).astype(np.float64)
 
     def precondition(rW, rb):
-        v = np.concatenate([rW, rb[None, :]]).T[:, :, None]  # (K, nS + 1, 1)
-        z = np.matmul(inv, v)[:, :, 0].T
+        v = np.concatenate([rW, rb[None, :]]).T[:, :, None].astype(inv.dtype)  # (K, nS + 1, 1)
+        z = np.matmul(inv, v)[:, :, 0].T.astype(np.float64)
         return z[:-1] * maskf, z[-1]
 
     def dot(x, y):
