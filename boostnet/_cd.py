@@ -18,9 +18,10 @@ so a sweep costs ``O(m^2 K)`` and never touches the n rows.
 
 ``A`` may hold one matrix shared by every output (shape (1, m, m): squared error) or one per output
 (shape (K, m, m)), in float64 or float32 (softmax's models: a sweep is a pass over the K matrices,
-and float32 halves that traffic; the model's gradient is accumulated in float64 either way). Both stop when the largest change of a sweep, in gradient units
-(``A_jj |delta|``), is at most ``tol``, or after ``max_sweeps`` sweeps. They return the new ``W``, the
-model's gradient there, the number of sweeps and the last sweep's largest change.
+and float32 halves that traffic; the model's gradient is accumulated in float64 either way). Both
+stop when the largest change of a sweep, in gradient units (``A_jj |delta|``), is at most ``tol``,
+or after ``max_sweeps`` sweeps. They return the new ``W``, the model's gradient there, the number
+of sweeps and the last sweep's largest change.
 
 :func:`solve` runs them a few sweeps at a time with Anderson extrapolation of the sweeps' iterates
 (skglm's ``AndersonCD``) and a Newton step on the active units: for elementwise L1 an exact solve on

@@ -59,8 +59,9 @@ class Slide:
 
     W : array, shape (m, d); c : array, shape (m,)
         The moved units.
-    H : array, shape (n, m)
-        Their activations on the training inputs.
+    H : array, shape (n, m), or None
+        Their activations on the training inputs (None when they did not move and
+        :func:`slide` was not given them).
     loss_before, loss_after : float
         The loss at the fixed output weights before and after (``loss_after <= loss_before``).
     n_steps : int
@@ -114,6 +115,7 @@ def slide(
     steps: int,
     *,
     H=None,
+    F=None,
     X_fast=None,
     step=None,
 ) -> Slide:
@@ -137,6 +139,9 @@ def slide(
         Most accepted steps.
     H : array, shape (n, m), optional
         The units' activations on ``X``, if already known.
+    F : array, shape (n, K), optional
+        The network's predictions ``H coef + intercept``, if already known (the last re-fit's):
+        then ``H`` is not needed (nor computed) unless the units move.
     X_fast : array, shape (n, d), optional
         ``X`` in a cheaper dtype (the scorer's float32 copy): the descent runs on it. The moved
         units' activations and loss are then computed on ``X``, and the units stay where they
@@ -150,9 +155,11 @@ def slide(
     Slide
         ``H`` and the losses are float64 figures on ``X``.
     """
-    if H is None:
-        H = transform(X, W, c, activation)
-    loss0 = to_float(datafit.value(Y, H @ coef + intercept, a))
+    if F is None:
+        if H is None:
+            H = transform(X, W, c, activation)
+        F = H @ coef + intercept
+    loss0 = to_float(datafit.value(Y, F, a))
     if steps <= 0 or W.shape[0] == 0:
         return Slide(W, c, H, loss0, loss0, 0)
     if X_fast is None:

@@ -84,6 +84,18 @@ def test_slide_lowers_the_loss_and_keeps_units_feasible(seed, activation, datafi
     else:
         np.testing.assert_array_equal(s.W, W0)
     np.testing.assert_allclose(s.H, act(X @ s.W.T + s.c), rtol=1e-12, atol=1e-12)
+    # given the predictions instead of the activations (the loop passes its last re-fit's): the
+    # same slide, and the activations are computed only where the units moved
+    F = act(X @ W0.T + c0) @ coef + b
+    f = slide(X, Y, a, df, W0, c0, coef, b, act, scale, steps, F=F)
+    assert f.n_steps == s.n_steps
+    np.testing.assert_allclose(f.W, s.W, rtol=1e-12, atol=1e-12)
+    assert f.loss_before == pytest.approx(s.loss_before, rel=1e-12)
+    assert f.loss_after == pytest.approx(s.loss_after, rel=1e-12)
+    if s.n_steps:
+        np.testing.assert_allclose(f.H, s.H, rtol=1e-12, atol=1e-12)
+    else:
+        assert f.H is None
     norms = np.sqrt((s.W**2).sum(axis=1) + s.c**2)
     if act.homogeneous:
         np.testing.assert_allclose(norms, 1.0, rtol=1e-12)
