@@ -90,6 +90,45 @@ def test_inverse_links(rng):
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_softmax_matches_the_generic_expressions(dtype, rng):
+    # on NumPy arrays softmax's value, gradient, probabilities and conjugate are compiled row
+    # loops; the generic expressions (CuPy's path) are the reference. Hard rows included: one far
+    # below the others (the generic path's global shift underflows there and falls back to the
+    # per-row maximum), a zero sample weight, a near-certain prediction
+    from boostnet import datafits
+
+    n, K = 40, 5
+    F = (4.0 * rng.standard_normal((n, K))).astype(dtype)
+    F[0] -= 900.0 if dtype == np.float64 else 90.0
+    F[1, 2] = 60.0
+    Y = np.eye(K)[rng.integers(0, K, n)].astype(dtype)
+    a = rng.random(n).astype(dtype)
+    a[3] = 0.0
+    a /= a.sum()
+    df = SoftmaxCrossEntropy()
+    E, s, shift = datafits._softmax_parts(F, np)
+    value = a @ (shift + np.log(s) - (Y * F).sum(axis=1))
+    G = (a / s)[:, None] * E - a[:, None] * Y
+    rtol = 1e-12 if dtype == np.float64 else 2e-5
+    got_value, got_G = df.value_grad(Y, F, a)
+    assert got_G.dtype == dtype
+    np.testing.assert_allclose(float(got_value), float(value), rtol=rtol)
+    np.testing.assert_allclose(float(df.value(Y, F, a)), float(value), rtol=rtol)
+    np.testing.assert_allclose(got_G, G, rtol=rtol, atol=rtol * abs(G).max())
+    np.testing.assert_allclose(df.inverse_link(F), E / s[:, None], rtol=rtol, atol=1e-30)
+    # the conjugate at a dual point inside its domain, and outside it (a probability below 0)
+    Q = G.astype(np.float64) / np.where(a > 0, a, 1.0)[:, None] + Y
+    Q[a == 0] = Y[a == 0]
+    q = Q / Q.sum(axis=1, keepdims=True)
+    ref = a @ np.where(q > 0, q * np.log(np.where(q > 0, q, 1.0)), 0.0).sum(axis=1)
+    Nu = G.astype(np.float64)
+    np.testing.assert_allclose(float(df.conjugate(Y, Nu, a)), float(ref), rtol=1e-5)
+    out = Nu.copy()
+    out[5] = -2.0 * a[5] * (Y[5] + 0.1)
+    assert float(df.conjugate(Y, out, a)) == np.inf
+
+
 @pytest.mark.parametrize("pen", [L1(0.3), GroupL1(0.3)], ids=["l1", "group_l1"])
 @pytest.mark.parametrize("step", [0.5, 2.0])
 def test_prox_satisfies_its_optimality_condition(pen, step, rng):
