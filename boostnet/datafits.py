@@ -10,7 +10,9 @@ where ``a`` are the normalised sample weights (``1/n`` each without sample weigh
 - ``F``: raw predictions, shape (n, K).
 - ``a``: normalised sample weights, shape (n,).
 
-Methods take the array module from their inputs, so they run on NumPy and CuPy arrays alike.
+Methods take the array module from their inputs, so they run on NumPy and CuPy arrays alike. On
+NumPy arrays softmax's value, gradient, probabilities and conjugate run as compiled loops over the
+rows (numba; one pass each instead of a chain of n x K temporaries).
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ from the previous solution. Each outer iteration
    mu_k . dw_k``). These are the only products with the n rows: ``O(n m^2 K)`` once per outer
    iteration, plus ``O(n m K)`` for the gradient;
 3. minimises the quadratic model plus the penalty by coordinate descent in the m x K space
-   (:mod:`boostnet._cd`, compiled), to an inner tolerance tied to the current optimality violation;
+   (:mod:`boostnet._cd`, compiled; for softmax on float32 matrices, which halves the sweeps' memory
+   traffic), to an inner tolerance tied to the current optimality violation;
 4. takes the step with a backtracking (Armijo) line search on the true objective, so the objective
    decreases monotonically whatever the quality of the curvature model;
 5. for softmax, moves each unit's K weights by the common shift that minimises the penalty (the loss
