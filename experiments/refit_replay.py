@@ -30,8 +30,7 @@ from pathlib import Path
 import numpy as np
 
 import boostnet
-from boostnet import BoostNetClassifier, BoostNetRegressor
-from boostnet import _greedy
+from boostnet import BoostNetClassifier, BoostNetRegressor, _greedy
 from boostnet.datafits import DATAFITS
 from boostnet.penalties import get_penalty
 from boostnet.refit import CurvatureModel, refit
