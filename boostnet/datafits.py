@@ -64,21 +64,30 @@ def _softmax_parts(F, xp):
 
 
 @njit(cache=True, nogil=True)
+def _row_exp(F, t, e):  # pragma: no cover - compiled
+    """``e = exp(F_t - max F_t)``; returns ``(max F_t, sum e)``."""
+    K = F.shape[1]
+    mx = F[t, 0]
+    for k in range(1, K):
+        if F[t, k] > mx:
+            mx = F[t, k]
+    s = 0.0
+    for k in range(K):
+        e[k] = np.exp(F[t, k] - mx)
+        s += e[k]
+    return mx, s
+
+
+@njit(cache=True, nogil=True)
 def _softmax_value_grad(Y, F, a, grad):  # pragma: no cover - compiled
     n, K = F.shape
     G = np.empty_like(F) if grad else np.empty((0, K), dtype=F.dtype)
     e = np.empty(K)
     total = 0.0
     for t in range(n):
-        mx = F[t, 0]
-        for k in range(1, K):
-            if F[t, k] > mx:
-                mx = F[t, k]
-        s = 0.0
+        mx, s = _row_exp(F, t, e)
         yf = 0.0
         for k in range(K):
-            e[k] = np.exp(F[t, k] - mx)
-            s += e[k]
             yf += Y[t, k] * F[t, k]
         total += a[t] * (mx + np.log(s) - yf)
         if grad:
@@ -92,17 +101,11 @@ def _softmax_value_grad(Y, F, a, grad):  # pragma: no cover - compiled
 def _softmax_proba(F):  # pragma: no cover - compiled
     n, K = F.shape
     P = np.empty_like(F)
+    e = np.empty(K)
     for t in range(n):
-        mx = F[t, 0]
-        for k in range(1, K):
-            if F[t, k] > mx:
-                mx = F[t, k]
-        s = 0.0
+        _, s = _row_exp(F, t, e)
         for k in range(K):
-            P[t, k] = np.exp(F[t, k] - mx)
-            s += P[t, k]
-        for k in range(K):
-            P[t, k] /= s
+            P[t, k] = e[k] / s
     return P
 
 
