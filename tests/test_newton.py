@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from boostnet import refit as refit_module
-from boostnet._newton import newton_direction
+from boostnet._newton import _preconditioner, newton_direction
 from boostnet.datafits import Logistic, SoftmaxCrossEntropy, SquaredError
 from boostnet.penalties import L1, GroupL1
 from boostnet.refit import CurvatureModel, refit
@@ -144,3 +144,31 @@ def test_a_huge_newton_step_is_held_to_the_trust_region(rng):
     with np.errstate(over="raise", divide="raise", invalid="raise"):
         r = refit(H, Y, a, datafit, penalty, loose.coef, loose.intercept, tol=1e-10, max_iter=30)
     assert np.isfinite(r.objective) and r.objective <= loose.objective
+
+
+def test_the_preconditioner_inverts_each_output_block(rng):
+    """Block k of the preconditioner is the inverse of ``[[B_k[S, S] + diag, hc_k[S]], [hc_k[S]^T,
+    s_k]]`` with an identity row and column for each masked entry, exactly symmetric; a block that
+    is not positive definite gives None (no Newton step) rather than a wrong inverse."""
+    H, Y, a = _softmax_problem(rng, n=300, m=10, K=4)
+    C = rng.uniform(0.05, 0.25, Y.shape) * a[:, None]
+    model = CurvatureModel.build(H, C, constant=False)
+    S = np.array([0, 2, 3, 7, 9])
+    mask = np.ones((S.size, 4), dtype=bool)
+    mask[1, 2] = False
+    hess_diag = rng.uniform(0.0, 0.1, (S.size, 4))
+    inv = _preconditioner(model, S, mask, hess_diag)
+    assert inv.shape == (4, S.size + 1, S.size + 1) and inv.dtype == np.float32
+    for k in range(4):
+        P = np.empty((S.size + 1, S.size + 1))
+        P[:-1, :-1] = model.B[k][np.ix_(S, S)] + np.diag(hess_diag[:, k])
+        P[:-1, -1] = P[-1, :-1] = model.hc[k, S]
+        P[-1, -1] = model.s[k]
+        keep = np.append(mask[:, k], True)
+        P[~keep, :] = 0.0
+        P[:, ~keep] = 0.0
+        P[~keep, ~keep] = 1.0
+        np.testing.assert_array_equal(inv[k], inv[k].T)
+        np.testing.assert_allclose(inv[k] @ P, np.eye(S.size + 1), atol=1e-4)
+    bad = CurvatureModel(-model.B, model.hc, model.s, model.C, model.stride, model.scale)
+    assert _preconditioner(bad, S, mask, hess_diag) is None
