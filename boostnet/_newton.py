@@ -45,6 +45,8 @@ from ._backend import get_namespace, to_numpy
 _CG_TOL = 1e-2
 #: Most conjugate-gradient iterations per Newton direction.
 _CG_MAX = 100
+#: Bytes of the activations' row block that each Hessian product takes at a time on the CPU.
+_BLOCK_BYTES = 1 << 21
 #: Ridge added to the preconditioner's diagonal, relative to its mean (collinear units).
 _RIDGE = 1e-8
 
@@ -159,13 +161,28 @@ def newton_direction(H, Y, a, F, HtG, gb, W, datafit, penalty, model, store: dic
     # and the duality gap stay float64), and these passes over the rows are bound by memory traffic
     f32 = getattr(xp, dtype)
     Hs = xp.take(H, xp.asarray(S), axis=1).astype(f32)
-    product = datafit.hessian_product(Y.astype(f32), F.astype(f32), a.astype(f32))
+    Y32, F32, a32 = Y.astype(f32), F.astype(f32), a.astype(f32)
+    # each Hessian product reads Hs twice (Hs D, then Hs^T Q): on the CPU in row blocks of about
+    # _BLOCK_BYTES, so that the second read finds the block in the core's cache (c26-sized, 15 000
+    # x 550 x 26: ~10 -> ~7.5 ms per CG iteration); one block on a GPU
+    n = H.shape[0]
+    rows = n if xp is not np else max(64, _BLOCK_BYTES // (Hs.itemsize * S.size))
+    blocks = [
+        (slice(i, i + rows), datafit.hessian_product(Y32[i : i + rows], F32[i : i + rows],
+                                                     a32[i : i + rows]))
+        for i in range(0, n, rows)
+    ]  # fmt: skip
     maskf = mask.astype(np.float64)
 
     def hess(D, db):
-        Q = product(Hs @ xp.asarray(D, dtype=f32) + xp.asarray(db, dtype=f32))
-        HtQ = to_numpy(Hs.T @ Q).astype(np.float64)
-        return HtQ * maskf + part.hess(D), to_numpy(Q.sum(axis=0)).astype(np.float64)
+        D32, db32 = xp.asarray(D, dtype=f32), xp.asarray(db, dtype=f32)
+        HtQ, qb = 0.0, 0.0
+        for r, product in blocks:
+            Q = product(Hs[r] @ D32 + db32)
+            HtQ = HtQ + Hs[r].T @ Q
+            qb = qb + Q.sum(axis=0)
+        HtQ = to_numpy(HtQ).astype(np.float64)
+        return HtQ * maskf + part.hess(D), to_numpy(qb).astype(np.float64)
 
     def precondition(rW, rb):
         v = np.concatenate([rW, rb[None, :]]).T[:, :, None].astype(inv.dtype)  # (K, nS + 1, 1)
