@@ -70,7 +70,8 @@ class NewtonDirection:
 
 def _preconditioner(model, S, mask, hess_diag) -> np.ndarray | None:
     """The inverses of the per-output blocks ``P_k`` (see the module doc), shape (K, |S|+1, |S|+1);
-    masked entries get an identity row and column. None if one is not numerically positive definite."""
+    masked entries get an identity row and column. None if a block is not numerically positive
+    definite."""
     nS, K = mask.shape
     B = model.B.take(S, axis=1).take(S, axis=2)  # (1 or K, nS, nS)
     P = np.empty((K, nS + 1, nS + 1))
@@ -92,7 +93,7 @@ def _preconditioner(model, S, mask, hess_diag) -> np.ndarray | None:
     # work of a general inverse; potri fills one triangle, so the stored inverse is exactly
     # symmetric. SciPy's LAPACK runs on its own OpenBLAS, whose threads keep spinning after a call
     # and halve the speed of NumPy's products that follow (CG's): one thread for these calls
-    # (c11's blocks of 165^2: 5-10 -> 3.6 ms; c26's 26 of 600^2: tight re-fits 21.2 -> 16.9 s)
+    # (c11's 11 blocks of 165^2: 5-10 -> 3.6 ms; c26's 26 of ~550^2: 0.85 -> 0.44 s)
     inv = np.empty(P.shape, dtype=np.float32)
     lower = np.tril(np.ones(P.shape[1:], dtype=bool))
     with _blas().limit(limits=1, user_api="blas"):
