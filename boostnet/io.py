@@ -525,7 +525,9 @@ def load_path(path):
                 fields = {
                     k: v for k, v in row.items() if k in names and k not in ("extra", "certificate")
                 }
-                extra = {k: v for k, v in row.items() if k not in names and k != "index"}
+                # as_row's derived columns are not extra scores
+                derived = ("index", "certificate_tol")
+                extra = {k: v for k, v in row.items() if k not in names and k not in derived}
                 points.append(
                     PathPoint(
                         **fields,

@@ -54,15 +54,17 @@ class PathPoint:
     coef: np.ndarray = field(repr=False)
     intercept: np.ndarray = field(repr=False)
     extra: dict = field(default_factory=dict)
-    #: The evidence of the point's certificate (``Certificate.as_dict()``), if it has one; not
-    #: kept by :func:`boostnet.io.save_path`.
+    #: The evidence of the point's certificate (``Certificate.as_dict()``), if it has one.
     certificate: dict | None = field(default=None, repr=False)
 
     def as_row(self) -> dict:
-        """The point's figures as a flat dict (no arrays); ``extra`` scores are merged in."""
+        """The point's figures as a flat dict (no arrays); ``extra`` scores are merged in, and
+        ``certificate_tol``: the tolerance its certificate was issued at (a path that only chooses
+        lambda certifies its points more loosely than a fit does), None without a certificate."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for k in ("units", "coef", "intercept", "extra", "certificate"):
             d.pop(k)
+        d["certificate_tol"] = None if self.certificate is None else self.certificate["tol"]
         d.update(self.extra)
         return d
 

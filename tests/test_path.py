@@ -279,7 +279,7 @@ def test_regressor_cv():
 def test_path_file_round_trip(tmp_path, clf_path):
     from boostnet.io import load_path, save_path
 
-    _, p = clf_path
+    est, p = clf_path
     back = load_path(save_path(p, tmp_path / "p"))
     assert back.rows() == p.rows()
     assert np.array_equal(back.W, p.W) and np.array_equal(back.alphas, p.alphas)
@@ -290,6 +290,11 @@ def test_path_file_round_trip(tmp_path, clf_path):
     certified = [q.certificate for q in p.points if q.stop_reason == "certificate"]
     assert certified and all(c is not None for c in certified)
     assert [q.certificate for q in back.points] == [q.certificate for q in p.points]
+    # the table says at which tolerance each point was certified; it is derived, not an extra score
+    for row, q in zip(back.rows(), p.points, strict=True):
+        expected = None if q.certificate is None else est.tol
+        assert row["certificate_tol"] == expected
+    assert not any("certificate_tol" in q.extra for q in back.points)
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(boostnet.ModelFileError, match="cannot read path file"):
         load_path(tmp_path / "bad.npz")
