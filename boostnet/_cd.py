@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._lapack import spd_solve
 from .penalties import GroupL1
 
 
@@ -228,8 +229,14 @@ def support_newton(A, g, W0, W, alpha):
     quadratic decreasing towards the solve's point, so the step still lowers it, and the weight
     leaves the support.
     """
+    return _support_step(A, g, W0, W, alpha)[0]
+
+
+def _support_step(A, g, W0, W, alpha):
+    """:func:`support_newton`'s step, and whether it depends on ``W`` only through its support and
+    signs (every output solved, no sign flipped: then it is the exact minimiser on them)."""
     out = W.copy()
-    moved = False
+    moved, exact = False, True
     for k in range(W.shape[1]):
         S = np.flatnonzero(W[:, k])
         if S.size == 0:
@@ -239,14 +246,20 @@ def support_newton(A, g, W0, W, alpha):
         sgn = np.sign(w)
         # gradient on S at W: g_S + A_S. (W - W0) = -alpha sgn, with W_N = 0 off the support
         rhs = -alpha * sgn - g[S, k] + Ak[S] @ W0[:, k]
-        try:
-            wS = np.linalg.solve(Ak[np.ix_(S, S)], rhs)
-        except np.linalg.LinAlgError:
-            continue
+        AS = Ak[np.ix_(S, S)]
+        wS = spd_solve(AS, rhs)  # Cholesky: half the work of LU (the matrix is a Gram matrix)
+        if wS is None:  # not numerically positive definite (collinear units): a general solve
+            try:
+                wS = np.linalg.solve(AS, rhs)
+            except np.linalg.LinAlgError:
+                exact = False
+                continue
         if not np.isfinite(wS).all():
+            exact = False
             continue
         flip = np.sign(wS) != sgn
         if flip.any():
+            exact = False
             # the first crossing of zero along w -> wS
             ratios = w[flip] / (w[flip] - wS[flip])
             i = int(np.argmin(ratios))
@@ -260,7 +273,7 @@ def support_newton(A, g, W0, W, alpha):
         else:
             out[S, k] = wS
         moved = True
-    return out if moved else None
+    return (out if moved else None), exact
 
 
 def group_newton(A, g, W0, W, alpha):
@@ -330,6 +343,7 @@ def solve(penalty: str, A, g, W0, alpha: float, tol: float, max_sweeps: int):
     if change <= tol:
         return W, sweeps
     iterates = [W.ravel()]
+    solved = None  # the signs of the last support step that was the exact minimiser on them
     while sweeps < max_sweeps:
         W, R, done, change = kernel(A, R, W, alpha, tol, 1)
         sweeps += done
@@ -340,7 +354,16 @@ def solve(penalty: str, A, g, W0, alpha: float, tol: float, max_sweeps: int):
             x = anderson(iterates)
             iterates = [W.ravel()]
             tries = [] if x is None else [x.reshape(W.shape)]
-            Wn = group_newton(A, g, W0, W, alpha) if group else support_newton(A, g, W0, W, alpha)
+            if group:
+                Wn = group_newton(A, g, W0, W, alpha)
+            else:
+                # with the same support and signs the step is the same point as last time, whose
+                # model value is at least the current one (it was taken or refused, and the
+                # sweeps since only lowered the value, up to rounding): not solved again
+                # (friedman1: 22 % of the solves)
+                signs = np.sign(W).tobytes()
+                Wn, exact = (None, True) if signs == solved else _support_step(A, g, W0, W, alpha)
+                solved = signs if exact else None
             if Wn is not None:
                 tries.append(Wn)
             value, _ = _model_value(A, g, W0, W, alpha, group)

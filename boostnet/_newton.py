@@ -33,13 +33,11 @@ to below 1e-6 in 2 Newton steps, against 51 outer iterations).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
-from scipy.linalg import lapack
-from threadpoolctl import ThreadpoolController
 
 from ._backend import get_namespace, to_numpy
+from ._lapack import spd_inverses
 
 #: Relative residual (in the preconditioned norm) at which conjugate gradients stop.
 _CG_TOL = 1e-2
@@ -49,11 +47,6 @@ _CG_MAX = 100
 _BLOCK_BYTES = 1 << 21
 #: Ridge added to the preconditioner's diagonal, relative to its mean (collinear units).
 _RIDGE = 1e-8
-
-
-@cache
-def _blas() -> ThreadpoolController:
-    return ThreadpoolController()
 
 
 @dataclass
@@ -89,24 +82,10 @@ def _preconditioner(model, S, mask, hess_diag) -> np.ndarray | None:
     ridge = _RIDGE * np.abs(P[:, full, full]).mean(axis=1)
     P[:, full, full] += ridge[:, None]
     # each block is symmetric positive definite (a weighted Gram matrix of [H_S 1], the penalty's
-    # curvature and a ridge): inverted from its Cholesky factor (LAPACK potrf + potri), half the
-    # work of a general inverse; potri fills one triangle, so the stored inverse is exactly
-    # symmetric. SciPy's LAPACK runs on its own OpenBLAS, whose threads keep spinning after a call
-    # and halve the speed of NumPy's products that follow (CG's): one thread for these calls
-    # (c11's 11 blocks of 165^2: 5-10 -> 3.6 ms; c26's 26 of ~550^2: 0.85 -> 0.44 s)
-    inv = np.empty(P.shape, dtype=np.float32)
-    lower = np.tril(np.ones(P.shape[1:], dtype=bool))
-    with _blas().limit(limits=1, user_api="blas"):
-        for k in range(K):
-            factor, info = lapack.dpotrf(P[k], lower=1)
-            if info == 0:
-                Pk, info = lapack.dpotri(factor, lower=1)
-            if info != 0 or not np.isfinite(Pk).all():
-                return None
-            # applied once per conjugate-gradient iteration, a pass over K (|S|+1)^2 numbers:
-            # float32 halves that traffic (it only steers CG, and stays positive definite)
-            inv[k] = np.where(lower, Pk, Pk.T)
-    return inv
+    # curvature and a ridge): inverted from its Cholesky factor (boostnet._lapack). Applied once
+    # per conjugate-gradient iteration, a pass over K (|S|+1)^2 numbers: float32 halves that
+    # traffic (the preconditioner only steers CG, and stays positive definite)
+    return spd_inverses(P, np.float32)
 
 
 def newton_direction(H, Y, a, F, HtG, gb, W, datafit, penalty, model, store: dict | None = None,

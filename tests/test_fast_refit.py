@@ -337,6 +337,52 @@ def test_the_support_step_lowers_the_model_even_when_a_sign_would_flip(rng):
     assert np.all((Wn == 0) | (np.sign(Wn) == np.sign(W)))
 
 
+def test_a_support_step_is_not_solved_again_for_the_same_signs(rng, monkeypatch):
+    """solve() skips the support step when the support and signs are those of its last exact one
+    (the same point, never below the current model value): the same minimum, to rounding, with
+    fewer solves. Sweeps to a tolerance below rounding keep it trying."""
+    from boostnet import _cd
+
+    m, alpha = 30, 0.002
+    L = rng.standard_normal((60, 3)) @ rng.standard_normal((3, m))
+    L += 0.3 * rng.standard_normal((60, m))
+    A = (L.T @ L / 60)[None]
+    g = 0.1 * rng.standard_normal((m, 1))
+    W0 = np.zeros((m, 1))
+    step, calls = _cd._support_step, []
+
+    def counted(*args):
+        calls.append(1)
+        return step(*args)
+
+    monkeypatch.setattr(_cd, "_support_step", counted)
+    W1, _ = _cd.solve("l1", A, g, W0, alpha, 1e-18, 100)
+    with_memo = len(calls)
+    calls.clear()
+    monkeypatch.setattr(_cd, "_support_step", lambda *a: (counted(*a)[0], False))  # never "exact"
+    W2, _ = _cd.solve("l1", A, g, W0, alpha, 1e-18, 100)
+    assert 0 < with_memo < len(calls)
+    v1, v2 = (_cd._model_value(A, g, W0, W, alpha, False)[0] for W in (W1, W2))
+    assert v1 == pytest.approx(v2, rel=1e-12, abs=1e-14)
+    np.testing.assert_allclose(W1, W2, rtol=0, atol=1e-10)
+
+
+def test_the_spd_helpers_solve_and_refuse(rng):
+    from boostnet._lapack import spd_inverses, spd_solve
+
+    L = rng.standard_normal((12, 8))
+    M = L.T @ L
+    b = rng.standard_normal(8)
+    np.testing.assert_allclose(spd_solve(M, b), np.linalg.solve(M, b), rtol=1e-10)
+    P = np.stack([M, M + np.eye(8)])
+    inv = spd_inverses(P, np.float32)
+    assert inv.dtype == np.float32 and np.array_equal(inv, inv.transpose(0, 2, 1))
+    np.testing.assert_allclose(inv[1] @ P[1], np.eye(8), atol=1e-4)
+    indefinite = M - 2 * np.linalg.eigvalsh(M).max() * np.eye(8)
+    assert spd_solve(indefinite, b) is None
+    assert spd_inverses(np.stack([M, indefinite])) is None
+
+
 @pytest.mark.parametrize("pools", [1, 3])
 def test_the_certificate_needs_consecutive_clean_pools(pools, iris):
     X, y = iris
