@@ -58,6 +58,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 import boostnet
 from boostnet import BoostNetClassifier, BoostNetRegressor  # noqa: E402
+from boostnet.app.bench import blas_hint, blas_libraries  # noqa: E402
 from boostnet.app.datasets import load_data  # noqa: E402
 
 
@@ -181,6 +182,9 @@ def provenance():
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "device": "cpu",
+        # the BLAS kernels decide absolute times (OpenBLAS on an unknown CPU falls back to AVX2):
+        # compare seconds only between runs with the same kernels
+        "blas": "; ".join(blas_libraries()),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
 
@@ -286,6 +290,9 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     prov = provenance()
+    print(f"BLAS: {prov['blas']}")
+    if blas_hint():
+        print(f"note: {blas_hint()} (both methods use the same BLAS: the ratios move less)")
     rows, mlp_cache = [], {}
     # one warm-up fit so that the one-off loading of compiled kernels is not charged to a set
     BoostNetClassifier(random_state=0, max_units=2).fit(*load_iris(return_X_y=True))

@@ -254,6 +254,31 @@ def test_datasets_and_info():
     r = _run("info")
     assert r.exit_code == 0
     assert "numpy" in r.output and "GPU" in r.output and "CPU threads" in r.output
+    assert "BLAS" in r.output
+
+
+@pytest.mark.parametrize(
+    "flags, arch, hinted",
+    [({"avx2", "avx512f"}, "Haswell", True), ({"avx2", "avx512f"}, "SkylakeX", False),
+     ({"avx2"}, "Haswell", False)],
+)  # fmt: skip
+def test_info_says_when_openblas_runs_avx2_kernels_on_an_avx512_cpu(
+    flags, arch, hinted, monkeypatch
+):
+    import threadpoolctl
+
+    from boostnet.app import bench
+
+    lib = {"user_api": "blas", "internal_api": "openblas", "version": "0.3.31",
+           "architecture": arch, "num_threads": 2, "filepath": "/x/libopenblas.so"}  # fmt: skip
+    monkeypatch.setattr(bench, "_cpu_flags", lambda: flags)
+    monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: [lib])
+    assert bench.blas_libraries() == [
+        f"openblas 0.3.31, {arch} kernels, 2 threads (libopenblas.so)"
+    ]
+    assert (bench.blas_hint() is not None) == hinted
+    r = _run("info")
+    assert r.exit_code == 0 and ("OPENBLAS_CORETYPE" in r.output) == hinted
 
 
 def _err(r):

@@ -1110,9 +1110,9 @@ def info():
     import rich  # noqa: PLC0415, F401
     import scipy  # noqa: PLC0415
     import sklearn  # noqa: PLC0415
-    from threadpoolctl import threadpool_info  # noqa: PLC0415
 
     from .._backend import gpu_status  # noqa: PLC0415
+    from .bench import blas_hint, blas_libraries  # noqa: PLC0415
 
     rows = [
         ("boostnet", __version__),
@@ -1125,15 +1125,10 @@ def info():
         ("platform", platform.platform()),
         ("CPU threads", str(os.cpu_count())),
     ]
-    for lib in threadpool_info():
-        if lib.get("user_api") == "blas":
-            rows.append(
-                (
-                    "BLAS",
-                    f"{lib.get('internal_api')} {lib.get('version')}, "
-                    f"{lib.get('num_threads')} threads",
-                )
-            )
+    rows += [("BLAS", line) for line in blas_libraries()]
+    hint = blas_hint()
+    if hint:
+        rows.append(("BLAS hint", hint))
     ok, what = gpu_status()
     rows.append(("GPU", what if ok else f"unavailable: {what}"))
     rows.append(("default device", "gpu" if ok else "cpu"))
