@@ -617,6 +617,11 @@ def _print_summary(m, run_dir):
             [(k, f"{v:.3f} s ({100 * v / total:.0f} %)") for k, v in rows],
             head="phase",
         )
+    from .bench import blas_hint  # noqa: PLC0415
+
+    hint = blas_hint() if m.get("device") == "cpu" else None
+    if hint:
+        out.print(f"note: {hint}", highlight=False)
     if run_dir is not None:
         out.print(f"run directory: {run_dir}", highlight=False)
 
