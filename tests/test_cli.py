@@ -95,13 +95,18 @@ def test_train_default_reaches_the_target_and_writes_the_run_dir(default_run):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folder left
 
 
-def test_train_summary_shows_where_the_time_went(tmp_path):
+@pytest.mark.parametrize("hint", [None, "OpenBLAS runs its Haswell (AVX2) kernels"])
+def test_train_summary_shows_where_the_time_went(hint, tmp_path, monkeypatch):
+    from boostnet.app import bench
+
+    monkeypatch.setattr(bench, "blas_hint", lambda: hint)
     r = _run("train", "--data", "iris", "--out", tmp_path / "r", *FAST)
     assert r.exit_code == 0, r.output
     assert "where the fit's time went" in r.stdout
     assert re.search(r"certificate\s+.*sampled, \d+ pools", r.stdout)
     for phase in ("sample", "score", "refine", "slide", "refit", "other"):
         assert phase in r.stdout
+    assert ("note: OpenBLAS runs its Haswell" in r.stdout) == (hint is not None)
 
 
 def test_predict_and_evaluate_reproduce_the_saved_test_metric(default_run, tmp_path):
