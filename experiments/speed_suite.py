@@ -58,8 +58,17 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 import boostnet
 from boostnet import BoostNetClassifier, BoostNetRegressor  # noqa: E402
-from boostnet.app.bench import blas_hint, blas_libraries  # noqa: E402
 from boostnet.app.datasets import load_data  # noqa: E402
+
+try:  # the script also runs against older boostnet versions (a comparison's "before" column)
+    from boostnet.app.bench import blas_hint, blas_libraries
+except ImportError:
+
+    def blas_libraries():
+        return []
+
+    def blas_hint():
+        return None
 
 
 def _c11():
