@@ -24,26 +24,24 @@ from ..penalties import L1
 from ..scorers import make_scorer
 
 
-def _cpu_name() -> str:
+def _cpuinfo(key: str) -> str | None:
+    """The first ``key`` line of ``/proc/cpuinfo`` (Linux), or None."""
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith("model name"):
+                if line.startswith(key):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def _cpu_name() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def _cpu_flags() -> set:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    return set((_cpuinfo("flags") or "").split())
 
 
 #: OpenBLAS kernel sets that use no AVX-512 (what it falls back to on a CPU it does not know).
