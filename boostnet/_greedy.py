@@ -48,6 +48,7 @@ from .oracle import append_exact
 from .penalties import PENALTIES, get_penalty
 from .refine import refine_units
 from .refit import CurvatureModel, RefitResult, primal, refit
+from .samplers import draw
 from .scoring import transform
 from .slide import slide
 
@@ -318,9 +319,9 @@ def search_pool(scorer, G, sampler, config: GreedyConfig, rng, reducer, threshol
     xp = get_namespace(X)
     act = config.activation
     t = time.perf_counter()
-    Wp, cp = sampler.sample(X, G, config.n_candidates, rng, act, config.unit_scale)
+    Wp, cp, pairs = draw(sampler, X, G, config.n_candidates, rng, act, config.unit_scale)
     t, t_sample = _clock(xp, t)
-    res = scorer.score(Wp, cp, G, act, reducer, k=config.top_k)
+    res = scorer.score(Wp, cp, G, act, reducer, k=config.top_k, pairs=pairs)
     top = xp.asarray(res.top)
     Wt, ct, st = Wp[top], cp[top], xp.asarray(res.top_scores)
     t, t_score = _clock(xp, t)

@@ -109,7 +109,7 @@ class _CVMixin:
         refit_tol=1e-6,
         refit_max_iter=200,
         dtype="float32",
-        memory_budget_mb=256,
+        memory_budget_mb=512,
         random_state=None,
         device="auto",
         callbacks=None,

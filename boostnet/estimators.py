@@ -129,7 +129,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         validation_fraction=0.1,
         n_iter_no_change=10,
         dtype="float32",
-        memory_budget_mb=256,
+        memory_budget_mb=512,
         random_state=None,
         device="auto",
         warm_start=False,
@@ -707,9 +707,11 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         Screening precision (the top-k are always re-scored in float64). On the GPU, ``float32``
         screens with TF32 tensor cores and ``float16`` with FP16 ones; on the CPU ``float16``
         screens in float32.
-    memory_budget_mb : float, default=256
-        Memory for the CPU scorer's activation buffer (the GPU scorer sizes its chunks from free
-        device memory).
+    memory_budget_mb : float, default=512
+        Memory for the CPU scorer: its activation buffer and, with 64 features or more, the training
+        rows' Gram matrix ``X X^T`` when it fits (n <= ~11 000 rows at the default; the data-pair
+        candidates are then screened from it, :mod:`boostnet.scoring`). The GPU scorer sizes its
+        chunks from free device memory.
     random_state : int, RandomState, Generator or None
     device : {"auto", "cpu", "gpu"} or None, default="auto"
         None reads the ``BOOSTNET_DEVICE`` environment variable.

@@ -280,7 +280,9 @@ class GpuScorer:
             self._buf = xp.empty(size, dtype=dtype)
         return self._buf
 
-    def score(self, W, c, G, activation: Activation, penalty, k: int = 32) -> ScoreResult:
+    def score(
+        self, W, c, G, activation: Activation, penalty, k: int = 32, pairs=None
+    ) -> ScoreResult:
         """Score every candidate (screen) and re-score the top ``k`` exactly (float64).
 
         Parameters
@@ -291,6 +293,9 @@ class GpuScorer:
         activation : Activation
         penalty : Penalty (its ``dual_norm`` reduces ``h^T G``)
         k : int
+        pairs : PairRows, optional
+            Not used: on the card the GEMM screens data-pair candidates as fast as ``K = X X^T``
+            would (the CPU scorer reads them from ``K``).
         """
         xp = self.xp
         if G.shape[1] > MAX_K:  # the kernel is built for K <= 32: the plain chain does the rest

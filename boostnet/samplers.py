@@ -14,6 +14,11 @@ relu and sign, norm <= ``unit_scale`` for sigmoid and tanh).
 
 Indices are drawn on the host from the Generator; units are built from them on the device of ``X``.
 Bulk normal draws happen where they are used (on a GPU from a seed drawn from the Generator).
+
+``draw`` (:func:`draw`) returns the same units as ``sample`` together with :class:`PairRows`: which
+rows are data-pair units, ``w_p = s_p (x_i - x_j)``. For those ``X w_p + c_p = s_p (K[:, i] - K[:, j])
++ c_p`` with ``K = X X^T``, which a scorer holding ``K`` reads instead of multiplying by ``X``
+(:class:`boostnet.scoring.NumpyScorer`).
 """
 
 from __future__ import annotations
@@ -35,14 +40,43 @@ def _standard_normal(xp, rng: np.random.Generator, shape, dtype):
 
 
 def _finish(W, c, activation: Activation, unit_scale: float, rng, xp):
-    """Normalise each ``(v, c)`` to unit norm; bounded activations get a norm drawn in (0.1 R, R]."""
+    """Normalise each ``(v, c)`` to unit norm; bounded activations get a norm drawn in (0.1 R, R].
+    Returns ``W, c`` (scaled in place) and the scale of each row."""
     norms = xp.sqrt((W * W).sum(axis=1) + c * c)
     inv = 1.0 / xp.where(norms > 0, norms, 1.0)
     if not activation.homogeneous:
         inv = inv * xp.asarray(rng.uniform(0.1, 1.0, size=W.shape[0]) * unit_scale)
     W *= inv[:, None]
     c *= inv
-    return W, c
+    return W, c, inv
+
+
+@dataclass
+class PairRows:
+    """The data-pair units of a pool: row ``rows[p]`` of ``W`` is ``scale[p] * (x_i - x_j)`` with
+    ``i = i[p]``, ``j = j[p]`` (rows of the training inputs).
+
+    Attributes
+    ----------
+    rows, i, j : ndarray of int, shape (Mp,)
+        Host arrays.
+    scale : array, shape (Mp,)
+        float64, on the device of ``X``.
+    """
+
+    rows: np.ndarray
+    i: np.ndarray
+    j: np.ndarray
+    scale: object
+
+
+def draw(sampler, X, G, m: int, rng, activation: Activation, unit_scale: float):
+    """``W, c, pairs``: the sampler's units (``sample``) and their :class:`PairRows` (None for a
+    sampler without ``draw``, or with no pair units)."""
+    if hasattr(sampler, "draw"):
+        return sampler.draw(X, G, m, rng, activation, unit_scale)
+    W, c = sampler.sample(X, G, m, rng, activation, unit_scale)
+    return W, c, None
 
 
 @dataclass
@@ -59,7 +93,7 @@ class RandomDirections:
         W /= xp.sqrt((W * W).sum(axis=1, keepdims=True))
         idx = xp.asarray(rng.integers(0, n, size=m))
         c = -(X[idx] * W).sum(axis=1)
-        return _finish(W, c, activation, unit_scale, rng, xp)
+        return _finish(W, c, activation, unit_scale, rng, xp)[:2]
 
 
 @dataclass
@@ -78,6 +112,10 @@ class DataPairs:
 
     def sample(self, X, G, m: int, rng, activation: Activation, unit_scale: float):
         """Return ``W`` (m, d) and ``c`` (m,) in float64 on the device of ``X``."""
+        return self.draw(X, G, m, rng, activation, unit_scale)[:2]
+
+    def draw(self, X, G, m: int, rng, activation: Activation, unit_scale: float):
+        """``sample``'s ``W, c`` and their :class:`PairRows` (every row)."""
         xp = get_namespace(X)
         n = X.shape[0]
         w = to_numpy(abs(G).sum(axis=1)).astype(np.float64)
@@ -99,7 +137,8 @@ class DataPairs:
         W = (Xi - Xj).astype(xp.float64)
         x0 = Xj + t[:, None] * (Xi - Xj)
         c = -(x0 * W).sum(axis=1)
-        return _finish(W, c, activation, unit_scale, rng, xp)
+        W, c, scale = _finish(W, c, activation, unit_scale, rng, xp)
+        return W, c, PairRows(np.arange(m), i, j, scale)
 
 
 @dataclass
@@ -111,16 +150,22 @@ class Mixture:
 
     def sample(self, X, G, m: int, rng, activation: Activation, unit_scale: float):
         """Return ``W`` (m, d) and ``c`` (m,) in float64 on the device of ``X``."""
+        return self.draw(X, G, m, rng, activation, unit_scale)[:2]
+
+    def draw(self, X, G, m: int, rng, activation: Activation, unit_scale: float):
+        """``sample``'s ``W, c`` and the :class:`PairRows` of its pair units (the last rows)."""
         xp = get_namespace(X)
         mp = int(round(m * self.pairs_fraction))
-        parts = []
+        parts, pairs = [], None
         if m - mp > 0:
             parts.append(RandomDirections().sample(X, G, m - mp, rng, activation, unit_scale))
         if mp > 0:
-            parts.append(DataPairs().sample(X, G, mp, rng, activation, unit_scale))
+            *part, pairs = DataPairs().draw(X, G, mp, rng, activation, unit_scale)
+            pairs.rows = pairs.rows + (m - mp)
+            parts.append(part)
         W = xp.concatenate([p[0] for p in parts])
         c = xp.concatenate([p[1] for p in parts])
-        return W, c
+        return W, c, pairs
 
 
 @dataclass

@@ -15,7 +15,7 @@ from .gpu_scoring import GpuScorer
 from .scoring import NumpyScorer
 
 
-def make_scorer(X, dtype="float32", memory_budget=256 * 2**20, cpt=None):
+def make_scorer(X, dtype="float32", memory_budget=512 * 2**20, cpt=None):
     """The scorer for the device of ``X``.
 
     NumPy: :class:`NumpyScorer` screening in ``dtype`` (``float16`` screens in float32 there: the

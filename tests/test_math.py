@@ -10,8 +10,8 @@ from boostnet.datafits import Logistic, SoftmaxCrossEntropy, SquaredError
 from boostnet.exceptions import ConfigError
 from boostnet.penalties import L1, GroupL1, get_penalty
 from boostnet.refine import refine_units
-from boostnet.samplers import DataPairs, Mixture, RandomDirections, get_sampler
-from boostnet.scoring import NumpyScorer, reference_scores, transform
+from boostnet.samplers import DataPairs, Mixture, PairRows, RandomDirections, draw, get_sampler
+from boostnet.scoring import GRAM_MIN_FEATURES, NumpyScorer, reference_scores, transform
 
 
 def _problem(datafit, rng, n=40, K=3):
@@ -252,6 +252,93 @@ def test_chunked_scorer_matches_the_float64_reference(name, pen, dtype, rng):
     np.testing.assert_allclose(res.top_scores, ref[res.top], rtol=1e-12)
     assert res.top[0] == int(np.argmax(ref))
     assert np.all(np.diff(res.top_scores) <= 0)
+
+
+@pytest.mark.parametrize("sampler", [Mixture(), DataPairs(), RandomDirections()], ids=lambda s: s.name)
+@pytest.mark.parametrize("name", ["relu", "sigmoid"])
+def test_draw_is_sample_with_the_pair_rows(sampler, name, rng):
+    X = rng.standard_normal((50, 7))
+    G = rng.standard_normal((50, 2)) / 50
+    act = ACTIVATIONS[name]
+    W, c, pairs = draw(sampler, X, G, 41, np.random.default_rng(5), act, 2.0)
+    W0, c0 = sampler.sample(X, G, 41, np.random.default_rng(5), act, 2.0)
+    # the same units from the same stream of draws
+    np.testing.assert_array_equal(W, W0)
+    np.testing.assert_array_equal(c, c0)
+    if sampler.name == "random":
+        assert pairs is None
+        return
+    expected = {"mixture": np.arange(21, 41), "pairs": np.arange(41)}[sampler.name]  # 21 random
+    np.testing.assert_array_equal(pairs.rows, expected)
+    np.testing.assert_allclose(
+        W[pairs.rows], pairs.scale[:, None] * (X[pairs.i] - X[pairs.j]), rtol=1e-12, atol=1e-15
+    )
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+@pytest.mark.parametrize("pen", [L1, GroupL1], ids=["l1", "group_l1"])
+def test_pairs_screened_from_the_gram_matrix_score_as_the_gemm(name, pen, rng):
+    n, d, M, K = 211, GRAM_MIN_FEATURES, 300, 3
+    X = rng.standard_normal((n, d))
+    G = rng.standard_normal((n, K)) / n
+    act = ACTIVATIONS[name]
+    W, c, pairs = draw(Mixture(), X, G, M, np.random.default_rng(3), act, 3.0)
+    # a small budget: K fits beside a buffer of 37 candidates, so both paths run in chunks
+    budget = n * n * 4 + n * 4 * 37
+    gram = NumpyScorer(X, memory_budget=budget, gram=True)
+    assert gram.uses_gram and gram.chunk == 37
+    assert not NumpyScorer(X, memory_budget=n * n * 4 + n * 4 - 1, gram=True).uses_gram
+    # by default K needs room for a chunk of 256 candidates beside it
+    assert not NumpyScorer(X, memory_budget=budget).uses_gram
+    assert NumpyScorer(X, memory_budget=n * n * 4 + n * 4 * 256).uses_gram
+    res = gram.score(W, c, G, act, pen, k=16, pairs=pairs)
+    ref = scores_by_hand(X, W, c, G, name, pen)
+    if name == "sign":
+        assert_sign_scores(res.scores, X, W, c, G, pen, "float32", rtol=1e-5, z_eps=None)
+    else:
+        np.testing.assert_allclose(res.scores, ref, rtol=1e-5, atol=1e-5 * ref.max())
+    np.testing.assert_allclose(res.top_scores, ref[res.top], rtol=1e-12)
+    assert res.top[0] == int(np.argmax(ref))
+
+
+def test_gram_screen_is_used_where_it_pays(rng):
+    G = rng.standard_normal((30, 2))
+    narrow = rng.standard_normal((30, GRAM_MIN_FEATURES - 1))
+    assert not NumpyScorer(narrow).uses_gram
+    assert NumpyScorer(narrow, gram=True).uses_gram
+    wide = rng.standard_normal((30, GRAM_MIN_FEATURES))
+    assert NumpyScorer(wide).uses_gram
+    assert not NumpyScorer(wide, gram=False).uses_gram
+    # |x|^2 beyond float32: the Gram matrix is refused at the first pool, the GEMM scores
+    huge = wide * 1e19
+    act = ACTIVATIONS["relu"]
+    W, c, pairs = draw(DataPairs(), huge, G, 20, np.random.default_rng(0), act, 1.0)
+    scorer = NumpyScorer(huge)
+    res = scorer.score(W, c, G, act, L1, k=4, pairs=pairs)
+    assert not scorer.uses_gram
+    ref = reference_scores(huge, W, c, G, act, L1)
+    np.testing.assert_allclose(res.scores, ref, rtol=1e-5, atol=1e-5 * ref.max())
+
+
+def test_close_pairs_are_screened_by_the_gemm(rng):
+    # two nearly equal rows: K's rounding, scaled by 1 / |x_i - x_j|, would swamp that unit's
+    # screen, so it goes through the GEMM (the other pairs through K)
+    n, d = 60, GRAM_MIN_FEATURES
+    X = rng.standard_normal((n, d)) * 3.0
+    X[1] = X[0] + 1e-6 * rng.standard_normal(d)
+    G = rng.standard_normal((n, 2)) / n
+    act = ACTIVATIONS["relu"]
+    i, j = np.array([0, 2, 4]), np.array([1, 3, 5])
+    V = X[i] - X[j]
+    c = -(X[j] * V).sum(axis=1) - 0.5 * (V * V).sum(axis=1)  # through the segments' midpoints
+    s = 1.0 / np.sqrt((V * V).sum(axis=1) + c * c)
+    W, c = V * s[:, None], c * s
+    pairs = PairRows(np.arange(3), i, j, s)
+    scorer = NumpyScorer(X)
+    np.testing.assert_array_equal(scorer._gram_rows(pairs), [1, 2])
+    res = scorer.score(W, c, G, act, GroupL1, k=3, pairs=pairs)
+    ref = reference_scores(X, W, c, G, act, GroupL1)
+    np.testing.assert_allclose(res.scores, ref, rtol=1e-5, atol=1e-6 * ref.max())
 
 
 def test_transform_shapes(rng):

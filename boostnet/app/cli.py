@@ -444,7 +444,11 @@ def train(
         ),
     ] = Dtype.float32,
     memory_budget_mb: Annotated[
-        float, typer.Option(help="Scorer buffer memory (MiB).", rich_help_panel=_MODEL)
+        float,
+        typer.Option(
+            help="CPU scorer memory (MiB): activation buffer, and X X^T where it fits.",
+            rich_help_panel=_MODEL,
+        ),
     ] = _D["memory_budget_mb"],
     device: Annotated[
         Device,
