@@ -59,6 +59,19 @@ class Activation:
             return out
         raise AssertionError(self.name)
 
+    def chain(self, z, upstream):
+        """Return ``upstream * act'(z)``, written into ``upstream`` (same shape as ``z``): the
+        backward pass through the activation without an array of derivatives (for relu one pass
+        with the mask ``z > 0``)."""
+        xp = get_namespace(z)
+        if self.name == "relu":
+            return xp.multiply(upstream, z > 0, out=upstream)
+        if self.name == "sign":
+            upstream[...] = 0
+            return upstream
+        upstream *= self.derivative(z)
+        return upstream
+
     def derivative(self, z):
         """Return ``act'(z)`` (a new array, same shape as ``z``); zero a.e. for sign."""
         xp = get_namespace(z)

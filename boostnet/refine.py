@@ -49,7 +49,7 @@ def _forward(X, G, W, c, activation: Activation):
 def _backward(X, G, Zt, R, activation: Activation, penalty):
     """The scores' gradients ``(gW (q, d), gc (q,))`` from :func:`_forward`'s ``Zt`` and ``R``."""
     D = penalty.dual_norm_grad(R)  # (q, K)
-    Mt = activation.derivative(Zt) * (D @ G.T)  # (q, n)
+    Mt = activation.chain(Zt, D @ G.T)  # (q, n)
     return Mt @ X, Mt.sum(axis=1)
 
 

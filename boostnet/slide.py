@@ -97,7 +97,7 @@ def units_gradient(X, Z, G, coef, activation: Activation):
     -------
     gW : array, shape (m, d); gc : array, shape (m,)
     """
-    M = activation.derivative(Z) * (G @ coef.T)  # (n, m)
+    M = activation.chain(Z, G @ coef.T)  # (n, m)
     return M.T @ X, M.sum(axis=0)
 
 
@@ -188,7 +188,8 @@ def _descend(X, Y, a, datafit, W, c, coef, intercept, activation, unit_scale, st
     dt = X.dtype
 
     def at(W, c):
-        Z = X @ W.T.astype(dt, copy=False) + c.astype(dt, copy=False)
+        Z = X @ W.T.astype(dt, copy=False)
+        Z += c.astype(dt, copy=False)
         loss, G = datafit.value_grad(Y, activation(Z) @ coef + intercept, a)
         return to_float(loss), Z, G
 
