@@ -234,7 +234,7 @@ _CV_DOC = """
         ``best``: the lambda with the best mean fold score. ``1se``: the largest lambda whose mean
         score is within one standard error of the best (a sparser network).
     n_jobs : int, default=None
-        Folds run in parallel with joblib.
+        Folds run in parallel with joblib (each fold's scorer takes up to ``memory_budget_mb``).
     val_criterion : {"loss", "metric"}, default="loss"
         What the folds score: minus the held-out mean loss (log-loss or squared error, like
         glmnet's deviance), or the held-out metric (accuracy or R^2, coarse on small folds).

@@ -660,7 +660,9 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         What chooses lambda on held-out data: the mean loss (log-loss or squared error), or the
         metric (accuracy or R^2; coarse on small held-out sets).
     sampler : {"mixture", "random", "pairs"} or sampler object, default="mixture"
-        How each step's fresh pool of candidates is drawn.
+        How each step's fresh pool of candidates is drawn. A sampler object has
+        ``sample(X, G, m, rng, activation, unit_scale) -> (W, c)`` and may have ``draw`` (the
+        same, plus which units are data pairs: :class:`boostnet.samplers.PairRows`).
     n_candidates : int, default=2048
         Pool size per step.
     top_k : int, default=32

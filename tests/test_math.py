@@ -170,7 +170,7 @@ def test_activations(rng):
         num = (act(zz + eps) - act(zz - eps)) / (2 * eps)
         np.testing.assert_allclose(act.derivative(zz), num, rtol=1e-5)
     # chain: upstream * act'(z), in place; for every activation, float32 and float64
-    for name, act in ACTIVATIONS.items():
+    for act in ACTIVATIONS.values():
         for dt in (np.float32, np.float64):
             zz = rng.standard_normal((4, 5)).astype(dt)
             up = rng.standard_normal((4, 5)).astype(dt)
@@ -263,7 +263,9 @@ def test_chunked_scorer_matches_the_float64_reference(name, pen, dtype, rng):
     assert np.all(np.diff(res.top_scores) <= 0)
 
 
-@pytest.mark.parametrize("sampler", [Mixture(), DataPairs(), RandomDirections()], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "sampler", [Mixture(), DataPairs(), RandomDirections()], ids=lambda s: s.name
+)
 @pytest.mark.parametrize("name", ["relu", "sigmoid"])
 def test_draw_is_sample_with_the_pair_rows(sampler, name, rng):
     X = rng.standard_normal((50, 7))
