@@ -360,13 +360,18 @@ def test_transform_shapes(rng):
     np.testing.assert_allclose(H, np.maximum(X @ W.T + c, 0))
 
 
+def _refinement_problem(rng, name, pen, n, d, K, q, seed):
+    """``X, G, act, W, c, s0``: q random units (radius 2) and their exact scores."""
+    X = rng.standard_normal((n, d))
+    G = rng.standard_normal((n, K)) / n
+    act = ACTIVATIONS[name]
+    W, c = RandomDirections().sample(X, G, q, np.random.default_rng(seed), act, 2.0)
+    return X, G, act, W, c, reference_scores(X, W, c, G, act, pen)
+
+
 @pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid"])
 def test_refinement_raises_scores_and_stays_feasible(name, rng):
-    X = rng.standard_normal((120, 5))
-    G = rng.standard_normal((120, 2)) / 120
-    act = ACTIVATIONS[name]
-    W, c = RandomDirections().sample(X, G, 6, np.random.default_rng(0), act, 2.0)
-    s0 = reference_scores(X, W, c, G, act, L1)
+    X, G, act, W, c, s0 = _refinement_problem(rng, name, L1, n=120, d=5, K=2, q=6, seed=0)
     W1, c1, s1 = refine_units(X, G, W, c, s0, act, L1, unit_scale=2.0, steps=20)
     np.testing.assert_allclose(s1, reference_scores(X, W1, c1, G, act, L1), rtol=1e-10)
     assert np.all(s1 >= s0) and np.any(s1 > s0 * 1.01)
@@ -382,11 +387,7 @@ def test_refinement_raises_scores_and_stays_feasible(name, rng):
 def test_refinement_is_the_plain_ascent(name, pen, rng):
     # the ascent recomputes the gradients of the accepted units only: the same iterates as the
     # plain loop that recomputes every gradient (written out here from score_and_grad)
-    X = rng.standard_normal((90, 6))
-    G = rng.standard_normal((90, 3)) / 90
-    act = ACTIVATIONS[name]
-    W, c = RandomDirections().sample(X, G, 7, np.random.default_rng(1), act, 2.0)
-    s0 = reference_scores(X, W, c, G, act, pen)
+    X, G, act, W, c, s0 = _refinement_problem(rng, name, pen, n=90, d=6, K=3, q=7, seed=1)
     W1, c1, s1 = refine_units(X, G, W, c, s0, act, pen, unit_scale=2.0, steps=25)
     Wp, cp, best = W.copy(), c.copy(), s0.copy()
     eta = np.full(7, 0.1 * (1.0 if act.homogeneous else 2.0))
