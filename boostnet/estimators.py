@@ -710,7 +710,7 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         screens with TF32 tensor cores and ``float16`` with FP16 ones; on the CPU ``float16``
         screens in float32.
     memory_budget_mb : float, default=512
-        Memory for the CPU scorer: its activation buffer and, with 64 features or more, the training
+        Memory for the CPU scorer: its activation buffer and, with 128 features or more, the training
         rows' Gram matrix ``X X^T`` when it fits (n <= ~11 000 rows at the default; the data-pair
         candidates are then screened from it, :mod:`boostnet.scoring`). The GPU scorer sizes its
         chunks from free device memory.

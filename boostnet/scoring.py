@@ -37,10 +37,10 @@ from numba import njit
 from ._backend import get_namespace, to_numpy
 from .activations import Activation
 
-#: Fewest features for which the pair candidates are screened from ``K = X X^T``: below it the GEMM
-#: is as fast (measured: experiments/cost_per_step.py --sweep d; on the 2-core CPU the pool's
-#: screen is 13 % faster at d = 64, 35 % at d = 256, 37 % at d = 784).
-GRAM_MIN_FEATURES = 64
+#: Fewest features for which the pair candidates are screened from ``K = X X^T`` (measured:
+#: experiments/cost_per_step.py --sweep d; on the 2-core CPU a pool's screen is 0 % faster at d =
+#: 32, 13 % at 64, 17 % at 128, 29-37 % from 192 on): below it the gain is not worth n^2 memory.
+GRAM_MIN_FEATURES = 128
 #: Largest ``s max(|x_i|, |x_j|)`` of a pair screened from ``K`` (its rounding grows with it).
 _GRAM_MAX_LEVERAGE = 100.0
 #: Candidates the activation buffer must still hold beside ``K`` for the scorer to use ``K``.
