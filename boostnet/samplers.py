@@ -134,8 +134,9 @@ class DataPairs:
         # (a pair left with one point gives v = 0: a constant unit, which scores ~0 and is harmless)
         t = xp.asarray(rng.uniform(0.0, 1.0, size=m))
         Xi, Xj = X[xp.asarray(i)], X[xp.asarray(j)]
-        W = (Xi - Xj).astype(xp.float64)
-        x0 = Xj + t[:, None] * (Xi - Xj)
+        D = Xi - Xj
+        W = D.astype(xp.float64)
+        x0 = Xj + t[:, None] * D
         c = -(x0 * W).sum(axis=1)
         W, c, scale = _finish(W, c, activation, unit_scale, rng, xp)
         return W, c, PairRows(np.arange(m), i, j, scale)
