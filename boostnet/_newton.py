@@ -23,6 +23,21 @@ the rows, ``O(n |S| K)`` (in float32: the Hessian only steers the step), never a
     P_k = [[B_k[S, S] + diag(Hess Omega)_k,  hc_k[S]], [hc_k[S]^T,  s_k]],
 
 inverted once per model and active set (``O(K |S|^3)``, below the ``O(n |S|^2 K)`` of building it).
+
+For group L1 the penalty's Hessian on unit ``j`` is ``c_j (I - u_j u_j^T)``, ``c_j = alpha /
+||w_j||``, ``u_j = w_j / ||w_j||``: no curvature along ``u_j`` (scaling a unit's output weights,
+along which the penalty is linear), ``c_j`` across it. Block Jacobi over the outputs holds only
+its diagonal, ``c_j (1 - u_jk^2)``, so along each ``u_j`` it sees about ``c_j`` too much; where
+``c_j`` is comparable to ``B_k[j, j]`` (c26: for half of the units) each unit adds an outlier
+eigenvalue to the preconditioned system, and conjugate gradients took 60-100 iterations per
+direction. The preconditioner keeps those rank-one parts exactly: with ``D`` the blocks above with
+``c_j`` on the diagonal and ``V`` the |S| columns ``e_j (x) u_j``,
+
+    P = D - V diag(c) V^T,   P^{-1} = D^{-1} + D^{-1} V Z^{-1} V^T D^{-1},
+    Z = diag(1 / c) - V^T D^{-1} V   (|S| x |S|, positive definite since P is),
+
+one more block product per application and one |S| x |S| Cholesky per model and active set (c26's
+stored tight re-fits: 8-21 iterations per direction instead of 60-100).
 Truncated CG started from zero returns a descent direction for any number of iterations; the caller
 takes the step with its line search on the true objective, so the Newton step never raises it.
 Near the optimum, with the active set identified, the steps converge quadratically where the
@@ -61,10 +76,33 @@ class NewtonDirection:
     n_cg: int
 
 
-def _preconditioner(model, S, mask, hess_diag) -> np.ndarray | None:
-    """The inverses of the per-output blocks ``P_k`` (see the module doc), shape (K, |S|+1, |S|+1);
-    masked entries get an identity row and column. None if a block is not numerically positive
-    definite."""
+@dataclass
+class Preconditioner:
+    """``z = P^{-1} r`` for the conjugate gradients (module doc): the per-output block inverses
+    ``inv`` (K, |S|+1, |S|+1), float32; with the penalty's rank-one parts, their directions ``U``
+    (|S|, K) and the inverse of the Woodbury core ``core`` (|S|, |S|)."""
+
+    inv: np.ndarray
+    U: np.ndarray | None = None
+    core: np.ndarray | None = None
+
+    def _blocks(self, rW, rb):
+        v = np.concatenate([rW, rb[None, :]]).T[:, :, None].astype(self.inv.dtype)
+        return np.matmul(self.inv, v)[:, :, 0].T.astype(np.float64)  # (|S| + 1, K)
+
+    def __call__(self, rW, rb):
+        """``(zW (|S|, K), zb (K,))`` for the residual ``(rW, rb)``."""
+        z = self._blocks(rW, rb)
+        if self.core is not None:
+            t = self.core @ (self.U * z[:-1]).sum(axis=1)
+            z += self._blocks(self.U * t[:, None], np.zeros_like(rb))
+        return z[:-1], z[-1]
+
+
+def _preconditioner(model, S, mask, part) -> Preconditioner | None:
+    """The preconditioner of the problem on the active units ``S`` (module doc) from the model's
+    per-output blocks and the penalty's smooth part ``part``; masked entries get an identity row
+    and column. None if a block is not numerically positive definite."""
     nS, K = mask.shape
     B = model.B.take(S, axis=1).take(S, axis=2)  # (1 or K, nS, nS)
     P = np.empty((K, nS + 1, nS + 1))
@@ -73,19 +111,36 @@ def _preconditioner(model, S, mask, hess_diag) -> np.ndarray | None:
     P[:, :nS, nS] = hc
     P[:, nS, :nS] = hc
     P[:, nS, nS] = model.s
-    diag = np.arange(nS)
-    P[:, diag, diag] += hess_diag.T
     keep = np.concatenate([mask, np.ones((1, K), dtype=bool)]).T  # (K, nS + 1)
     P *= keep[:, :, None] & keep[:, None, :]
-    full = np.arange(nS + 1)
+    full, diag = np.arange(nS + 1), np.arange(nS)
     P[:, full, full] += ~keep
-    ridge = _RIDGE * np.abs(P[:, full, full]).mean(axis=1)
-    P[:, full, full] += ridge[:, None]
-    # each block is symmetric positive definite (a weighted Gram matrix of [H_S 1], the penalty's
-    # curvature and a ridge): inverted from its Cholesky factor (boostnet._lapack). Applied once
-    # per conjugate-gradient iteration, a pass over K (|S|+1)^2 numbers: float32 halves that
-    # traffic (the preconditioner only steers CG, and stays positive definite)
-    return spd_inverses(P, np.float32)
+
+    def inverses(penalty_diag, dtype):
+        Pd = P.copy()
+        Pd[:, diag, diag] += penalty_diag * mask.T
+        ridge = _RIDGE * np.abs(Pd[:, full, full]).mean(axis=1)
+        Pd[:, full, full] += ridge[:, None]
+        # each block is symmetric positive definite (a weighted Gram matrix of [H_S 1], the
+        # penalty's curvature and a ridge): inverted from its Cholesky factor (boostnet._lapack)
+        return spd_inverses(Pd, dtype)
+
+    if part.lowrank is not None:
+        c, U = part.lowrank
+        U = U * mask
+        inv = inverses(c[None, :], np.float64)  # D = blocks + c_j I; float64 for the core
+        if inv is not None:
+            M = np.zeros((nS, nS))
+            for k in range(K):
+                M += inv[k, :nS, :nS] * np.outer(U[:, k], U[:, k])
+            core = spd_inverses((np.diag(1.0 / c) - M)[None])
+            if core is not None:
+                return Preconditioner(inv.astype(np.float32), U, core[0])
+        # (not numerically positive definite: the rank-one parts left out, as below)
+    # Applied once per conjugate-gradient iteration, a pass over K (|S|+1)^2 numbers: float32
+    # halves that traffic (the preconditioner only steers CG, and stays positive definite)
+    inv = inverses(part.hess_diag.T, np.float32)
+    return None if inv is None else Preconditioner(inv)
 
 
 def newton_direction(H, Y, a, F, HtG, gb, W, datafit, penalty, model, store: dict | None = None,
@@ -129,13 +184,13 @@ def newton_direction(H, Y, a, F, HtG, gb, W, datafit, penalty, model, store: dic
     mask = np.asarray(part.mask)
     key = (S.tobytes(), mask.tobytes())
     if store is not None and store.get("model") is model and store.get("key") == key:
-        inv = store["inv"]
+        prec = store["inv"]
     else:
-        inv = _preconditioner(model, S, mask, part.hess_diag)
-        if inv is None:
+        prec = _preconditioner(model, S, mask, part)
+        if prec is None:
             return None
         if store is not None:
-            store.update(model=model, key=key, inv=inv)
+            store.update(model=model, key=key, inv=prec)
     K = W.shape[1]
     # float32 products by default: the Hessian only steers the step (the gradient, the line search
     # and the duality gap stay float64), and these passes over the rows are bound by memory traffic
@@ -165,9 +220,8 @@ def newton_direction(H, Y, a, F, HtG, gb, W, datafit, penalty, model, store: dic
         return HtQ * maskf + part.hess(D), to_numpy(qb).astype(np.float64)
 
     def precondition(rW, rb):
-        v = np.concatenate([rW, rb[None, :]]).T[:, :, None].astype(inv.dtype)  # (K, nS + 1, 1)
-        z = np.matmul(inv, v)[:, :, 0].T.astype(np.float64)
-        return z[:-1] * maskf, z[-1]
+        zW, zb = prec(rW, rb)
+        return zW * maskf, zb
 
     def dot(x, y):
         return float((x[0] * y[0]).sum() + x[1] @ y[1])

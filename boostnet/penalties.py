@@ -35,12 +35,17 @@ class SmoothPart:
         Diagonal of its Hessian (0 off the mask).
     hess : callable
         ``D (m, K) -> Hessian times D`` (0 off the mask).
+    lowrank : tuple of ndarray, optional
+        ``(c, U)``, shapes (m,) and (m, K): the Hessian on row ``j`` is ``c_j (I - u_j u_j^T)``
+        (group L1), so that a preconditioner can keep its rank-one parts exactly; None where the
+        Hessian is diagonal.
     """
 
     mask: np.ndarray
     grad: np.ndarray
     hess_diag: np.ndarray
     hess: object
+    lowrank: tuple | None = None
 
 
 class Penalty:
@@ -200,7 +205,9 @@ class GroupL1(Penalty):
         def hess(D):
             return self.alpha * inv * (D - U * (U * D).sum(axis=1, keepdims=True))
 
-        return SmoothPart(mask, self.alpha * U, self.alpha * inv * (1.0 - U * U), hess)
+        return SmoothPart(
+            mask, self.alpha * U, self.alpha * inv * (1.0 - U * U), hess, (self.alpha * inv[:, 0], U)
+        )
 
 
 PENALTIES = {"l1": L1, "group_l1": GroupL1}
