@@ -206,7 +206,11 @@ class GroupL1(Penalty):
             return self.alpha * inv * (D - U * (U * D).sum(axis=1, keepdims=True))
 
         return SmoothPart(
-            mask, self.alpha * U, self.alpha * inv * (1.0 - U * U), hess, (self.alpha * inv[:, 0], U)
+            mask,
+            self.alpha * U,
+            self.alpha * inv * (1.0 - U * U),
+            hess,
+            (self.alpha * inv[:, 0], U),
         )
 
 
