@@ -47,16 +47,20 @@ def spd_solve(M: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     return x if info == 0 and np.isfinite(x).all() else None
 
 
-def spd_inverses(P: np.ndarray, dtype=np.float64) -> np.ndarray | None:
+def spd_inverses(P: np.ndarray, dtype=np.float64, single: bool = False) -> np.ndarray | None:
     """The inverses of the symmetric positive definite blocks ``P`` (K, m, m), exactly symmetric,
-    stored as ``dtype``; or None if one block is not positive definite."""
+    stored as ``dtype``; or None if one block is not positive definite. ``single``: factor and
+    invert in float32 (``spotrf``, ``spotri``: 26 blocks of 600^2 in 117 instead of 210 ms), for
+    inverses that only steer an iteration."""
     inv = np.empty(P.shape, dtype=dtype)
     lower = np.tril(np.ones(P.shape[1:], dtype=bool))
+    potrf, potri = (lapack.spotrf, lapack.spotri) if single else (lapack.dpotrf, lapack.dpotri)
+    work = np.float32 if single else np.float64
     with single_thread():
         for k in range(P.shape[0]):
-            factor, info = lapack.dpotrf(P[k], lower=1)
+            factor, info = potrf(P[k].astype(work, copy=False), lower=1)
             if info == 0:
-                Pk, info = lapack.dpotri(factor, lower=1)
+                Pk, info = potri(factor, lower=1)
             if info != 0 or not np.isfinite(Pk).all():
                 return None
             inv[k] = np.where(lower, Pk, Pk.T)  # potri fills the lower triangle only

@@ -104,42 +104,49 @@ def _preconditioner(model, S, mask, part) -> Preconditioner | None:
     per-output blocks and the penalty's smooth part ``part``; masked entries get an identity row
     and column. None if a block is not numerically positive definite."""
     nS, K = mask.shape
-    B = model.B.take(S, axis=1).take(S, axis=2)  # (1 or K, nS, nS)
+    every = nS == model.n_units  # S is sorted: then every unit (no copy of the model's matrices)
     P = np.empty((K, nS + 1, nS + 1))
-    P[:, :nS, :nS] = B
+    P[:, :nS, :nS] = model.B if every else model.B[:, S[:, None], S]  # (1 or K, nS, nS)
     hc = model.hc[:, S]  # (K, nS)
     P[:, :nS, nS] = hc
     P[:, nS, :nS] = hc
     P[:, nS, nS] = model.s
     keep = np.concatenate([mask, np.ones((1, K), dtype=bool)]).T  # (K, nS + 1)
-    P *= keep[:, :, None] & keep[:, None, :]
+    if not keep.all():
+        P *= keep[:, :, None] & keep[:, None, :]
     full, diag = np.arange(nS + 1), np.arange(nS)
     P[:, full, full] += ~keep
 
-    def inverses(penalty_diag, dtype):
-        Pd = P.copy()
-        Pd[:, diag, diag] += penalty_diag * mask.T
-        ridge = _RIDGE * np.abs(Pd[:, full, full]).mean(axis=1)
-        Pd[:, full, full] += ridge[:, None]
+    def inverses(penalty_diag, single):
+        P[:, diag, diag] += penalty_diag * mask.T
+        ridge = _RIDGE * np.abs(P[:, full, full]).mean(axis=1)
+        P[:, full, full] += ridge[:, None]
         # each block is symmetric positive definite (a weighted Gram matrix of [H_S 1], the
-        # penalty's curvature and a ridge): inverted from its Cholesky factor (boostnet._lapack)
-        return spd_inverses(Pd, dtype)
+        # penalty's curvature and a ridge): inverted from its Cholesky factor (boostnet._lapack);
+        # applied once per conjugate-gradient iteration, a pass over K (|S|+1)^2 numbers: float32
+        # halves that traffic (the preconditioner only steers CG, and stays positive definite)
+        inv = spd_inverses(P, np.float32, single)
+        P[:, full, full] -= ridge[:, None]
+        P[:, diag, diag] -= penalty_diag * mask.T
+        return inv
 
     if part.lowrank is not None:
         c, U = part.lowrank
         U = U * mask
-        inv = inverses(c[None, :], np.float64)  # D = blocks + c_j I; float64 for the core
-        if inv is not None:
+        # D = blocks + c_j I, factored in float32 first, in float64 if that breaks down; the core
+        # Z = diag(1 / c) - V^T D^{-1} V accumulated in float64
+        for single in (True, False):
+            inv = inverses(c[None, :], single)
+            if inv is None:
+                continue
             M = np.zeros((nS, nS))
             for k in range(K):
                 M += inv[k, :nS, :nS] * np.outer(U[:, k], U[:, k])
             core = spd_inverses((np.diag(1.0 / c) - M)[None])
             if core is not None:
-                return Preconditioner(inv.astype(np.float32), U, core[0])
+                return Preconditioner(inv, U, core[0])
         # (not numerically positive definite: the rank-one parts left out, as below)
-    # Applied once per conjugate-gradient iteration, a pass over K (|S|+1)^2 numbers: float32
-    # halves that traffic (the preconditioner only steers CG, and stays positive definite)
-    inv = inverses(part.hess_diag.T, np.float32)
+    inv = inverses(part.hess_diag.T, False)
     return None if inv is None else Preconditioner(inv)
 
 

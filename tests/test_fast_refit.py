@@ -378,9 +378,15 @@ def test_the_spd_helpers_solve_and_refuse(rng):
     inv = spd_inverses(P, np.float32)
     assert inv.dtype == np.float32 and np.array_equal(inv, inv.transpose(0, 2, 1))
     np.testing.assert_allclose(inv[1] @ P[1], np.eye(8), atol=1e-4)
+    # factored in float32 (the Newton preconditioner's blocks): the same inverses to its rounding
+    single = spd_inverses(P, np.float32, single=True)
+    assert single.dtype == np.float32 and np.array_equal(single, single.transpose(0, 2, 1))
+    np.testing.assert_allclose(single[1] @ P[1], np.eye(8), atol=1e-4)
+    assert not np.array_equal(single, inv)  # another computation, not the float64 one cast
     indefinite = M - 2 * np.linalg.eigvalsh(M).max() * np.eye(8)
     assert spd_solve(indefinite, b) is None
     assert spd_inverses(np.stack([M, indefinite])) is None
+    assert spd_inverses(np.stack([M, indefinite]), single=True) is None
 
 
 @pytest.mark.parametrize("pools", [1, 3])

@@ -237,3 +237,31 @@ def test_the_group_preconditioner_keeps_the_penalty_blocks_whole(rng):
         return 200
 
     assert cg_iterations(prec) <= 2 < cg_iterations(diagonal)  # exact here: one iteration
+
+
+def test_the_group_preconditioner_falls_back_to_the_diagonal(rng, monkeypatch):
+    """Where the Woodbury core is not numerically positive definite (in float32, then in float64)
+    the preconditioner leaves the rank-one parts out: the block-Jacobi one with the penalty's
+    diagonal, as for a penalty without them."""
+    H, Y, a = _softmax_problem(rng, n=300, m=10, K=4)
+    C = rng.uniform(0.05, 0.25, Y.shape) * a[:, None]
+    model = CurvatureModel.build(H, C, constant=False)
+    S = np.arange(10)
+    W = rng.standard_normal((10, 4))
+    part = GroupL1(0.05).smooth_part(W)
+    calls = []
+    real = _newton.spd_inverses
+
+    def no_core(P, *args, **kw):
+        calls.append(P.shape[0])
+        return None if P.shape[0] == 1 else real(P, *args, **kw)
+
+    monkeypatch.setattr(_newton, "spd_inverses", no_core)
+    prec = _preconditioner(model, S, part.mask, part)
+    assert calls == [4, 1, 4, 1, 4]  # float32 blocks and core, float64 ones, then the diagonal
+    plain = SmoothPart(part.mask, part.grad, part.hess_diag, None)
+    expected = _preconditioner(model, S, part.mask, plain)
+    assert prec.core is None
+    np.testing.assert_allclose(
+        prec.inv, expected.inv, rtol=1e-5, atol=1e-6 * abs(expected.inv).max()
+    )
