@@ -37,8 +37,8 @@ class SmoothPart:
         ``D (m, K) -> Hessian times D`` (0 off the mask).
     lowrank : tuple of ndarray, optional
         ``(c, U)``, shapes (m,) and (m, K): the Hessian on row ``j`` is ``c_j (I - u_j u_j^T)``
-        (group L1), so that a preconditioner can keep its rank-one parts exactly; None where the
-        Hessian is diagonal.
+        (group L1; ``c_j = 0`` on a zero row), so that a preconditioner can keep its rank-one parts
+        exactly; None where the Hessian is diagonal.
     """
 
     mask: np.ndarray
