@@ -265,3 +265,33 @@ def test_the_group_preconditioner_falls_back_to_the_diagonal(rng, monkeypatch):
     np.testing.assert_allclose(
         prec.inv, expected.inv, rtol=1e-5, atol=1e-6 * abs(expected.inv).max()
     )
+
+
+def test_a_slow_newton_step_is_retried_once_the_support_has_changed(rng, monkeypatch):
+    """A Newton step that does not halve the gap means a wrong active set; once coordinate descent
+    has changed the support, the next Newton step is tried at once (not only after the gap has
+    dropped ten times below the failed step's): the same optimum in fewer outer iterations, here
+    a 10-class model with 80 units on 300 rows."""
+    H, Y, a = _softmax_problem(np.random.default_rng(3), n=300, m=80, K=10, noise=1.5)
+    datafit, penalty = SoftmaxCrossEntropy(), GroupL1(0.003)
+    m, K = H.shape[1], Y.shape[1]
+    loose = refit(H, Y, a, datafit, penalty, np.zeros((m, K)), datafit.intercept(Y, a), tol=1e-2)
+    calls = []
+    real = _newton.newton_direction
+
+    def counting(*args, **kw):
+        calls.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(_newton, "newton_direction", counting)
+    results = {}
+    for retry in (True, False):
+        monkeypatch.setattr(refit_module, "_NEWTON_RETRY", retry)
+        calls.clear()
+        r = refit(H, Y, a, datafit, penalty, loose.coef, loose.intercept, tol=1e-10)
+        results[retry] = (r, len(calls))
+    (fast, n_fast), (slow, n_slow) = results[True], results[False]
+    assert fast.converged and slow.converged
+    assert fast.objective == pytest.approx(slow.objective, rel=1e-10)
+    assert n_fast >= 2 and n_slow >= 2  # Newton steps in both runs
+    assert fast.n_iter < slow.n_iter  # (8 against 11 when written)
