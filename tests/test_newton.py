@@ -21,6 +21,13 @@ def _softmax_problem(rng, n=400, m=24, K=6, noise=0.8):
     return H, Y, np.full(n, 1.0 / n)
 
 
+def _curvature_model(rng):
+    """A 4-output curvature model of 10 units (for the preconditioner's tests)."""
+    H, Y, a = _softmax_problem(rng, n=300, m=10, K=4)
+    C = rng.uniform(0.05, 0.25, Y.shape) * a[:, None]
+    return CurvatureModel.build(H, C, constant=False)
+
+
 @pytest.mark.parametrize("datafit", [SquaredError(), Logistic(), SoftmaxCrossEntropy()])
 def test_the_hessian_product_is_the_derivative_of_the_gradient(datafit, rng):
     n, K = 30, 1 if isinstance(datafit, Logistic) else 4
@@ -155,9 +162,7 @@ def test_the_preconditioner_inverts_each_output_block(rng):
     """Block k of the preconditioner is the inverse of ``[[B_k[S, S] + diag, hc_k[S]], [hc_k[S]^T,
     s_k]]`` with an identity row and column for each masked entry, exactly symmetric; a block that
     is not positive definite gives None (no Newton step) rather than a wrong inverse."""
-    H, Y, a = _softmax_problem(rng, n=300, m=10, K=4)
-    C = rng.uniform(0.05, 0.25, Y.shape) * a[:, None]
-    model = CurvatureModel.build(H, C, constant=False)
+    model = _curvature_model(rng)
     S = np.array([0, 2, 3, 7, 9])
     mask = np.ones((S.size, 4), dtype=bool)
     mask[1, 2] = False
@@ -185,9 +190,7 @@ def test_the_group_preconditioner_keeps_the_penalty_blocks_whole(rng):
     whole penalty block ``c_j (I - u_j u_j^T)`` (coupling its K outputs), not only its diagonal:
     applied to a residual it solves that dense system. With a heavy penalty (lambda large against
     the curvature) conjugate gradients then need far fewer iterations than with the diagonal."""
-    H, Y, a = _softmax_problem(rng, n=300, m=10, K=4)
-    C = rng.uniform(0.05, 0.25, Y.shape) * a[:, None]
-    model = CurvatureModel.build(H, C, constant=False)
+    model = _curvature_model(rng)
     S = np.array([0, 2, 3, 7, 9])
     nS, K = S.size, 4
     W = rng.standard_normal((nS, K)) * rng.uniform(0.01, 1.0, (nS, 1))
@@ -243,9 +246,7 @@ def test_the_group_preconditioner_falls_back_to_the_diagonal(rng, monkeypatch):
     """Where the Woodbury core is not numerically positive definite (in float32, then in float64)
     the preconditioner leaves the rank-one parts out: the block-Jacobi one with the penalty's
     diagonal, as for a penalty without them."""
-    H, Y, a = _softmax_problem(rng, n=300, m=10, K=4)
-    C = rng.uniform(0.05, 0.25, Y.shape) * a[:, None]
-    model = CurvatureModel.build(H, C, constant=False)
+    model = _curvature_model(rng)
     S = np.arange(10)
     W = rng.standard_normal((10, 4))
     part = GroupL1(0.05).smooth_part(W)
