@@ -66,6 +66,9 @@ _CERTIFY_REFINE = 16
 _CERTIFY_REFINE_STEPS = 30
 #: Candidates of one step whose centred activations are more correlated than this are one unit.
 _DIVERSITY = 0.95
+#: Most slide steps per step in the tail (see ``_Loop.slide_budget``; measured on Fashion-MNIST:
+#: experiments/README.md, section 8).
+_TAIL_SLIDE_MAX = 16
 
 
 @dataclass
@@ -75,7 +78,8 @@ class StepRecord:
     ``best_score`` and ``certificate_gap`` describe the pool searched at the model *before* the step
     (with ``n_units_before`` units); the other figures describe the model *after* it. Step 0 is the
     starting model (intercept only, or the warm start). ``time_*`` are the seconds spent in each
-    phase of the step (device work synchronised before each reading).
+    phase of the step (device work synchronised before each reading); ``slide_steps`` the steps
+    the active units slid before the re-fit (``boostnet.slide``).
     """
 
     step: int
@@ -102,6 +106,7 @@ class StepRecord:
     time_refine: float = 0.0
     time_slide: float = 0.0
     time_refit: float = 0.0
+    slide_steps: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -418,6 +423,7 @@ class _Loop:
         self.clean = []  # (drawn, best) of the consecutive pools that found nothing (certify)
         self.hard = False  # searching harder (see search): since the first pool found nothing
         self.slide_step = None  # the last slide's step length, where the next one starts
+        self.search_work = config.n_candidates  # passes over the rows of the last search
 
     # ---- bookkeeping ------------------------------------------------------------------------
     def record(self, pool: Pool | None = None, best: float = math.nan, **kw) -> StepRecord:
@@ -539,6 +545,9 @@ class _Loop:
             )
         thr = self.alpha * (1.0 + cfg.tol) if self.alpha is not None else None
         pool = search_pool(self.scorer, self.fit.G, self.sampler, cfg, self.rng, self.reducer, thr)
+        # passes over the rows (one per candidate; per refined unit 1.5 per ascent step and the
+        # exact score): what the slide may spend in the tail (slide_budget)
+        self.search_work = cfg.n_candidates + cfg.n_refine * (1.5 * cfg.refine_steps + 1)
         self.total += pool.n_drawn
         best = to_float(pool.scores.max())
         if not math.isfinite(best):  # never a "certificate" from NaN scores
@@ -611,7 +620,7 @@ class _Loop:
             dist = abs(Wc[:, None, :] - st.W[None, :, :]).max(axis=2) + abs(cc[:, None] - st.c)
             chosen = chosen[to_numpy(dist.min(axis=1)) >= 1e-12]
         t_select = time.perf_counter() - t0
-        t_slide = 0.0
+        t_slide, moved = 0.0, None
         n_new = int(chosen.size)
         if n_new == 0:
             # tightening before a certificate, or the best units are already active: their score
@@ -630,12 +639,12 @@ class _Loop:
             tol = min(max(0.01 * rel, cfg.refit_tol), max(_LOOSE_REFIT_TOL, cfg.refit_tol))
             sel = xp.asarray(chosen)
             Wn, cn = pool.W[sel], pool.c[sel]
-            W_old, c_old, moved = st.W, st.c, None
+            W_old, c_old = st.W, st.c
             if self.slide_steps > 0 and st.n_units > 0:
                 t_slide = time.perf_counter()
                 moved = slide(
                     self.X, self.Y, self.a, self.datafit, st.W, st.c, st.coef, st.intercept,
-                    cfg.activation, cfg.unit_scale, self.slide_steps, F=self.fit.F,
+                    cfg.activation, cfg.unit_scale, self.slide_budget(st.n_units), F=self.fit.F,
                     X_fast=getattr(self.scorer, "X_fast", None), step=self.slide_step,
                 )  # fmt: skip
                 self.slide_step = moved.step
@@ -664,8 +673,27 @@ class _Loop:
         return self.record(
             pool, best, n_units_before=n_before, added=n_new > 0, n_added=n_new,
             n_removed=n_removed, refit_iter=r.n_iter, time_refit=t_refit, time_slide=t_slide,
+            slide_steps=0 if moved is None else moved.n_steps,
             time_refine=pool.times["refine"] + t_select,
         )  # fmt: skip
+
+    def slide_budget(self, m: int) -> int:
+        """Most steps of the slide before a re-fit of ``m`` active units.
+
+        ``slide_steps``, except in the tail (hard pools), where a search costs as much as many
+        slide steps: there the slide may take as many steps as the search costs beyond the
+        curvature model that the next re-fit rebuilds because the units moved, at most
+        ``_TAIL_SLIDE_MAX``. Work per row of ``X`` (``d`` features, ``K`` outputs): the search
+        ``w (d + 1 + K)`` (``w`` candidates and ascent passes), the model ``m^2 K``, one slide step
+        ``m (2 (d + 1) + K)`` (forward and backward). Counted, not timed: a seed still gives one
+        model.
+        """
+        if not self.hard or self.slide_steps == 0:
+            return self.slide_steps
+        d, K = self.X.shape[1], self.Y.shape[1]
+        spare = self.search_work * (d + 1 + K) - m * m * K
+        extra = int(spare // (m * (2 * (d + 1) + K)))
+        return max(self.slide_steps, min(extra, _TAIL_SLIDE_MAX))
 
     # ---- the run ----------------------------------------------------------------------------
     def run(self, init) -> GreedyResult:

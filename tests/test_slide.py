@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numdiff import central_difference
 
-from boostnet import BoostNetClassifier, BoostNetRegressor
+from boostnet import BoostNetClassifier, BoostNetRegressor, _greedy
+from boostnet._greedy import _Loop
 from boostnet.activations import ACTIVATIONS, project_units
 from boostnet.datafits import DATAFITS
 from boostnet.slide import slide, units_gradient
@@ -181,3 +184,37 @@ def test_each_unit_moves_by_its_gradient_per_unit_of_output_mass():
     np.testing.assert_allclose(out.c, c - t * gc / mass, rtol=1e-12, atol=1e-15)
     moves = np.sqrt(((out.W - W) ** 2).sum(axis=1))
     assert moves[1] > 0.01 * moves.max()
+
+
+def _budget(hard, m, d, K, slide_steps=3, search_work=2784):
+    loop = SimpleNamespace(
+        hard=hard, slide_steps=slide_steps, search_work=search_work,
+        X=np.zeros((5, d)), Y=np.zeros((5, K)),
+    )  # fmt: skip
+    return _Loop.slide_budget(loop, m)
+
+
+def test_the_tail_slides_as_far_as_a_search_costs():
+    # outside the tail: slide_steps, whatever the costs
+    assert _budget(False, 10, 784, 10) == 3
+    assert _budget(True, 10, 784, 10, slide_steps=0) == 0
+    # Fashion-MNIST's shapes: a hard search costs ~11 slide steps of 120 units (784 features)
+    # beyond the curvature model (120^2 x 10 per row): (2784 * 795 - 144000) // (120 * 1580)
+    assert _budget(True, 120, 784, 10) == (2784 * 795 - 120 * 120 * 10) // (120 * 1580) == 10
+    assert _budget(True, 40, 784, 10) == _greedy._TAIL_SLIDE_MAX  # capped
+    # 26 classes, 16 features, 300 units: the re-fit's model costs more than the search
+    assert _budget(True, 300, 16, 26) == 3
+    assert _budget(True, 300, 16, 26, slide_steps=5) == 5
+
+
+def test_fits_record_their_slide_steps_and_slide_further_in_the_tail(digits_split):
+    Xtr, _, ytr, _ = digits_split
+    est = BoostNetClassifier(random_state=0, slide_steps=2).fit(Xtr[:600], ytr[:600])
+    assert est.stop_reason_ == "certificate"
+    hist = est.history_
+    # the tail starts after the first pool that found nothing
+    first_clean = next(i for i, r in enumerate(hist) if r.best_score <= est.alpha_ * (1 + est.tol))
+    before = [r.slide_steps for r in hist[1:first_clean]]
+    after = [r.slide_steps for r in hist[first_clean + 1 :] if r.added]
+    assert max(before) <= 2 and max(after) > 2
+    assert all(r.slide_steps == 0 for r in hist if not r.added)
