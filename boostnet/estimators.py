@@ -682,8 +682,11 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
     slide_steps : int, default=3
         Before each re-fit that adds units, the active units take up to this many projected
         gradient steps on the objective at fixed output weights (``boostnet.slide``), so that they
-        follow the optimum instead of being replaced by nearby units. 0: units stay where they
-        entered. Ignored for sign units, the stagewise re-fit and a fixed dictionary.
+        follow the optimum instead of being replaced by nearby units. In the certification tail
+        (the pools after the first clean one) the slide may take more steps, as many as the
+        tail's harder search costs beyond the re-fit's curvature model, at most 16
+        (``StepRecord.slide_steps`` records them). 0: units stay where they entered. Ignored for
+        sign units, the stagewise re-fit and a fixed dictionary.
     unit_scale : float, default=3.0
         Bound R on ``||(v, c)||_2`` for sigmoid and tanh units (relu and sign units have norm 1).
     max_units : int, default=1000

@@ -396,7 +396,8 @@ def train(
     slide_steps: Annotated[
         int,
         typer.Option(
-            help="Gradient steps of the active units before each growing re-fit (0: none).",
+            help="Gradient steps of the active units before each growing re-fit (0: none; more in the "
+            "certification tail where a search costs more).",
             min=0,
             rich_help_panel=_MODEL,
         ),
