@@ -423,7 +423,6 @@ class _Loop:
         self.clean = []  # (drawn, best) of the consecutive pools that found nothing (certify)
         self.hard = False  # searching harder (see search): since the first pool found nothing
         self.slide_step = None  # the last slide's step length, where the next one starts
-        self.search_work = config.n_candidates  # passes over the rows of the last search
 
     # ---- bookkeeping ------------------------------------------------------------------------
     def record(self, pool: Pool | None = None, best: float = math.nan, **kw) -> StepRecord:
@@ -531,23 +530,24 @@ class _Loop:
         )  # fmt: skip
 
     # ---- phase: search ----------------------------------------------------------------------
-    def search(self) -> tuple[Pool, float]:
+    def search_config(self) -> GreedyConfig:
+        """The configuration of the next pool: in the tail (a pool has found nothing once), every
+        pool searches harder (the units still missing are the ones a plain pool rarely finds)."""
         cfg = self.config
-        if self.hard:
-            # the tail: a pool has found nothing once; from then on every pool searches harder
-            # (the units still missing are the ones a plain pool rarely finds)
-            cfg = dataclasses.replace(
-                cfg,
-                n_candidates=cfg.n_candidates * _CERTIFY_POOL_FACTOR,
-                top_k=max(cfg.top_k, _CERTIFY_REFINE),
-                n_refine=max(cfg.n_refine, _CERTIFY_REFINE),
-                refine_steps=max(cfg.refine_steps, _CERTIFY_REFINE_STEPS),
-            )
+        if not self.hard:
+            return cfg
+        return dataclasses.replace(
+            cfg,
+            n_candidates=cfg.n_candidates * _CERTIFY_POOL_FACTOR,
+            top_k=max(cfg.top_k, _CERTIFY_REFINE),
+            n_refine=max(cfg.n_refine, _CERTIFY_REFINE),
+            refine_steps=max(cfg.refine_steps, _CERTIFY_REFINE_STEPS),
+        )
+
+    def search(self) -> tuple[Pool, float]:
+        cfg = self.search_config()
         thr = self.alpha * (1.0 + cfg.tol) if self.alpha is not None else None
         pool = search_pool(self.scorer, self.fit.G, self.sampler, cfg, self.rng, self.reducer, thr)
-        # passes over the rows (one per candidate; per refined unit 1.5 per ascent step and the
-        # exact score): what the slide may spend in the tail (slide_budget)
-        self.search_work = cfg.n_candidates + cfg.n_refine * (1.5 * cfg.refine_steps + 1)
         self.total += pool.n_drawn
         best = to_float(pool.scores.max())
         if not math.isfinite(best):  # never a "certificate" from NaN scores
@@ -684,14 +684,17 @@ class _Loop:
         slide steps: there the slide may take as many steps as the search costs beyond the
         curvature model that the next re-fit rebuilds because the units moved, at most
         ``_TAIL_SLIDE_MAX``. Work per row of ``X`` (``d`` features, ``K`` outputs): the search
-        ``w (d + 1 + K)`` (``w`` candidates and ascent passes), the model ``m^2 K``, one slide step
+        ``w (d + 1 + K)`` (``w`` passes over the rows: one per candidate, and per refined unit 1.5
+        per ascent step and its exact score), the model ``m^2 K``, one slide step
         ``m (2 (d + 1) + K)`` (forward and backward). Counted, not timed: a seed still gives one
         model.
         """
         if not self.hard or self.slide_steps == 0:
             return self.slide_steps
+        cfg = self.search_config()
+        w = cfg.n_candidates + cfg.n_refine * (1.5 * cfg.refine_steps + 1)
         d, K = self.X.shape[1], self.Y.shape[1]
-        spare = self.search_work * (d + 1 + K) - m * m * K
+        spare = w * (d + 1 + K) - m * m * K
         extra = int(spare // (m * (2 * (d + 1) + K)))
         return max(self.slide_steps, min(extra, _TAIL_SLIDE_MAX))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -186,11 +187,15 @@ def test_each_unit_moves_by_its_gradient_per_unit_of_output_mass():
     assert moves[1] > 0.01 * moves.max()
 
 
-def _budget(hard, m, d, K, slide_steps=3, search_work=2784):
+def _budget(hard, m, d, K, slide_steps=3):
+    # the default pools: 2048 candidates; in the tail 16 refined by 30 ascent steps, 2784 passes
+    fields = [("n_candidates", int, 2048), ("top_k", int, 32), ("n_refine", int, 1),
+              ("refine_steps", int, 10)]  # fmt: skip
+    config = dataclasses.make_dataclass("Config", fields)()
     loop = SimpleNamespace(
-        hard=hard, slide_steps=slide_steps, search_work=search_work,
-        X=np.zeros((5, d)), Y=np.zeros((5, K)),
+        hard=hard, slide_steps=slide_steps, config=config, X=np.zeros((5, d)), Y=np.zeros((5, K)),
     )  # fmt: skip
+    loop.search_config = lambda: _Loop.search_config(loop)
     return _Loop.slide_budget(loop, m)
 
 
