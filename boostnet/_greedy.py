@@ -337,7 +337,7 @@ def search_pool(scorer, G, sampler, config: GreedyConfig, rng, reducer, threshol
         si = xp.asarray(seeds)
         Wr, cr, sr = refine_units(
             X, G, Wt[si], ct[si], st[si], act, reducer, config.unit_scale, config.refine_steps,
-            X_fast=getattr(scorer, "X_fast", None),
+            X_fast=getattr(scorer, "X_fast", None), XT_fast=getattr(scorer, "XT_fast", None),
         )  # fmt: skip
         Wt, ct, st = Wt.copy(), ct.copy(), st.copy()
         Wt[si], ct[si], st[si] = Wr, cr, sr
@@ -645,7 +645,8 @@ class _Loop:
                 moved = slide(
                     self.X, self.Y, self.a, self.datafit, st.W, st.c, st.coef, st.intercept,
                     cfg.activation, cfg.unit_scale, self.slide_budget(st.n_units), F=self.fit.F,
-                    X_fast=getattr(self.scorer, "X_fast", None), step=self.slide_step,
+                    X_fast=getattr(self.scorer, "X_fast", None),
+                    XT_fast=getattr(self.scorer, "XT_fast", None), step=self.slide_step,
                 )  # fmt: skip
                 self.slide_step = moved.step
                 _, t_slide = _clock(xp, t_slide)

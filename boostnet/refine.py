@@ -10,11 +10,14 @@ and each step moves ``u`` along the normalised gradient and projects it back ont
 the score; its length grows by 1.5 after a success and halves after a failure, per unit. sign units
 have a zero derivative almost everywhere and are returned unchanged.
 
-Each iteration reads ``X`` twice: once for the trial units' scores (``W X^T``, units in rows: the
-faster layout for a thin ``W`` on the CPU) and once for the gradients, of the units whose step was
-accepted only (a rejected unit keeps its gradient; about half the units are rejected in a hard
-search's ascent). On Fashion-MNIST's shapes (16 units, 30 steps, 10 000 x 784) the ascent takes
-~210 ms instead of ~280 ms.
+Each iteration reads ``X`` twice: once for the trial units' scores (``W X^T``) and once for the
+gradients, of the units whose step was accepted only (a rejected unit keeps its gradient; about
+half the units are rejected in a hard search's ascent). On Fashion-MNIST's shapes (16 units, 30
+steps, 10 000 x 784) the ascent took ~210 ms instead of ~280 ms. OpenBLAS packs the rows for
+each of these thin products (a few units against 10 000 rows: ~5 ms where one unit's product
+takes ~1 ms), and packs them faster from a contiguous ``X^T``: the CPU scorer keeps one
+(``NumpyScorer.XT_fast``), and the gradients are taken as ``(X^T M^T)^T`` (8 units: 5.4 -> 3.0
+ms; the ascent of a hard search ~19 % faster, experiments/README.md, section 8).
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from .activations import Activation, project_units
 from .scoring import exact_scores
 
 
-def score_and_grad(X, G, W, c, activation: Activation, penalty):
-    """Scores of units ``(W, c)`` (q, d), (q,) and their gradients.
+def score_and_grad(X, G, W, c, activation: Activation, penalty, XT=None):
+    """Scores of units ``(W, c)`` (q, d), (q,) and their gradients (``XT``: see
+    :func:`refine_units`).
 
     Returns
     -------
@@ -33,29 +37,33 @@ def score_and_grad(X, G, W, c, activation: Activation, penalty):
     gW : (q, d)
     gc : (q,)
     """
-    Z, R = _forward(X, G, W, c, activation)
-    gW, gc = _backward(X, G, Z, R, activation, penalty)
+    Z, R = _forward(X, G, W, c, activation, XT)
+    gW, gc = _backward(X, G, Z, R, activation, penalty, XT)
     return penalty.dual_norm(R), gW, gc
 
 
-def _forward(X, G, W, c, activation: Activation):
+def _forward(X, G, W, c, activation: Activation, XT=None):
     """``Zt = W X^T + c`` (q, n) and ``R = act(Zt) G`` (q, K); the scores are ``dual_norm(R)``.
-    (Units in rows: the GEMM with the thin ``W`` first is the faster one on the CPU.)"""
-    Zt = W.astype(X.dtype, copy=False) @ X.T
+    Units in rows; the product is taken as ``W X^T`` on the device, as ``(X W^T)^T`` where ``XT``
+    is given (the CPU scorer's layout: the faster one for OpenBLAS, 7.4 -> 6.0 ms for 16 units on
+    10 000 x 784 rows)."""
+    W = W.astype(X.dtype, copy=False)
+    Zt = W @ X.T if XT is None else (X @ W.T).T
     Zt += c.astype(X.dtype, copy=False)[:, None]
     return Zt, activation(Zt) @ G
 
 
-def _backward(X, G, Zt, R, activation: Activation, penalty):
+def _backward(X, G, Zt, R, activation: Activation, penalty, XT=None):
     """The scores' gradients ``(gW (q, d), gc (q,))`` from :func:`_forward`'s ``Zt`` and ``R``."""
     D = penalty.dual_norm_grad(R)  # (q, K)
     Mt = activation.chain(Zt, D @ G.T)  # (q, n)
-    return Mt @ X, Mt.sum(axis=1)
+    return (Mt @ X if XT is None else (XT @ Mt.T).T), Mt.sum(axis=1)
 
 
 def refine_units(
-    X, G, W, c, scores, activation: Activation, penalty, unit_scale=1.0, steps=10, X_fast=None
-):
+    X, G, W, c, scores, activation: Activation, penalty, unit_scale=1.0, steps=10, X_fast=None,
+    XT_fast=None,
+):  # fmt: skip
     """Improve units by projected gradient ascent on their scores.
 
     Parameters
@@ -74,6 +82,9 @@ def refine_units(
         ``X`` in a cheaper dtype (the scorer's float32 copy): the ascent runs on it, and the
         refined units are then re-scored exactly on ``X``; a unit whose exact score did not rise
         is returned as it came.
+    XT_fast : array, shape (d, n), optional
+        ``X_fast`` transposed, contiguous (``NumpyScorer.XT_fast``): the products with the rows
+        are then taken in the layouts OpenBLAS runs faster (the same figures up to rounding).
 
     Returns
     -------
@@ -86,7 +97,7 @@ def refine_units(
     if X_fast is not None:
         W_in, c_in, s_in = W, c, best
         Wr, cr, _ = _ascend(X_fast, G.astype(X_fast.dtype), W, c, activation, penalty,
-                            unit_scale, steps, None)  # fmt: skip
+                            unit_scale, steps, None, XT_fast)  # fmt: skip
         exact = exact_scores(X, Wr, cr, G, activation, penalty)
         up = exact > s_in
         return (
@@ -97,13 +108,13 @@ def refine_units(
     return _ascend(X, G, W, c, activation, penalty, unit_scale, steps, best)
 
 
-def _ascend(X, G, W, c, activation, penalty, unit_scale, steps, best):
+def _ascend(X, G, W, c, activation, penalty, unit_scale, steps, best, XT=None):
     """The ascent of :func:`refine_units` on ``X`` (scores in its dtype); ``best``: the starting
-    scores, or None to compute them."""
+    scores, or None to compute them; ``XT``: ``X`` transposed, contiguous, or None."""
     xp = get_namespace(X)
     radius = 1.0 if activation.homogeneous else unit_scale
     eta = xp.full(W.shape[0], 0.1 * radius)
-    s0, gW, gc = score_and_grad(X, G, W, c, activation, penalty)
+    s0, gW, gc = score_and_grad(X, G, W, c, activation, penalty, XT)
     if best is None:
         best = s0
     for _ in range(steps):
@@ -112,7 +123,7 @@ def _ascend(X, G, W, c, activation, penalty, unit_scale, steps, best):
         W_new = W + (eta / gn)[:, None] * gW
         c_new = c + (eta / gn) * gc
         project_units(W_new, c_new, activation, unit_scale)
-        Z, R = _forward(X, G, W_new, c_new, activation)
+        Z, R = _forward(X, G, W_new, c_new, activation, XT)
         s_new = penalty.dual_norm(R)
         ok = s_new > best
         W = xp.where(ok[:, None], W_new, W)
@@ -123,5 +134,5 @@ def _ascend(X, G, W, c, activation, penalty, unit_scale, steps, best):
         # product is the other read of X per iteration)
         moved = xp.flatnonzero(ok)
         if moved.size:
-            gW[moved], gc[moved] = _backward(X, G, Z[moved], R[moved], activation, penalty)
+            gW[moved], gc[moved] = _backward(X, G, Z[moved], R[moved], activation, penalty, XT)
     return W, c, best

@@ -154,8 +154,20 @@ class NumpyScorer:
         #: X in the screening dtype where it is cheaper than float64 (the refinement's ascent runs
         #: on it; None: float64 screening)
         self.X_fast = self.X1[:, :d] if self.dtype.itemsize < 8 else None
+        self._XT_fast = None
         self._K = None
         self._row_norms = None
+
+    @property
+    def XT_fast(self):
+        """``X_fast`` transposed, as a contiguous (d, n) copy (built once, on first use; None
+        where ``X_fast`` is). The ascent's and the slide's thin products ``M @ X`` (``M``: a few
+        to a few hundred rows) are taken as ``(XT_fast @ M.T).T``, which OpenBLAS runs faster:
+        on Fashion-MNIST's 10 000 x 784 rows, 16 units 6.8 -> 4.0 ms, 100 units 15.9 -> 12.6 ms
+        (experiments/README.md, section 8)."""
+        if self._XT_fast is None and self.X_fast is not None:
+            self._XT_fast = get_namespace(self.X_fast).ascontiguousarray(self.X_fast.T)
+        return self._XT_fast
 
     def _gram(self):
         """``K = X X^T`` in the screening dtype and the rows' norms; None if ``K`` overflows."""

@@ -406,6 +406,30 @@ def test_refinement_is_the_plain_ascent(name, pen, rng):
     assert np.any(s1 > s0 * 1.01)
 
 
+@pytest.mark.parametrize("name", ["relu", "sigmoid"])
+def test_refinement_in_the_transposed_layout_is_the_same_ascent(name, rng):
+    # XT_fast only changes the layout of the products with the rows (the CPU scorer's faster
+    # one): in float64 the ascent takes the same steps to rounding
+    X, G, act, W, c, s0 = _refinement_problem(rng, name, GroupL1, n=150, d=7, K=3, q=9, seed=2)
+    plain = refine_units(X, G, W, c, s0, act, GroupL1, 2.0, steps=20, X_fast=X)
+    moved = refine_units(
+        X, G, W, c, s0, act, GroupL1, 2.0, steps=20, X_fast=X, XT_fast=np.ascontiguousarray(X.T)
+    )
+    for a, b in zip(plain, moved, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+    assert np.any(moved[2] > s0 * 1.01)
+
+
+def test_scorer_keeps_the_transposed_copy_of_its_fast_rows(rng):
+    X = rng.standard_normal((40, 6))
+    scorer = NumpyScorer(X)
+    XT = scorer.XT_fast
+    assert XT.flags.c_contiguous and XT.dtype == np.float32
+    np.testing.assert_array_equal(XT, scorer.X_fast.T)
+    assert scorer.XT_fast is XT  # built once
+    assert NumpyScorer(X, dtype="float64").XT_fast is None
+
+
 def test_project_units(rng):
     W = rng.standard_normal((4, 3)) * 10
     c = rng.standard_normal(4) * 10

@@ -52,6 +52,10 @@ def test_units_gradient_matches_finite_differences(activation, datafit):
     num_c = central_difference(lambda cx: _loss(X, Y, a, df, W, cx, coef, b, act), c)
     np.testing.assert_allclose(gW, num_W, rtol=1e-4, atol=1e-7)
     np.testing.assert_allclose(gc, num_c, rtol=1e-4, atol=1e-7)
+    # the CPU scorer's transposed copy of the rows gives the same gradient
+    gWt, gct = units_gradient(X, Z, G, coef, act, np.ascontiguousarray(X.T))
+    np.testing.assert_allclose(gWt, gW, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(gct, gc, rtol=1e-12, atol=1e-15)
 
 
 @settings(max_examples=30, deadline=None)
