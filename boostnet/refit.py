@@ -150,6 +150,16 @@ class RefitResult:
     model: CurvatureModel | None = field(default=None, repr=False)
 
 
+def tdot(H, M):
+    """``H^T M`` for a tall ``H`` (n, m) and a thin ``M`` (n, K), shape (m, K) (a transposed view).
+
+    Taken as ``(M^T H)^T``: the same product, in the operand order OpenBLAS runs faster on these
+    shapes (c26's 15 000 x 500 activations against 26 outputs: 21 -> 12 ms; c11's 750 x 160
+    against 11: 0.15 -> 0.11 ms; small or narrow ones within 10 %).
+    """
+    return (M.T @ H).T
+
+
 def duality_gap(H, Y, a, G, objective, datafit, penalty, products=None) -> float:
     """Duality gap of ``(W, b)`` given its gradient ``G`` and primal objective (see module doc).
 
@@ -164,12 +174,12 @@ def duality_gap(H, Y, a, G, objective, datafit, penalty, products=None) -> float
         Nu = Nu + u * (a[:, None] * Y)
     if H.shape[1] > 0:
         if products is None:
-            HtNu = H.T @ Nu
+            HtNu = tdot(H, Nu)
         else:
             HtG, Hta, HtaY = products
             HtNu = s * HtG + Hta[:, None] * r
             if u != 0.0:
-                HtNu = HtNu + u * (H.T @ (a[:, None] * Y) if HtaY is None else HtaY)
+                HtNu = HtNu + u * (tdot(H, a[:, None] * Y) if HtaY is None else HtaY)
         dmax = to_float(penalty.dual_norm(HtNu).max())
         if dmax > penalty.alpha:
             Nu = Nu * (penalty.alpha / dmax)
@@ -264,7 +274,7 @@ class CurvatureModel:
             S = H32[rows[k]] * root[rows[k], k : k + 1]
             B[k] = scale * to_numpy(S.T @ S)
         C64 = C32.astype(np.float64) if shedding else C  # the weights the matrices were built with
-        hc = scale * to_numpy(H.T @ C64).T.astype(np.float64)
+        hc = scale * to_numpy(tdot(H, C64)).T.astype(np.float64)
         s = scale * to_numpy(C64.sum(axis=0)).astype(np.float64)
         return cls(B, hc, np.maximum(s, 1e-300), C32, stride, scale)
 
@@ -379,10 +389,10 @@ def refit(
         loss, G = datafit.value_grad(Y, F, a)
         loss = to_float(loss)
         pen = to_float(penalty.value(W_host))
-        return loss, pen, G, H.T @ G, G.sum(axis=0)
+        return loss, pen, G, tdot(H, G), G.sum(axis=0)
 
     # for the dual point's products (see duality_gap); squared error's dual point never uses Y
-    HtaY = None if constant else H.T @ (a[:, None] * Y)
+    HtaY = None if constant else tdot(H, a[:, None] * Y)
 
     def gap_at(obj):
         return duality_gap(H, Y, a, G, obj, datafit, penalty, (HtG, mu_a, HtaY))

@@ -12,7 +12,7 @@ from boostnet._greedy import PHASES, diverse, phase_times
 from boostnet.activations import ACTIVATIONS
 from boostnet.datafits import Logistic, SoftmaxCrossEntropy, SquaredError
 from boostnet.penalties import L1, GroupL1, resolve_penalty
-from boostnet.refit import duality_gap, refit
+from boostnet.refit import duality_gap, refit, tdot
 from boostnet.samplers import FixedDictionary, RandomDirections
 from boostnet.scoring import transform
 
@@ -23,6 +23,15 @@ def iris():
 
     X, y = load_iris(return_X_y=True)
     return (X - X.mean(axis=0)) / X.std(axis=0), y
+
+
+@pytest.mark.parametrize("shape", [(50, 7, 3), (400, 60, 26), (30, 0, 2)])
+def test_tdot_is_the_transposed_product(shape, rng):
+    n, m, K = shape
+    H, M = rng.standard_normal((n, m)), rng.standard_normal((n, K))
+    out = tdot(H, M)
+    assert out.shape == (m, K)
+    np.testing.assert_allclose(out, H.T @ M, rtol=1e-12, atol=1e-12)
 
 
 def _spd(rng, m):
