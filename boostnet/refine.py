@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from ._backend import get_namespace
 from .activations import Activation, project_units
-from .scoring import exact_scores
+from .scoring import exact_scores, rows_product
 
 
 def score_and_grad(X, G, W, c, activation: Activation, penalty, XT=None):
@@ -57,7 +57,7 @@ def _backward(X, G, Zt, R, activation: Activation, penalty, XT=None):
     """The scores' gradients ``(gW (q, d), gc (q,))`` from :func:`_forward`'s ``Zt`` and ``R``."""
     D = penalty.dual_norm_grad(R)  # (q, K)
     Mt = activation.chain(Zt, D @ G.T)  # (q, n)
-    return (Mt @ X if XT is None else (XT @ Mt.T).T), Mt.sum(axis=1)
+    return rows_product(Mt, X, XT), Mt.sum(axis=1)
 
 
 def refine_units(

@@ -108,6 +108,13 @@ def exact_scores(X, W, c, G, activation: Activation, penalty):
     return penalty.dual_norm(H.T @ G)
 
 
+def rows_product(M, X, XT=None):
+    """``M X`` (q, d) for ``M`` (q, n) and the rows ``X`` (n, d); taken as ``(XT M^T)^T`` where
+    ``XT``, a contiguous copy of ``X^T`` (:attr:`NumpyScorer.XT_fast`), is given: the layout in
+    which OpenBLAS packs the rows faster for a thin ``M`` (the same product to rounding)."""
+    return M @ X if XT is None else (XT @ M.T).T
+
+
 class NumpyScorer:
     """Chunked scorer in plain array operations (NumPy on the CPU; also runs on CuPy arrays).
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 from ._backend import get_namespace, to_float
 from .activations import Activation, project_units
-from .scoring import transform
+from .scoring import rows_product, transform
 
 #: The first trial step moves the unit with the largest gradient by this share of its radius.
 _FIRST_MOVE = 0.05
@@ -93,15 +93,14 @@ def units_gradient(X, Z, G, coef, activation: Activation, XT=None):
     coef : array, shape (m, K)
     activation : Activation
     XT : array, shape (d, n), optional
-        ``X`` transposed, contiguous: ``M^T X`` is then taken as ``(XT M)^T``, which OpenBLAS
-        runs faster (:attr:`boostnet.scoring.NumpyScorer.XT_fast`).
+        ``X`` transposed, contiguous (:func:`boostnet.scoring.rows_product`).
 
     Returns
     -------
     gW : array, shape (m, d); gc : array, shape (m,)
     """
     M = activation.chain(Z, G @ coef.T)  # (n, m)
-    return (M.T @ X if XT is None else (XT @ M).T), M.sum(axis=0)
+    return rows_product(M.T, X, XT), M.sum(axis=0)
 
 
 def slide(
