@@ -50,7 +50,7 @@ from .refine import refine_units
 from .refit import CurvatureModel, RefitResult, primal, refit
 from .samplers import draw
 from .scoring import transform
-from .slide import slide
+from .slide import slide, whitening_metric
 
 #: Steps without any decrease of the objective after which the loop stops as ``stalled``.
 _STALL_WINDOW = 50
@@ -69,6 +69,9 @@ _DIVERSITY = 0.95
 #: Most slide steps per step in the tail (see ``_Loop.slide_budget``; measured on Fashion-MNIST:
 #: experiments/README.md, section 8).
 _TAIL_SLIDE_MAX = 16
+#: Whitened slide directions (``boostnet.slide``, module doc): lower certified objectives on
+#: Fashion-MNIST, not faster (experiments/README.md, section 8), hence off; an experiment's switch.
+_WHITEN_SLIDE = False
 
 
 @dataclass
@@ -423,6 +426,7 @@ class _Loop:
         self.clean = []  # (drawn, best) of the consecutive pools that found nothing (certify)
         self.hard = False  # searching harder (see search): since the first pool found nothing
         self.slide_step = None  # the last slide's step length, where the next one starts
+        self._metric = None  # the slide's whitening metric (built at the first slide, if used)
 
     # ---- bookkeeping ------------------------------------------------------------------------
     def record(self, pool: Pool | None = None, best: float = math.nan, **kw) -> StepRecord:
@@ -647,6 +651,7 @@ class _Loop:
                     cfg.activation, cfg.unit_scale, self.slide_budget(st.n_units), F=self.fit.F,
                     X_fast=getattr(self.scorer, "X_fast", None),
                     XT_fast=getattr(self.scorer, "XT_fast", None), step=self.slide_step,
+                    metric=self.slide_metric(),
                 )  # fmt: skip
                 self.slide_step = moved.step
                 _, t_slide = _clock(xp, t_slide)
@@ -677,6 +682,12 @@ class _Loop:
             slide_steps=0 if moved is None else moved.n_steps,
             time_refine=pool.times["refine"] + t_select,
         )  # fmt: skip
+
+    def slide_metric(self):
+        """The slide's whitening metric (``_WHITEN_SLIDE``), built once per fit; None: plain."""
+        if _WHITEN_SLIDE and self._metric is None:
+            self._metric = whitening_metric(self.X, self.a)
+        return self._metric
 
     def slide_budget(self, m: int) -> int:
         """Most steps of the slide before a re-fit of ``m`` active units.

@@ -310,3 +310,17 @@ def test_a_shed_curvature_model_builds_on_the_device(fake_cupy):
     np.testing.assert_allclose(dev.B, host.B, rtol=1e-6, atol=1e-6 * abs(host.B).max())
     np.testing.assert_allclose(dev.hc, host.hc, rtol=1e-6)
     np.testing.assert_allclose(dev.s, host.s, rtol=1e-6)
+
+
+def test_the_whitened_slide_runs_on_the_device(fake_cupy, small_digits, monkeypatch):
+    # the whitening metric's moment is formed on the device, inverted on the host, and sent back
+    # once per fit: the same descent as on the CPU
+    from boostnet import BoostNetClassifier, _greedy
+
+    monkeypatch.setattr(_greedy, "_WHITEN_SLIDE", True)
+    X, y = small_digits
+    gpu = BoostNetClassifier(device="gpu", random_state=1, n_candidates=512, max_units=10).fit(X, y)
+    assert gpu.device_ == "gpu"
+    assert any(r.slide_steps > 0 for r in gpu.history_)
+    assert all(np.isfinite(r.objective) for r in gpu.history_)
+    assert gpu.score(X, y) > 0.8

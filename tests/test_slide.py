@@ -15,7 +15,7 @@ from boostnet import BoostNetClassifier, BoostNetRegressor, _greedy
 from boostnet._greedy import _Loop
 from boostnet.activations import ACTIVATIONS, project_units
 from boostnet.datafits import DATAFITS
-from boostnet.slide import slide, units_gradient
+from boostnet.slide import _WHITEN_RIDGE, slide, units_gradient, whitening_metric
 
 
 def get_datafit(name):
@@ -227,3 +227,74 @@ def test_fits_record_their_slide_steps_and_slide_further_in_the_tail(digits_spli
     after = [r.slide_steps for r in hist[first_clean + 1 :] if r.added]
     assert max(before) <= 2 and max(after) > 2
     assert all(r.slide_steps == 0 for r in hist if not r.added)
+
+
+def test_whitening_metric_inverts_the_weighted_second_moment_with_its_ridge(rng):
+    X = rng.standard_normal((50, 4)) @ rng.standard_normal((4, 4))  # correlated columns
+    a = rng.random(50)
+    a /= a.sum()
+    Xt = np.hstack([X, np.ones((50, 1))])
+    M = Xt.T @ (a[:, None] * Xt)
+    M += _WHITEN_RIDGE * np.trace(M) / 5 * np.eye(5)
+    P = whitening_metric(X, a)
+    np.testing.assert_allclose(P @ M, np.eye(5), atol=1e-10)
+    np.testing.assert_allclose(P, P.T, atol=1e-12)
+    assert whitening_metric(X.astype(np.float32), a).dtype == np.float32
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    activation=st.sampled_from(["tanh", "sigmoid", "relu"]),
+    datafit=st.sampled_from(["softmax", "squared_error"]),
+)
+def test_whitened_slide_lowers_the_loss_and_keeps_units_feasible(seed, activation, datafit):
+    X, Y, a, df, W, c, coef, b, act = _problem(seed, datafit=datafit, activation=activation)
+    X = X @ np.array([[1.0, 0.9, 0.0], [0.0, 0.4, 0.0], [0.0, 0.0, 3.0]])  # correlated, scaled
+    scale = 2.0
+    project_units(W, c, act, scale)
+    P = whitening_metric(X, a)
+    s = slide(X, Y, a, df, W, c, coef, b, act, scale, 4, metric=P)
+    assert s.loss_after <= s.loss_before
+    assert s.loss_after == pytest.approx(_loss(X, Y, a, df, s.W, s.c, coef, b, act), rel=1e-12)
+    norms = np.sqrt((s.W**2).sum(axis=1) + s.c**2)
+    if act.homogeneous:
+        np.testing.assert_allclose(norms, 1.0, rtol=1e-12)
+    else:
+        assert (norms <= scale * (1 + 1e-12)).all()
+    # in the screening dtype (the loop's float32 copy of X) the same descent is taken there
+    f = slide(X, Y, a, df, W, c, coef, b, act, scale, 4, metric=P, X_fast=X.astype(np.float32))
+    assert f.loss_after <= f.loss_before
+
+
+def test_whitened_direction_is_a_descent_direction_in_the_tangent_space():
+    """T P T g: orthogonal to each (relu) unit, and a descent direction (g . T P T g > 0)."""
+    X, Y, a, df, W, c, coef, b, act = _problem(3, d=4, activation="relu")
+    project_units(W, c, act, 1.0)
+    Z = X @ W.T + c
+    _, G = df.value_grad(Y, act(Z) @ coef + b, a)
+    gW, gc = units_gradient(X, Z, G, coef, act)
+    g = np.hstack([gW, gc[:, None]])
+    U = np.hstack([W, c[:, None]])
+    T = g - (g * U).sum(axis=1, keepdims=True) * U
+    P = whitening_metric(X, a)
+    d = T @ P
+    d -= (d * U).sum(axis=1, keepdims=True) * U
+    np.testing.assert_allclose((d * U).sum(axis=1), 0.0, atol=1e-12)
+    assert ((g * d).sum(axis=1) > 0).all()  # per unit: P is positive definite on the tangent
+
+
+def test_the_loop_slides_whitened_when_switched_on(digits_split, monkeypatch):
+    Xtr, _, ytr, _ = digits_split
+    kw = dict(random_state=0, n_candidates=256, max_units=15)
+    plain = BoostNetClassifier(**kw).fit(Xtr, ytr)
+    calls = []
+    real = _greedy.whitening_metric
+    monkeypatch.setattr(_greedy, "whitening_metric", lambda X, a: calls.append(1) or real(X, a))
+    monkeypatch.setattr(_greedy, "_WHITEN_SLIDE", True)
+    white = BoostNetClassifier(**kw).fit(Xtr, ytr)
+    again = BoostNetClassifier(**kw).fit(Xtr, ytr)
+    assert len(calls) == 2  # once per fit
+    assert not np.array_equal(white.hidden_weights_, plain.hidden_weights_)
+    np.testing.assert_array_equal(white.hidden_weights_, again.hidden_weights_)
+    assert all(np.isfinite(r.objective) for r in white.history_)
