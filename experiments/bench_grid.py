@@ -13,9 +13,10 @@ The default grid is the GPU's; on a 2-core CPU pass smaller values (e.g. --n 500
 from __future__ import annotations
 
 import argparse
-import csv
 import platform
 from pathlib import Path
+
+from _rows import write_rows
 
 import boostnet
 from boostnet.app.bench import run_bench
@@ -63,11 +64,7 @@ def main():
                 flush=True,
             )
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "bench_grid.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_rows(out / "bench_grid.csv", rows)
     plot(rows, ns, ms, out / "bench_grid.png")
     print(f"wrote {out / 'bench_grid.csv'} and {out / 'bench_grid.png'}")
 

@@ -19,15 +19,14 @@ Writes ``audit.csv`` (one tidy row per set and setting, with provenance) to ``--
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _rows import provenance, write_rows
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine, make_moons
-from speed_suite import provenance  # the same provenance fields as the speed suite
 
 from boostnet import BoostNetClassifier
 
@@ -125,11 +124,7 @@ def main(argv=None):
                 f"({row['strong_units']} units, {row['strong_stop']}): drop {100 * row['drop']:.2f} %",
                 flush=True,
             )
-    args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "audit.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_rows(args.out / "audit.csv", rows)
     print(f"wrote {args.out / 'audit.csv'}")
 
 

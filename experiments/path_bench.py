@@ -18,12 +18,12 @@ path of ``n_alphas`` lambdas against one cold fit at the path's smallest lambda.
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
 import platform
 import time
 
 import numpy as np
+from _rows import provenance, write_rows
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
@@ -72,7 +72,7 @@ def main():
     ap.add_argument("--no-path-cost", action="store_true")
     ap.add_argument("--out", default=None, help="CSV file for the tidy rows (one per fit)")
     args = ap.parse_args()
-    rows = []
+    rows, prov = [], provenance()
     print(
         f"# boostnet {boostnet.__version__}, python {platform.python_version()}, "
         f"{platform.machine()}, seed {args.seed}, {args.folds}-fold outer CV"
@@ -104,6 +104,7 @@ def main():
                     "alpha": est.alpha_,
                     "ratio": ratio,
                     "seed": args.seed,
+                    **prov,
                 }
                 res.append(row)
                 rows.append(row)
@@ -136,10 +137,7 @@ def main():
                 flush=True,
             )
     if args.out and rows:
-        with open(args.out, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        write_rows(args.out, rows)
 
 
 if __name__ == "__main__":

@@ -15,20 +15,17 @@ the pools happen to find), so read the objectives and units beside the seconds.
 from __future__ import annotations
 
 import argparse
-import csv
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-import boostnet
 from boostnet import BoostNetClassifier, BoostNetRegressor, _greedy
 
 sys.path.insert(0, str(Path(__file__).parent))
 import speed_suite  # noqa: E402
+from _rows import provenance, write_rows  # noqa: E402
 
 VARIANTS = {"plain": False, "whitened": True}
 
@@ -67,19 +64,14 @@ def main(argv=None) -> None:
     # the first fit in a process sets up numba's kernels (0.4-0.7 s): not inside a timed fit
     X, y = np.random.default_rng(0).standard_normal((60, 3)), np.arange(60) % 2
     BoostNetClassifier(random_state=0, max_time=1.0).fit(X, y)
-    provenance = {
-        "boostnet": boostnet.__version__,
-        "numpy": np.__version__,
-        "machine": platform.processor() or platform.machine(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    prov = provenance()
     rows = []
     print("| set | seed | slide | seconds | steps | units | objective | metric | stop |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.sets:
         for seed in seeds:
             for variant, whiten in VARIANTS.items():
-                row = fit_one(name, seed, whiten) | provenance
+                row = fit_one(name, seed, whiten) | prov
                 rows.append(row)
                 print(
                     f"| {name} | {seed} | {variant} | {row['seconds']:.2f} | {row['steps']} | "
@@ -97,12 +89,7 @@ def main(argv=None) -> None:
                 f"{name} {variant}: {mean['seconds']:.2f} s, {mean['steps']:.1f} steps, "
                 f"{mean['units']:.1f} units, objective {obj:.5f} (mean of {len(sel)} seeds)"
             )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "slide_metric.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_rows(Path(args.out) / "slide_metric.csv", rows)
 
 
 if __name__ == "__main__":

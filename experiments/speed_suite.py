@@ -28,10 +28,8 @@ single seed cannot separate changes smaller than that:
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
-import platform
 import sys
 import time
 import warnings
@@ -42,7 +40,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import sklearn  # noqa: E402
+from _rows import provenance, write_rows  # noqa: E402
 from sklearn.datasets import (
     load_breast_cancer,
     load_diabetes,
@@ -56,16 +54,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-import boostnet
 from boostnet import BoostNetClassifier, BoostNetRegressor  # noqa: E402
 from boostnet.app.datasets import load_data  # noqa: E402
 
 try:  # the script also runs against older boostnet versions (a comparison's "before" column)
-    from boostnet.app.bench import blas_hint, blas_libraries
+    from boostnet.app.bench import blas_hint
 except ImportError:
-
-    def blas_libraries():
-        return []
 
     def blas_hint():
         return None
@@ -180,21 +174,6 @@ def run_set(name, params, mlp_cache, seed=0):
         "mlp_s": t_mlp,
         "ratio": t_bn / t_mlp,
         **{f"{k}_s": v for k, v in phases.items()},
-    }
-
-
-def provenance():
-    return {
-        "boostnet_version": boostnet.__version__,
-        "numpy": np.__version__,
-        "sklearn": sklearn.__version__,
-        "python": platform.python_version(),
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "device": "cpu",
-        # the BLAS kernels decide absolute times (OpenBLAS on an unknown CPU falls back to AVX2):
-        # compare seconds only between runs with the same kernels
-        "blas": "; ".join(blas_libraries()),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
 
 
@@ -316,10 +295,7 @@ def main(argv=None):
                     file=sys.stderr,
                     flush=True,
                 )
-    with open(out / "speed.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_rows(out / "speed.csv", rows)
     summary = summarise(rows)
     for p in variants:
         sel = [r for r in summary if r["params"] == json.dumps(p, sort_keys=True)]

@@ -1,0 +1,63 @@
+"""Tidy result rows shared by the benchmark scripts: one dict per run (benchopt's layout), the
+provenance every row carries, and the CSV file they are written to.
+
+A results file holds rows ``r_1, ..., r_N``; its columns are the union of the rows' keys in the
+order they first appear, so a row that lacks a column (a regression set has no accuracy) leaves
+that cell empty instead of failing the whole file. The file is replaced atomically: a run that
+fails while writing leaves the previous results as they were.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import sklearn
+
+import boostnet
+from boostnet.io import atomic_write
+
+try:  # the scripts also run against older boostnet versions (a comparison's "before" column)
+    from boostnet.app.bench import blas_libraries
+except ImportError:
+
+    def blas_libraries():
+        return []
+
+
+def provenance(device: str = "cpu") -> dict:
+    """What a figure depends on beyond its seed: versions, machine, BLAS kernels, device, date.
+
+    The BLAS kernels decide absolute times (OpenBLAS on an unknown CPU falls back to AVX2): compare
+    seconds only between rows with the same ``blas``.
+    """
+    return {
+        "boostnet_version": boostnet.__version__,
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "device": device,
+        "blas": "; ".join(blas_libraries()),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def write_rows(path, rows: list[dict]) -> Path:
+    """Write ``rows`` (dicts) to the CSV file ``path``, atomically; returns ``path``.
+
+    Raises ``ValueError`` when there is no row (an empty results file would hide a failed run).
+    """
+    if not rows:
+        raise ValueError(f"no results to write to {path}")
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=columns)
+    w.writeheader()
+    w.writerows(rows)
+    data = buf.getvalue().encode()
+    return atomic_write(path, lambda fh: fh.write(data), suffix=".csv")

@@ -1,0 +1,69 @@
+"""``experiments/_rows.py``: the benchmark scripts' tidy rows, their provenance and their CSV file;
+and one script (``speed_suite.py`` on iris) writing its rows through it end to end."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+from pathlib import Path
+
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+@pytest.fixture
+def rows_mod(monkeypatch):
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    return importlib.import_module("_rows")
+
+
+def read(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_columns_are_the_union_of_the_rows_keys_in_first_seen_order(rows_mod, tmp_path):
+    rows = [{"set": "digits", "accuracy": 0.98}, {"set": "diabetes", "r2": 0.37, "accuracy": None}]
+    path = rows_mod.write_rows(tmp_path / "sub" / "r.csv", rows)
+    assert path == tmp_path / "sub" / "r.csv"
+    with open(path, newline="") as fh:
+        assert next(csv.reader(fh)) == ["set", "accuracy", "r2"]
+    got = read(path)
+    assert got[0] == {"set": "digits", "accuracy": "0.98", "r2": ""}
+    assert got[1] == {"set": "diabetes", "accuracy": "", "r2": "0.37"}
+
+
+def test_no_rows_is_an_error_and_the_previous_file_stays(rows_mod, tmp_path):
+    path = tmp_path / "r.csv"
+    rows_mod.write_rows(path, [{"a": 1}])
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="no results"):
+        rows_mod.write_rows(path, [])
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv"]  # no temporary file left
+
+
+def test_provenance_names_what_a_figure_depends_on(rows_mod):
+    import boostnet
+
+    prov = rows_mod.provenance(device="gpu")
+    assert prov["boostnet_version"] == boostnet.__version__
+    assert prov["device"] == "gpu"
+    for key in ("numpy", "sklearn", "python", "machine", "blas", "date"):
+        assert key in prov
+
+
+def test_speed_suite_writes_one_tidy_row_per_set_and_seed(monkeypatch, tmp_path, capsys):
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    speed_suite = importlib.import_module("speed_suite")
+    speed_suite.main(["--sets", "iris", "--seeds", "0,1", "--out", str(tmp_path)])
+    got = read(tmp_path / "speed.csv")
+    assert [r["seed"] for r in got] == ["0", "1"]
+    assert all(r["data"] == "iris" and r["stop"] == "certificate" for r in got)
+    assert all(
+        float(r["ratio"]) == pytest.approx(float(r["boostnet_s"]) / float(r["mlp_s"])) for r in got
+    )
+    assert all(r["boostnet_version"] and r["date"] for r in got)
+    assert (tmp_path / "speed.png").stat().st_size > 0
+    assert "geometric mean" in capsys.readouterr().out
