@@ -388,7 +388,18 @@ def estimate_lambda_max(scorer, Y, a, datafit, sampler, config: GreedyConfig, rn
     F = xp.zeros((n, K)) + b
     G = datafit.raw_grad(Y, F, a)
     pool = search_pool(scorer, G, sampler, config, rng, PENALTIES[config.penalty])
-    return to_float(pool.scores.max())
+    return _lambda_max(to_float(pool.scores.max()))
+
+
+def _lambda_max(best: float) -> float:
+    """The best score of a pool at the intercept-only model, as lambda_max: it must be positive
+    (a lambda proportional to 0 would let units that fit nothing enter)."""
+    if not best > 0.0:
+        raise DataError(
+            "no candidate unit correlates with the loss gradient of the intercept-only model "
+            f"(lambda_max = {best:g}): the features carry nothing the targets depend on"
+        )
+    return best
 
 
 # ---- the loop -----------------------------------------------------------------------------------
@@ -560,7 +571,7 @@ class _Loop:
                 "float32 screen (standardise the features and targets)"
             )
         if self.penalty is None:  # lambda as a fraction of lambda_max (estimated from this pool)
-            self.lambda_max = best
+            self.lambda_max = _lambda_max(best)
             self.alpha = self.config.alpha_ratio * best
             self.penalty = get_penalty(self.config.penalty, self.alpha)
         return pool, best

@@ -59,6 +59,32 @@ def lambda_choice(tol: float) -> dict:
     return {"tol": max(tol, PATH_TOL), "certify_pools": 1}
 
 
+def _check_signal(X, Y, sw, classifier: bool):
+    """Raise :class:`DataError` where no hidden unit can fit anything.
+
+    If every feature is constant over the rows of positive weight, so is every unit's activation
+    ``h = act(X v + c)``, and its score ``dual_norm(h^T G)`` vanishes at the intercept's optimum
+    (``1^T G = 0``); if the encoded targets are constant, the intercept alone fits them exactly
+    (``G = 0``). Either way ``lambda_max`` is rounding noise, and a lambda proportional to it would
+    grow units that fit nothing: the data are refused with the reason instead.
+    """
+    live = sw > 0
+    if int(live.sum()) < 2:
+        return
+    if not np.ptp(X[live], axis=0).any():
+        raise DataError(
+            f"every feature is constant over the {int(live.sum())} training samples: no hidden "
+            "unit can fit the targets"
+        )
+    if not np.ptp(Y[live], axis=0).any():
+        raise DataError(
+            "only one class has samples of positive weight; classification needs at least 2 classes"
+            if classifier
+            else "the target is constant over the training samples: the intercept alone fits "
+            "it, there is nothing for hidden units to learn"
+        )
+
+
 class _BaseBoostNet(TransformerMixin, BaseEstimator):
     """Shared machinery of the classifier and the regressor."""
 
@@ -211,6 +237,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             Y, datafit = self._encode_known(y)
         else:
             Y, datafit = self._encode_targets(y)
+        _check_signal(X, Y, sw, isinstance(self, ClassifierMixin))
         return X, y, Y, datafit, sw
 
     def _scorer(self, X, xp):

@@ -158,6 +158,15 @@ train_csv("csv-minus-inf-feature", 1, "NaN or infinite", "a,b,y\n1,-inf,0\n3,4,1
 train_csv("csv-overflowing-literal", 1, "NaN or infinite", "a,b,y\n1,1e999,0\n3,4,1\n5,6,0\n")
 train_csv("csv-empty-target", 1, "missing value", "a,b,y\n1,2,\n3,4,1\n5,6,0\n7,8,1\n")
 train_csv("csv-nan-target", 1, "NaN", "a,b,y\n1,2,nan\n3,4,1\n5,6,0\n7,8,1\n")
+train_csv("csv-constant-features", 1, "every feature is constant", "a,b,y\n" + "1,2,0\n1,2,1\n" * 6)
+train_csv(
+    "csv-constant-target",
+    1,
+    "target is constant",
+    "a,b,y\n" + "".join(f"{i},{i % 3},5\n" for i in range(12)),
+    "--task",
+    "regression",
+)
 train_csv("csv-single-class", 1, "1 class", "a,b,y\n1,2,k\n3,4,k\n5,6,k\n7,8,k\n")
 train_csv("csv-unknown-target-name", 1, "not found", GOOD, "--target", "label")
 train_csv("csv-target-index-out-of-range", 1, "out of range", GOOD, "--target", "7")
@@ -859,7 +868,30 @@ API_CASES = {
         lambda t: _reserve((t / "f").write_text("x") and t / "f" / "run"), ConfigError,
         "cannot create"),
     "api-reserve-existing": (lambda t: _reserve(t), ConfigError, "already exists"),
+    "api-fit-constant-features": (
+        lambda t: _fit("clf", np.ones((30, 3)), np.arange(30) % 3), DataError,
+        "every feature is constant over the 30"),
+    "api-fit-constant-features-auto": (
+        lambda t: _fit("clf", np.ones((30, 2)), np.arange(30) % 2, alpha="auto"), DataError,
+        "every feature is constant"),
+    "api-fit-constant-features-weighted": (  # varying only on rows of weight 0
+        lambda t: _fit("reg", np.r_[np.ones((20, 2)), np.eye(2)], np.arange(22.0),
+                       sample_weight=np.r_[np.ones(20), 0, 0]), DataError,
+        "constant over the 20"),
+    "api-fit-constant-target": (
+        lambda t: _fit("reg", np.arange(40.0).reshape(20, 2), np.full(20, 3.5)), DataError,
+        "target is constant"),
+    "api-lambda-max-zero": (
+        lambda t: __import__("boostnet._greedy")._greedy._lambda_max(0.0), DataError,
+        "lambda_max = 0"),
 }  # fmt: skip
+
+
+def _fit(kind, X, y, sample_weight=None, **params):
+    from boostnet import BoostNetClassifier, BoostNetRegressor
+
+    est = (BoostNetClassifier if kind == "clf" else BoostNetRegressor)(random_state=0, **params)
+    return est.fit(X, y, sample_weight=sample_weight)
 
 
 def _from_mapping(d):
