@@ -124,15 +124,23 @@ def project_units(W, c, activation: Activation, unit_scale: float):
     W, c : the same arrays, with each ``(v, c)`` on the unit sphere (relu, sign) or in the ball of
         radius ``R`` (sigmoid, tanh). A zero row stays zero.
     """
-    xp = get_namespace(W)
-    norms = xp.sqrt((W * W).sum(axis=1) + c * c)
-    if activation.homogeneous:
-        scale = 1.0 / xp.where(norms > 0, norms, 1)
-    else:
-        scale = xp.minimum(1.0, unit_scale / xp.where(norms > 0, norms, 1))
+    scale = projection_scale(W, c, activation, unit_scale)
     W *= scale[:, None]
     c *= scale
     return W, c
 
 
-__all__ = ["ACTIVATIONS", "Activation", "get_activation", "project_units"]
+def projection_scale(W, c, activation: Activation, unit_scale: float):
+    """The factor, per unit, by which :func:`project_units` multiplies ``(v, c)``: shape (M,).
+
+    The projection is a scaling of each unit, so a unit's pre-activations ``X v + c`` scale by the
+    same factor (``boostnet.slide`` moves them without a pass over the rows).
+    """
+    xp = get_namespace(W)
+    norms = xp.sqrt((W * W).sum(axis=1) + c * c)
+    if activation.homogeneous:
+        return 1.0 / xp.where(norms > 0, norms, 1)
+    return xp.minimum(1.0, unit_scale / xp.where(norms > 0, norms, 1))
+
+
+__all__ = ["ACTIVATIONS", "Activation", "get_activation", "project_units", "projection_scale"]

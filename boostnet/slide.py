@@ -12,6 +12,9 @@ penalty does not depend on the units, so every step that lowers the loss lowers 
 :func:`slide` takes a few projected gradient steps on all active units at once (one step length,
 backtracked until the loss decreases, then grown by 1.5; each unit projected back onto its
 feasible set: the unit sphere for relu, the ball of radius ``unit_scale`` for sigmoid and tanh).
+The projection multiplies each unit by a factor ``s_j``, so a trial's pre-activations are
+``s_j (z_j - t d_j)`` with ``d_j = X g_j + g_cj``: one pass over the rows per direction (``D``),
+none per trial; a step costs two passes (``D`` and the gradient), however often it backtracks.
 
 Each unit's gradient is divided by the norm of its output weights, ``||w_j||``: unit ``j`` moves
 along ``-X^T (act'(z_j) * (G w_j / ||w_j||))``, the gradient of the loss per unit of output mass.
@@ -53,7 +56,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._backend import get_namespace, to_float, to_numpy
-from .activations import Activation, project_units
+from .activations import Activation, projection_scale
 from .scoring import rows_product, transform
 
 #: The first trial step moves the unit with the largest gradient by this share of its radius.
@@ -241,11 +244,14 @@ def _descend(
     radius = 1.0 if activation.homogeneous else unit_scale
     dt = X.dtype
 
-    def at(W, c):
-        Z = X @ W.T.astype(dt, copy=False)
-        Z += c.astype(dt, copy=False)
+    def at(Z):
         loss, G = datafit.value_grad(Y, activation(Z) @ coef + intercept, a)
         return to_float(loss), Z, G
+
+    def preactivations(W, c):  # X W^T + c: a pass over the rows
+        Z = X @ W.T.astype(dt, copy=False)
+        Z += c.astype(dt, copy=False)
+        return Z
 
     # per-unit scaling by 1 / ||w_j|| (module doc); every active unit has a nonzero weight row,
     # the floor only guards the division
@@ -266,7 +272,7 @@ def _descend(
             g = g @ metric
         return g[:, :-1], g[:, -1]
 
-    loss, Z, G = at(W, c)
+    loss, Z, G = at(preactivations(W, c))
     gW, gc = direction(Z, G, W, c)
     largest = to_float(xp.sqrt((gW * gW).sum(axis=1) + gc * gc).max())
     if not largest > 0.0:
@@ -274,10 +280,15 @@ def _descend(
     n_steps = 0
     t = step if step is not None and step > 0 else _FIRST_MOVE * radius / largest
     while n_steps < steps:
+        # the projection scales each unit, so the trial units' pre-activations are
+        # s (Z - t D) with D = X gW^T + gc: one pass over the rows per direction, none per trial
+        D = preactivations(gW, gc)
         for _ in range(_MAX_HALVINGS):
             W_new, c_new = W - t * gW, c - t * gc
-            project_units(W_new, c_new, activation, unit_scale)
-            trial = at(W_new, c_new)
+            s = projection_scale(W_new, c_new, activation, unit_scale)
+            W_new *= s[:, None]
+            c_new *= s
+            trial = at((Z - t * D) * s.astype(dt, copy=False))
             if trial[0] < loss:
                 break
             t *= 0.5

@@ -191,6 +191,30 @@ def test_each_unit_moves_by_its_gradient_per_unit_of_output_mass():
     assert moves[1] > 0.01 * moves.max()
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_a_long_slide_is_its_steps_taken_one_at_a_time(activation):
+    # the descent moves the pre-activations as s (Z - t D) instead of recomputing X W^T + c for
+    # every trial (module doc); one step per call recomputes them from X: the same units
+    X, Y, a, df, W, c, coef, b, act = _problem(5, m=6, K=3, activation=activation)
+    if activation == "relu":
+        project_units(W, c, act, 1.0)
+    scale = 1.5  # tanh: a ball the steps run into (projections)
+    long = slide(X, Y, a, df, W, c, coef, b, act, scale, 6)
+    assert long.n_steps == 6
+    Wi, ci, step = W, c, None
+    for _ in range(6):
+        one = slide(X, Y, a, df, Wi, ci, coef, b, act, scale, 1, step=step)
+        assert one.n_steps == 1
+        Wi, ci, step = one.W, one.c, 1.5 * one.step
+    np.testing.assert_allclose(long.W, Wi, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(long.c, ci, rtol=1e-9, atol=1e-12)
+    assert long.loss_after == pytest.approx(one.loss_after, rel=1e-12)
+    norms = np.sqrt((long.W**2).sum(axis=1) + long.c**2)
+    assert (norms <= scale + 1e-12).all() if activation == "tanh" else np.allclose(norms, 1.0)
+    if activation == "tanh":
+        assert np.isclose(norms, scale).any()  # a projection happened on the way
+
+
 def _budget(hard, m, d, K, slide_steps=3):
     # the default pools: 2048 candidates; in the tail 16 refined by 30 ascent steps, 2784 passes
     fields = [("n_candidates", int, 2048), ("top_k", int, 32), ("n_refine", int, 1),
