@@ -160,13 +160,15 @@ def tdot(H, M):
     return (M.T @ H).T
 
 
-def duality_gap(H, Y, a, G, objective, datafit, penalty, products=None) -> float:
+def duality_gap(H, Y, a, G, objective, datafit, penalty, products=None, offset=None) -> float:
     """Duality gap of ``(W, b)`` given its gradient ``G`` and primal objective (see module doc).
 
     The dual point is the datafit's :meth:`~boostnet.datafits.Datafit.dual_point` of ``G``, scaled
     into the penalty's dual ball. ``products``, optional: ``(H^T G, H^T a, H^T diag(a) Y)``, from
     which ``H^T Nu`` follows without another pass over the rows (the dual point is affine in ``G``
-    and ``Y``).
+    and ``Y``). ``offset`` (n, K), optional: fixed predictions added to ``H W + b`` (the primal is
+    ``loss(Y, H W + b + O) + Omega(W)``); the dual objective then gains ``<Nu, O>``, since
+    ``loss(Y, F + O) >= <Nu, F + O> - f*(Nu)`` (Fenchel-Young).
     """
     s, r, u = datafit.dual_point_affine(Y, G, a)
     Nu = s * G + a[:, None] * r
@@ -184,6 +186,8 @@ def duality_gap(H, Y, a, G, objective, datafit, penalty, products=None) -> float
         if dmax > penalty.alpha:
             Nu = Nu * (penalty.alpha / dmax)
     conj = to_float(datafit.conjugate(Y, Nu, a))
+    if offset is not None:
+        conj -= to_float((Nu * offset).sum())
     return objective + conj if math.isfinite(conj) else math.inf
 
 
@@ -395,7 +399,7 @@ def refit(
     HtaY = None if constant else tdot(H, a[:, None] * Y)
 
     def gap_at(obj):
-        return duality_gap(H, Y, a, G, obj, datafit, penalty, (HtG, mu_a, HtaY))
+        return duality_gap(H, Y, a, G, obj, datafit, penalty, (HtG, mu_a, HtaY), offset)
 
     loss, pen, G, HtG, gb = evaluate(F, W_host)
     obj = loss + pen

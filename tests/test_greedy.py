@@ -352,3 +352,19 @@ def test_stagewise_ablation_keeps_earlier_weights_fixed(digits_split):
         Xtr, ytr
     )
     assert full.history_[-1].objective < est.history_[-1].objective
+
+
+def test_stagewise_ablation_reaches_a_certificate():
+    """The stagewise re-fits' duality gaps account for the fixed units' predictions (an offset):
+    they are never negative, so each re-fit runs until the new units' weights are fitted and the
+    ablation ends by certificate (before, its gaps went negative, its re-fits stopped at once,
+    entering units left with weight 0 and the fit ended ``stalled``)."""
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_wine(return_X_y=True)
+    est = BoostNetClassifier(corrective=False, random_state=0)
+    est.fit(StandardScaler().fit_transform(X), y)
+    assert est.stop_reason_ == "certificate"
+    assert min(r.refit_gap for r in est.history_) >= -1e-12
+    assert est.n_units_ > 0

@@ -369,6 +369,60 @@ def test_duality_gap_away_from_the_optimum(seed, K, group, far):
 
 
 @pytest.mark.parametrize("alpha", [0.01, 0.1])
+def test_duality_gap_with_fixed_predictions_vanishes_at_the_lasso_solution(alpha):
+    """With fixed predictions ``O`` added (the stagewise and working-set re-fits), the problem is the
+    Lasso of ``Y - O``: the gap is ~0 at its solution and bounds the suboptimality elsewhere.
+    (Without the ``<Nu, O>`` term the "gap" went negative and those re-fits stopped at once.)"""
+    from sklearn.linear_model import Lasso
+
+    H, Y = _lasso_problem(3)
+    n = H.shape[0]
+    a = np.full(n, 1.0 / n)
+    O = 2.0 * np.random.default_rng(7).standard_normal((n, 1))
+    las = Lasso(alpha=alpha, tol=1e-14, max_iter=100_000).fit(H, (Y - O)[:, 0])
+    W, b = las.coef_[:, None], np.array([las.intercept_])
+    df, pen = SquaredError(), L1(alpha)
+
+    def gap_at(W, b):
+        F = H @ W + b + O
+        obj = float(df.value(Y, F, a) + pen.value(W))
+        return duality_gap(H, Y, a, df.raw_grad(Y, F, a), obj, df, pen, offset=O), obj
+
+    g0, p0 = gap_at(W, b)
+    assert 0 <= g0 < 1e-10
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        g, p = gap_at(W + 0.05 * rng.standard_normal(W.shape), b + 0.05 * rng.standard_normal(1))
+        assert g >= p - p0 - 1e-12 and g > 1e-6
+
+
+@PROPS
+@given(seed=st.integers(0, 2**32 - 1), K=st.integers(2, 4), scale=st.floats(0.1, 3.0))
+def test_refits_with_fixed_predictions_certify_the_same_optimum(seed, K, scale):
+    """A softmax re-fit with fixed predictions added: the gap is non-negative (to rounding) at
+    any point, and tight re-fits from two different starts certify the same optimum."""
+    from boostnet.refit import refit
+
+    rng = np.random.default_rng(seed)
+    n, m = 50, 4
+    H = rng.standard_normal((n, m))
+    Y = np.eye(K)[rng.integers(0, K, n)]
+    a = np.full(n, 1.0 / n)
+    O = scale * rng.standard_normal((n, K))
+    df, pen = SoftmaxCrossEntropy(), GroupL1(0.02)
+    W0 = rng.standard_normal((m, K))
+    for W_start in (np.zeros((m, K)), W0):
+        F = H @ W_start + O
+        obj = float(df.value(Y, F, a) + pen.value(W_start))
+        assert duality_gap(H, Y, a, df.raw_grad(Y, F, a), obj, df, pen, offset=O) >= -1e-12
+    r1 = refit(H, Y, a, df, pen, np.zeros((m, K)), np.zeros(K), tol=1e-10, offset=O, max_iter=500)
+    r2 = refit(H, Y, a, df, pen, W0, np.ones(K), tol=1e-10, offset=O, max_iter=500)
+    assert r1.converged and r2.converged
+    assert r1.gap >= -1e-12 and r2.gap >= -1e-12
+    assert r1.objective == pytest.approx(r2.objective, rel=1e-8)
+
+
+@pytest.mark.parametrize("alpha", [0.01, 0.1])
 def test_duality_gap_vanishes_at_the_lasso_solution(alpha):
     """scikit-learn's Lasso (same objective for a = 1/n) solves the problem independently: the gap
     is ~0 there, grows away from it, and bounds the primal suboptimality."""
