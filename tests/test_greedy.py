@@ -368,3 +368,52 @@ def test_stagewise_ablation_reaches_a_certificate():
     assert est.stop_reason_ == "certificate"
     assert min(r.refit_gap for r in est.history_) >= -1e-12
     assert est.n_units_ > 0
+
+
+def test_a_working_set_refit_moves_only_the_entering_units_and_their_nearest():
+    """``PartialRefit``: the entering unit and the active units most correlated with it are
+    re-fitted; every other weight row stays as it was, the objective does not rise, and the
+    result is never taken for a converged (certifying) re-fit."""
+    from boostnet._greedy import PartialRefit
+
+    rng = np.random.default_rng(4)
+    n, m_old, K = 120, 8, 3
+    H = np.tanh(rng.standard_normal((n, m_old + 1)))
+    H[:, 3] = H[:, m_old] + 0.05 * rng.standard_normal(n)  # an active unit close to the new one
+    Y = np.eye(K)[rng.integers(0, K, n)]
+    a = np.full(n, 1.0 / n)
+    df, pen = SoftmaxCrossEntropy(), GroupL1(0.01)
+    coef0 = np.vstack([0.3 * rng.standard_normal((m_old, K)), np.zeros((1, K))])
+    b = np.zeros(K)
+    F0 = H @ coef0 + b
+    obj0 = float(df.value(Y, F0, a) + pen.value(coef0))
+    r = PartialRefit(2, "working_set")(H, Y, a, df, pen, coef0, b, F0, 1, 1e-8, 200, 0.0)
+    changed = np.flatnonzero((r.coef != coef0).any(axis=1))
+    assert 3 in changed and m_old in changed and len(changed) <= 3
+    assert r.objective <= obj0 + 1e-12
+    assert not r.converged
+    np.testing.assert_allclose(r.F, H @ r.coef + r.intercept, atol=1e-10)
+    assert r.objective == pytest.approx(df.value(Y, r.F, a) + pen.value(r.coef), rel=1e-12)
+
+
+def test_the_tail_refits_working_sets_and_still_certifies(digits_split, monkeypatch):
+    """With a small working set the tail's growing re-fits are partial; the fit still ends by a
+    certificate, after a totally corrective re-fit at ``refit_tol``, and a seed gives one model."""
+    from boostnet import _greedy
+
+    Xtr, _, ytr, _ = digits_split
+    monkeypatch.setattr(_greedy, "_WORKING_SET", 16)
+    calls = []
+    call = _greedy.PartialRefit.__call__
+    monkeypatch.setattr(
+        _greedy.PartialRefit,
+        "__call__",
+        lambda self, *a, **k: calls.append(self.name) or call(self, *a, **k),
+    )
+    params = dict(random_state=0, n_candidates=512, max_units=200)
+    est = BoostNetClassifier(**params).fit(Xtr[:600], ytr[:600])
+    assert calls and set(calls) == {"working_set"}
+    assert est.stop_reason_ == "certificate"
+    assert est.certificate_["refit_gap"] <= est.refit_tol
+    again = BoostNetClassifier(**params).fit(Xtr[:600], ytr[:600])
+    np.testing.assert_array_equal(again.coef_, est.coef_)
