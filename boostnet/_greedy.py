@@ -20,8 +20,8 @@ Phases (each a method of :class:`_Loop`; :func:`fit_greedy` runs them):
    weight 0 and every output weight is re-fitted (warm start); units whose weights are exactly zero
    leave. While the best score is far above lambda the re-fit only needs to be loose: its relative
    duality-gap tolerance is tied to the certificate gap, ``clip(0.01 (best - alpha) / alpha,
-   refit_tol, 1e-3)``. In the tail, where a step adds a unit or two to 64-256 active units, only a
-   working set is re-fitted: the entering units and the active units most correlated with them
+   refit_tol, 1e-3)``. In the tail, where a step adds a unit or two to 64-256 active units (softmax),
+   only a working set is re-fitted: the entering units and the active units most correlated with them
    (``PartialRefit``, the others' predictions held as an offset); a certificate's re-fit is always
    totally corrective.
 
@@ -77,8 +77,9 @@ _TAIL_SLIDE_MAX = 16
 _WHITEN_SLIDE = False
 #: In the tail, growing re-fits of more active units than ``_WORKING_SET`` (and at most
 #: ``_WORKING_SET_UPTO``) re-fit only the entering units and the active ones most correlated with
-#: them, ``_WORKING_SET`` in all (``PartialRefit``); 0: always totally corrective. Measured
-#: (experiments/README.md, section 8): c11 (~170 units) 32 % faster; c26 (~600 units) 22 % slower.
+#: them, ``_WORKING_SET`` in all (``PartialRefit``); softmax only (its K curvature matrices are
+#: the re-fit's cost); 0: always totally corrective. Measured (experiments/README.md, section 8):
+#: c11 (~170 units) 32 % faster; c26 (~600 units) 22 % slower without the upper bound.
 _WORKING_SET = 64
 _WORKING_SET_UPTO = 256
 
@@ -700,6 +701,7 @@ class _Loop:
                 self.hard
                 and _WORKING_SET > 0
                 and self.config.corrective
+                and self.datafit.coupled
                 and _WORKING_SET < H.shape[1] - n_new <= _WORKING_SET_UPTO
             ):
                 refitter = PartialRefit(_WORKING_SET - n_new, "working_set")
