@@ -329,16 +329,11 @@ def test_the_whitened_slide_runs_on_the_device(fake_cupy, small_digits, monkeypa
 def test_working_set_refits_run_on_the_device(fake_cupy, small_digits, monkeypatch):
     # the tail's partial re-fits (boostnet._greedy.PartialRefit) gather the working set's columns
     # and form the others' predictions on the device: the fit stays there and still certifies
-    from boostnet import BoostNetClassifier, _greedy
+    from refit_spy import spy_partial_refits
 
-    monkeypatch.setattr(_greedy, "_WORKING_SET", 4)
-    names = []
-    call = _greedy.PartialRefit.__call__
-    monkeypatch.setattr(
-        _greedy.PartialRefit,
-        "__call__",
-        lambda s, *a, **k: names.append(s.name) or call(s, *a, **k),
-    )
+    from boostnet import BoostNetClassifier
+
+    names = spy_partial_refits(monkeypatch, 4)
     X, y = small_digits
     gpu = BoostNetClassifier(device="gpu", random_state=1, n_candidates=512, max_units=40).fit(X, y)
     assert gpu.device_ == "gpu"

@@ -399,17 +399,10 @@ def test_a_working_set_refit_moves_only_the_entering_units_and_their_nearest():
 def test_the_tail_refits_working_sets_and_still_certifies(digits_split, monkeypatch):
     """With a small working set the tail's growing re-fits are partial; the fit still ends by a
     certificate, after a totally corrective re-fit at ``refit_tol``, and a seed gives one model."""
-    from boostnet import _greedy
+    from refit_spy import spy_partial_refits
 
     Xtr, _, ytr, _ = digits_split
-    monkeypatch.setattr(_greedy, "_WORKING_SET", 16)
-    calls = []
-    call = _greedy.PartialRefit.__call__
-    monkeypatch.setattr(
-        _greedy.PartialRefit,
-        "__call__",
-        lambda self, *a, **k: calls.append(self.name) or call(self, *a, **k),
-    )
+    calls = spy_partial_refits(monkeypatch, 16)
     params = dict(random_state=0, n_candidates=512, max_units=200)
     est = BoostNetClassifier(**params).fit(Xtr[:600], ytr[:600])
     assert calls and set(calls) == {"working_set"}
