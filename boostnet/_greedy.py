@@ -287,10 +287,7 @@ class PartialRefit:
         m_old = H.shape[1] - n_new
         near = np.zeros(0, dtype=np.int64)
         if self.extra > 0 and m_old > 0:
-            Hc = H - H.mean(axis=0)
-            norms = xp.sqrt((Hc * Hc).sum(axis=0))
-            Hc = Hc / xp.where(norms > 0, norms, 1.0)
-            corr = to_numpy(abs(Hc[:, :m_old].T @ Hc[:, m_old:]).max(axis=1))
+            corr = abs_correlations(H[:, :m_old], H[:, m_old:]).max(axis=1)
             near = np.argsort(-corr, kind="stable")[: self.extra]
         ws = np.sort(np.concatenate([near, np.arange(m_old, H.shape[1])]))
         rest = xp.asarray(np.setdiff1d(np.arange(m_old), ws))
@@ -384,11 +381,8 @@ def diverse(X, W, c, scores, threshold: float, limit: int, activation: Activatio
         return np.asarray(order[:limit], dtype=np.int64)
     xp = get_namespace(X)
     idx = xp.asarray(np.asarray(order, dtype=np.int64))
-    Hc = transform(X, W[idx], c[idx], activation)
-    Hc = Hc - Hc.mean(axis=0)
-    norms = xp.sqrt((Hc * Hc).sum(axis=0))
-    Hc = Hc / xp.where(norms > 0, norms, 1.0)
-    C = to_numpy(abs(Hc.T @ Hc))
+    H = transform(X, W[idx], c[idx], activation)
+    C = abs_correlations(H, H)
     chosen = []
     for p in range(len(order)):
         if all(C[p, q] <= _DIVERSITY for q in chosen):
@@ -396,6 +390,20 @@ def diverse(X, W, c, scores, threshold: float, limit: int, activation: Activatio
             if len(chosen) == limit:
                 break
     return np.asarray([order[p] for p in chosen], dtype=np.int64)
+
+
+def abs_correlations(A, B):
+    """``|corr(a_i, b_j)|`` between the columns of ``A`` (n, p) and ``B`` (n, q), centred; a
+    constant column correlates 0 with everything. Returns a host array, shape (p, q)."""
+    xp = get_namespace(A)
+
+    def unit(M):
+        M = M - M.mean(axis=0)
+        norms = xp.sqrt((M * M).sum(axis=0))
+        return M / xp.where(norms > 0, norms, 1.0)
+
+    Ac = unit(A)
+    return to_numpy(abs(Ac.T @ (Ac if B is A else unit(B))))
 
 
 def estimate_lambda_max(scorer, Y, a, datafit, sampler, config: GreedyConfig, rng) -> float:

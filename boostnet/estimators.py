@@ -71,9 +71,11 @@ def _check_signal(X, Y, sw, classifier: bool):
     live = sw > 0
     if int(live.sum()) < 2:
         return
+    if live.all():  # (no copies of the rows where every one counts)
+        live = slice(None)
     if not np.ptp(X[live], axis=0).any():
         raise DataError(
-            f"every feature is constant over the {int(live.sum())} training samples: no hidden "
+            f"every feature is constant over the {Y[live].shape[0]} training samples: no hidden "
             "unit can fit the targets"
         )
     if not np.ptp(Y[live], axis=0).any():
