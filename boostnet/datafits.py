@@ -194,6 +194,11 @@ class Datafit:
 
     def value(self, Y, F, a) -> float:
         """Return ``f(F) = sum_t a_t l(F_t, Y_t)`` (a 0-d array)."""
+        return a @ self.row_values(Y, F)
+
+    def row_values(self, Y, F):
+        """Return the per-sample losses ``l(F_t, Y_t)``, shape (n,) (``value`` is their weighted
+        sum; a held-out score's standard error is taken from them)."""
         raise NotImplementedError
 
     def raw_grad(self, Y, F, a):
@@ -256,9 +261,9 @@ class SquaredError(Datafit):
     name = "squared_error"
     lipschitz = 1.0
 
-    def value(self, Y, F, a):
+    def row_values(self, Y, F):
         R = F - Y
-        return 0.5 * (a[:, None] * R * R).sum()
+        return 0.5 * (R * R).sum(axis=1)
 
     def raw_grad(self, Y, F, a):
         return a[:, None] * (F - Y)
@@ -290,9 +295,9 @@ class Logistic(Datafit):
     name = "logistic"
     lipschitz = 0.25
 
-    def value(self, Y, F, a):
+    def row_values(self, Y, F):
         xp = get_namespace(F)
-        return (a[:, None] * (xp.logaddexp(0.0, F) - Y * F)).sum()
+        return (xp.logaddexp(0.0, F) - Y * F).sum(axis=1)
 
     def raw_grad(self, Y, F, a):
         return a[:, None] * (self.inverse_link(F) - Y)
@@ -363,8 +368,12 @@ class SoftmaxCrossEntropy(Datafit):
         xp = get_namespace(F)
         if xp is np:
             return np.asarray(_softmax_value_grad(Y, F, a, False)[0])
+        return a @ self.row_values(Y, F)
+
+    def row_values(self, Y, F):
+        xp = get_namespace(F)
         _, s, shift = _softmax_parts(F, xp)
-        return a @ (shift + xp.log(s) - _rowsum(Y * F, xp))
+        return shift + xp.log(s) - _rowsum(Y * F, xp)
 
     def value_grad(self, Y, F, a):
         xp = get_namespace(F)

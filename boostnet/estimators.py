@@ -22,10 +22,10 @@ from .datafits import Logistic, SoftmaxCrossEntropy, SquaredError
 from .exceptions import ConfigError, DataError
 from .export import to_mlp
 from .io import register_model, save_model
-from .metrics import r2
+from .metrics import r2_rows
 from .network import NetworkState, raw_output
 from .oracle import ORACLES, resolve_oracle
-from .pathwise import alpha_grid, check_alphas, compute_path
+from .pathwise import SELECTIONS, alpha_grid, check_alphas, compute_path
 from .penalties import PENALTIES, resolve_penalty
 from .samplers import SAMPLERS, get_sampler
 from .scorers import make_scorer
@@ -42,6 +42,9 @@ PATH_PATIENCE = 2
 #: only chooses lambda and the final fit certifies at ``tol``: a point is certified when one pool
 #: finds no unit above ``lambda (1 + PATH_TOL)``.
 PATH_TOL = 0.25
+#: Default of ``selection``: how ``alpha="auto"`` chooses lambda from the held-out scores
+#: (measured: experiments/speed_suite.py and path_bench.py, see docs/python-api.md "Choosing lambda").
+SELECTION = "1se"
 #: Default of ``tol`` (measured: experiments/certificate_audit.py --ablation tol=...).
 TOL = 1e-2
 #: Default of ``certify_pools`` (measured: experiments/certificate_audit.py).
@@ -98,6 +101,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         "alpha_min_ratio": [Interval(Real, 0, 1, closed="right")],
         "path_patience": [Interval(Integral, 1, None, closed="left"), None],
         "val_criterion": [StrOptions({"loss", "metric"})],
+        "selection": [StrOptions(set(SELECTIONS))],
         "alpha_ratio": [Interval(Real, 0, 1, closed="right")],
         "sampler": [StrOptions(set(SAMPLERS)), HasMethods(["sample"])],
         "n_candidates": [Interval(Integral, 1, None, closed="left")],
@@ -138,6 +142,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         alpha_min_ratio=1e-3,
         path_patience=PATH_PATIENCE,
         val_criterion="loss",
+        selection=SELECTION,
         sampler="mixture",
         n_candidates=2048,
         top_k=32,
@@ -173,6 +178,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         self.alpha_min_ratio = alpha_min_ratio
         self.path_patience = path_patience
         self.val_criterion = val_criterion
+        self.selection = selection
         self.sampler = sampler
         self.n_candidates = n_candidates
         self.top_k = top_k
@@ -205,8 +211,9 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         """Return ``(Y (n, K) float64, datafit)`` and set target attributes."""
         raise NotImplementedError
 
-    def _validation_metric(self, F, Y):
-        """Higher-is-better metric of raw predictions F (n, K) against encoded targets Y."""
+    def _validation_rows(self, F, Y):
+        """The validation metric (higher is better: accuracy or R^2) of raw predictions F (n, K)
+        against encoded targets Y, as per-row terms (n,) whose mean is the metric."""
         raise NotImplementedError
 
     # ---- fit --------------------------------------------------------------------------------
@@ -272,27 +279,33 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             oracle=self.oracle,
         )
 
-    def _metric_of(self, X, Y, xp, datafit=None):
-        """``f(state) -> float`` (higher is better) of a network on (X, Y), any device: the
-        validation metric (accuracy or R^2), or with ``datafit`` minus the mean loss."""
+    def _metric_of(self, X, Y, xp, datafit=None, rows=False):
+        """``f(state)`` (higher is better) of a network on (X, Y), any device: the validation
+        metric (accuracy or R^2), or with ``datafit`` minus the mean loss. With ``rows``, its
+        per-row terms (a host array, shape (n,), whose mean is the figure: a path takes the
+        figure's standard error from them)."""
         act = get_activation(self.activation)
         Xd, Yd = xp.asarray(X), xp.asarray(Y)
-        a = xp.full(Xd.shape[0], 1.0 / Xd.shape[0])
 
         def metric(state):
             F = raw_output(Xd, state, act)
             if datafit is not None:
-                return -float(datafit.value(Yd, F, a))
-            return float(self._validation_metric(to_numpy(F), to_numpy(Yd)))
+                terms = -to_numpy(datafit.row_values(Yd, F))
+            else:
+                terms = self._validation_rows(to_numpy(F), to_numpy(Yd))
+            return terms if rows else float(terms.mean())
 
         return metric
 
     def _path_validation(self, X, Y, xp, datafit):
-        """``(criterion, extra scores)`` for a path scored on held-out (X, Y)."""
+        """``(criterion, extra scores)`` for a path scored on held-out (X, Y); the criterion
+        gives per-row terms (the path records their mean and its standard error)."""
         metric = self._metric_of(X, Y, xp)
         if self.val_criterion == "loss":
-            return self._metric_of(X, Y, xp, datafit), {"val_metric": metric}
-        return metric, {"val_loss": lambda st: -self._metric_of(X, Y, xp, datafit)(st)}
+            return self._metric_of(X, Y, xp, datafit, rows=True), {"val_metric": metric}
+        return self._metric_of(X, Y, xp, rows=True), {
+            "val_loss": lambda st: -self._metric_of(X, Y, xp, datafit)(st)
+        }
 
     def _holdout(self, X, y, Y, sw, rng):
         """Split off ``validation_fraction`` of the rows: ``(train_idx, val_idx)``.
@@ -359,7 +372,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             alpha = rule if rule not in ("ratio", "auto") else self.alpha_
         elif auto:
             path = self._auto_path(X, y, Y, sw, datafit, sampler, rng, xp, callbacks)
-            best = path.best_index()
+            best = path.best_index(self.selection)
             alpha = path.points[best].alpha
             net = path.network(best)
             init = NetworkState(*(xp.asarray(v) for v in (net.W, net.c, net.coef, net.intercept)))
@@ -688,6 +701,12 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
     val_criterion : {"loss", "metric"}, default="loss"
         What chooses lambda on held-out data: the mean loss (log-loss or squared error), or the
         metric (accuracy or R^2; coarse on small held-out sets).
+    selection : {"1se", "best"}, default="1se"
+        ``alpha="auto"``: which lambda of the path is chosen. ``"best"``: the best held-out
+        ``val_criterion``. ``"1se"``: the largest lambda whose held-out score is within one
+        standard error of the best (the standard error of the best point's mean over the
+        held-out rows; glmnet's ``lambda.1se``): a sparser network, cheaper to certify, that
+        the held-out rows cannot tell from the best.
     sampler : {"mixture", "random", "pairs"} or sampler object, default="mixture"
         How each step's fresh pool of candidates is drawn. A sampler object has
         ``sample(X, G, m, rng, activation, unit_scale) -> (W, c)`` and may have ``draw`` (the
@@ -834,10 +853,10 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         Y[np.arange(y.shape[0]), idx] = 1.0
         return Y, SoftmaxCrossEntropy()
 
-    def _validation_metric(self, F, Y):
+    def _validation_rows(self, F, Y):
         if F.shape[1] == 1:
-            return np.mean((F[:, 0] > 0) == (Y[:, 0] > 0.5))
-        return np.mean(F.argmax(axis=1) == Y.argmax(axis=1))
+            return ((F[:, 0] > 0) == (Y[:, 0] > 0.5)).astype(np.float64)
+        return (F.argmax(axis=1) == Y.argmax(axis=1)).astype(np.float64)
 
     def decision_function(self, X):
         """Raw outputs: shape (n_samples,) for two classes, (n_samples, n_classes) otherwise."""
@@ -899,8 +918,8 @@ class BoostNetRegressor(RegressorMixin, _BaseBoostNet):
 
     _encode_known = _encode_targets
 
-    def _validation_metric(self, F, Y):
-        return r2(Y, F)
+    def _validation_rows(self, F, Y):
+        return r2_rows(Y, F)
 
     def predict(self, X):
         """Predictions, shape (n_samples,) or (n_samples, n_outputs)."""

@@ -22,16 +22,28 @@ def r2(y, pred) -> float:
     ----------
     y, pred : array-like, shape (n,) or (n, K)
     """
+    return float(r2_rows(y, pred).mean())
+
+
+def r2_rows(y, pred) -> np.ndarray:
+    """R^2 as a mean over the rows: its per-row terms, shape (n,), whose mean is :func:`r2`.
+
+    Row ``t`` contributes ``(1/K) sum_k [1 - n (y_tk - f_tk)^2 / sum_s (y_sk - ybar_k)^2]`` (an
+    output with constant targets: its 0-or-1 value on every row); a held-out R^2's standard error
+    is taken from these.
+    """
     Y = np.asarray(y, dtype=np.float64)
     F = np.asarray(pred, dtype=np.float64)
     Y = Y.reshape(Y.shape[0], -1)
     F = F.reshape(Y.shape)
-    ss_res = ((Y - F) ** 2).sum(axis=0)
+    R2 = (Y - F) ** 2
+    ss_res = R2.sum(axis=0)
     ss_tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
-    per = np.where(
-        ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), (ss_res == 0).astype(float)
+    live = ss_tot > 0
+    terms = np.where(
+        live, 1.0 - Y.shape[0] * R2 / np.where(live, ss_tot, 1.0), (ss_res == 0).astype(float)
     )
-    return float(per.mean())
+    return terms.mean(axis=1)
 
 
 def accuracy(y, labels) -> float:
@@ -39,4 +51,4 @@ def accuracy(y, labels) -> float:
     return float(np.mean(np.asarray(y) == np.asarray(labels)))
 
 
-__all__ = ["accuracy", "r2"]
+__all__ = ["accuracy", "r2", "r2_rows"]

@@ -24,6 +24,8 @@ from .network import NetworkState
 
 #: Reasons that end a path early: a callback or Ctrl-C inside a point.
 _PATH_STOPS = ("interrupted", "callback")
+#: How a lambda is chosen from validation scores (:meth:`PathResult.best_index`).
+SELECTIONS = ("best", "1se")
 
 
 @dataclass
@@ -56,6 +58,9 @@ class PathPoint:
     extra: dict = field(default_factory=dict)
     #: The evidence of the point's certificate (``Certificate.as_dict()``), if it has one.
     certificate: dict | None = field(default=None, repr=False)
+    #: The standard error of ``val_score`` (from its per-row terms), where the validation gave
+    #: them.
+    val_se: float | None = None
 
     def as_row(self) -> dict:
         """The point's figures as a flat dict (no arrays); ``extra`` scores are merged in, and
@@ -109,18 +114,27 @@ class PathResult:
     def val_scores(self) -> np.ndarray:
         return np.array([np.nan if p.val_score is None else p.val_score for p in self.points])
 
-    def best_index(self) -> int:
-        """Point with the best validation score; ties go to the larger lambda (fewer units).
+    def best_index(self, selection: str = "best") -> int:
+        """The chosen point: ``"best"``, the best validation score (ties go to the larger lambda,
+        fewer units); ``"1se"``, the largest lambda whose score is within one standard error
+        (``val_se``) of the best (glmnet's ``lambda.1se``: a sparser network that the held-out
+        rows cannot tell from the best; without a standard error, the best).
 
         Raises
         ------
         ConfigError
-            The path has no validation scores.
+            The path has no validation scores, or ``selection`` is unknown.
         """
+        if selection not in SELECTIONS:
+            raise ConfigError(f"selection must be one of {SELECTIONS}, got {selection!r}")
         v = self.val_scores
         if v.size == 0 or np.all(np.isnan(v)):
             raise ConfigError("the path has no validation scores to choose a lambda from")
-        return int(np.nanargmax(v))
+        best = int(np.nanargmax(v))
+        se = self.points[best].val_se
+        if selection == "best" or se is None or not se > 0:
+            return best
+        return int(np.flatnonzero(v >= v[best] - se)[0])
 
 
 def alpha_grid(lambda_max: float, n_alphas: int = 20, min_ratio: float = 1e-3) -> np.ndarray:
@@ -198,7 +212,8 @@ def compute_path(
     lambda_max : float, optional
         Recorded, and used for each point's ``ratio``; defaults to ``alphas[0]``.
     validation : callable, optional
-        ``validation(state) -> float`` (higher is better), stored as ``val_score``.
+        ``validation(state)`` (higher is better): a float, or per-row terms (n,) whose mean is
+        stored as ``val_score`` and their standard error as ``val_se``.
     train_score : callable, optional
         ``train_score(state) -> float``, stored as ``train_score``.
     scores : dict, optional
@@ -234,6 +249,7 @@ def compute_path(
         host = NetworkState(Wn, cn, to_numpy(state.coef), to_numpy(state.intercept))
         last = res.history[-1]
         kept = np.isin(prev_units, units)
+        val, se = _mean_se(validation(host)) if validation is not None else (None, None)
         point = PathPoint(
             alpha=float(alpha),
             ratio=float(alpha) / lam_max,
@@ -251,12 +267,13 @@ def compute_path(
             n_candidates=int(res.total_candidates),
             fit_time=fit_time,
             train_score=None if train_score is None else float(train_score(host)),
-            val_score=None if validation is None else float(validation(host)),
+            val_score=val,
             units=units,
             coef=host.coef,
             intercept=host.intercept,
             extra={k: float(f(host)) for k, f in (scores or {}).items()},
             certificate=res.certificate.as_dict() if res.certificate else None,
+            val_se=se,
         )
         points.append(point)
         prev_units = units
@@ -277,3 +294,12 @@ def compute_path(
                     break
     W, c = union.arrays()
     return PathResult(alphas, lam_max, W, c, points, config.activation.name, stop)
+
+
+def _mean_se(score) -> tuple[float, float | None]:
+    """``(mean, standard error)`` of a validation's per-row terms; a plain float has no standard
+    error."""
+    v = np.asarray(score, dtype=np.float64).ravel()
+    if v.size < 2:
+        return float(v.mean()), None
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size))

@@ -251,6 +251,14 @@ def plot(rows, path):
     plt.close(fig)
 
 
+def _value(text: str):
+    """An ``--ablation`` value: JSON (numbers, true, null, "quoted"), else the bare string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
@@ -268,13 +276,20 @@ def main(argv=None):
         seeds = [int(v) for v in args.seeds.split(",")]
     except ValueError:
         ap.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
-    params = json.loads(args.params)
+    try:
+        params = json.loads(args.params)
+    except json.JSONDecodeError as exc:
+        ap.error(f"--params must be a JSON object: {exc}")
+    if not isinstance(params, dict):
+        ap.error(f"--params must be a JSON object, got {args.params!r}")
     if args.max_time is not None:
         params["max_time"] = args.max_time
     variants = [params]
     if args.ablation:
-        key, vals = args.ablation.split("=", 1)
-        variants = [{**params, key: json.loads(v)} for v in vals.split(",")]
+        key, eq, vals = args.ablation.partition("=")
+        if not eq or not key or not vals:
+            ap.error(f"--ablation takes NAME=V1,V2,..., got {args.ablation!r}")
+        variants = [{**params, key: _value(v)} for v in vals.split(",")]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     prov = provenance()

@@ -598,9 +598,12 @@ def test_train_alpha_auto_writes_the_path(tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert float(chosen["alpha"]) == pytest.approx(m["alpha"])
     assert m["path_points"] == 6
-    # the chosen lambda has the best held-out criterion; the test metric is only reported
-    best = max(float(row["val_score"]) for row in rows)
-    assert float(chosen["val_score"]) == best
+    # the chosen lambda is the largest within one standard error of the best held-out criterion
+    # (--selection 1se, the default); the test metric is only reported
+    val = [float(row["val_score"]) for row in rows]
+    best = int(np.argmax(val))
+    within = [v >= val[best] - float(rows[best]["val_se"]) for v in val]
+    assert rows.index(chosen) == within.index(True)
     assert _is_png(out / "path.png")
     from boostnet.io import load_path
 
@@ -611,6 +614,11 @@ def test_train_alpha_auto_writes_the_path(tmp_path):
     r2 = _run("train", "--config", out / "config.toml", "--out", tmp_path / "again", "--json")
     assert r2.exit_code == 0, r2.output
     assert json.loads(r2.stdout.strip().splitlines()[-1])["alpha"] == m["alpha"]
+    # --selection best: the best held-out criterion
+    r3 = _run("train", "--config", out / "config.toml", "--selection", "best", "--json",
+              "--out", tmp_path / "best")  # fmt: skip
+    assert r3.exit_code == 0, r3.output
+    assert json.loads(r3.stdout.strip().splitlines()[-1])["alpha"] == float(rows[best]["alpha"])
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "0", "inf"])

@@ -297,8 +297,12 @@ def test_cv_signature_is_the_plain_one_plus_the_cv_keys(kind):
     chosen = {"alpha", "alpha_ratio", "path_patience", "early_stopping", "validation_fraction",
               "n_iter_no_change", "warm_start"}  # fmt: skip
     assert set(c) == (set(p) - chosen) | set(_CVMixin._cv_constraints)
-    for k in set(c) & set(p):
-        assert c[k] == p[k], k  # one default per parameter
+    # one default per parameter, except ``selection``: the CV estimator takes the standard error
+    # over its folds (default "best", as LassoCV), alpha="auto" over one held-out part's rows
+    # (default "1se", measured: docs/python-api.md, "Choosing lambda")
+    for k in (set(c) & set(p)) - {"selection"}:
+        assert c[k] == p[k], k
+    assert (p["selection"], c["selection"]) == ("1se", "best")
 
 
 @pytest.mark.parametrize("name", ["BoostNetClassifier", "BoostNetRegressor",

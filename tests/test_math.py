@@ -56,6 +56,23 @@ def test_hessian_bound_and_diagonal(datafit, rng):
 
 
 @pytest.mark.parametrize("datafit", DATAFITS, ids=lambda d: d.name)
+def test_row_values_are_the_per_sample_losses(datafit, rng):
+    # value is the weighted sum of row_values, and each row is the loss of that sample alone
+    # (by definition: l(F_t, Y_t), checked against the formulas of the class docstrings)
+    Y, F, a = _problem(datafit, rng)
+    rows = datafit.row_values(Y, F)
+    assert rows.shape == (Y.shape[0],)
+    assert float(datafit.value(Y, F, a)) == pytest.approx(float(a @ rows), rel=1e-12)
+    if isinstance(datafit, SquaredError):
+        expected = 0.5 * ((Y - F) ** 2).sum(axis=1)
+    elif isinstance(datafit, Logistic):
+        expected = (np.log1p(np.exp(F)) - Y * F)[:, 0]
+    else:
+        expected = np.log(np.exp(F).sum(axis=1)) - (Y * F).sum(axis=1)
+    np.testing.assert_allclose(rows, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("datafit", DATAFITS, ids=lambda d: d.name)
 def test_intercept_is_the_best_constant(datafit, rng):
     Y, _, a = _problem(datafit, rng)
     b = datafit.intercept(Y, a)

@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import r2_score
 
 from boostnet import BoostNetRegressor
-from boostnet.metrics import accuracy, r2
+from boostnet.metrics import accuracy, r2, r2_rows
 
 
 @pytest.mark.parametrize("K", [1, 3])
@@ -37,4 +37,21 @@ def test_multi_output_regression_reports_one_r2(rng):
     est = BoostNetRegressor(alpha=1e-3, max_units=10, random_state=0).fit(X, Y)
     F = est.predict(X)
     assert est.score(X, Y) == pytest.approx(r2(Y, F), rel=1e-12)
-    assert est._validation_metric(F, Y) == pytest.approx(r2(Y, F), rel=1e-12)
+    assert est._validation_rows(F, Y).mean() == pytest.approx(r2(Y, F), rel=1e-12)
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_r2_rows_average_to_r2(K, rng):
+    # per-row terms (a held-out R^2's standard error comes from them): their mean is R^2, and a
+    # row predicted worse contributes less
+    Y = rng.standard_normal((40, K))
+    F = Y + rng.standard_normal((40, K))
+    if K > 1:
+        Y[:, 2] = 1.0  # a constant output: its 0-or-1 value on every row
+    rows = r2_rows(Y, F)
+    assert rows.shape == (40,)
+    assert rows.mean() == pytest.approx(r2_score(Y, F), rel=1e-12)
+    worse = F.copy()
+    worse[0] += 5.0
+    assert r2_rows(Y, worse)[0] < rows[0]
+    np.testing.assert_array_equal(r2_rows(Y, worse)[1:], rows[1:])

@@ -45,6 +45,41 @@ def test_every_point_is_certified(clf_path):
     assert p.points[-1].n_units > 5
 
 
+def test_points_record_the_held_out_loss_and_its_standard_error(clf_data, clf_path):
+    # the criterion is minus the held-out mean log-loss (sklearn's log_loss of the point's
+    # network), and its standard error that of the per-row losses' mean
+    from sklearn.metrics import log_loss
+
+    X, y = clf_data
+    est, p = clf_path
+    for i in (3, len(p.points) - 1):
+        est.use_point(i)
+        losses = -np.log(est.predict_proba(X[240:])[np.arange(60), y[240:]])
+        q = p.points[i]
+        assert q.val_score == pytest.approx(-log_loss(y[240:], est.predict_proba(X[240:])))
+        assert q.val_se == pytest.approx(losses.std(ddof=1) / np.sqrt(60), rel=1e-6)
+    assert "val_se" in p.rows()[0]
+
+
+def test_one_standard_error_rule_takes_the_largest_lambda_within_one_se(clf_path):
+    import dataclasses
+
+    _, p = clf_path
+    scores = [-3.0, -1.2, -1.05, -1.0, -1.1, -0.98, -1.3, -1.4, -1.5, -1.6]
+    pts = [
+        dataclasses.replace(q, val_score=v, val_se=0.1)
+        for q, v in zip(p.points, scores, strict=True)
+    ]
+    q = dataclasses.replace(p, points=pts)
+    assert q.best_index() == q.best_index("best") == 5
+    assert q.best_index("1se") == 2  # -1.05 >= -0.98 - 0.1 > -1.2
+    # without a standard error at the best point: the best
+    pts[5] = dataclasses.replace(pts[5], val_se=None)
+    assert dataclasses.replace(p, points=pts).best_index("1se") == 5
+    with pytest.raises(ConfigError, match="selection"):
+        q.best_index("median")
+
+
 def test_units_nested_up_to_removals(clf_path):
     _, p = clf_path
     prev = set()
@@ -185,11 +220,17 @@ def test_path_stops_on_callback_and_patience(clf_data):
 def test_alpha_auto(clf_data):
     X, y = clf_data
     kw = dict(alpha="auto", random_state=0, n_alphas=6, alpha_min_ratio=0.01, n_candidates=512)
-    est = BoostNetClassifier(**kw).fit(X[:240], y[:240])
+    est = BoostNetClassifier(selection="best", **kw).fit(X[:240], y[:240])
     p = est.path_
     best = p.best_index()
     assert est.alpha_ == p.points[best].alpha
     assert p.val_scores[best] == np.nanmax(p.val_scores)
+    # the one-standard-error rule (the default) continues from a larger lambda of the same path
+    ose = BoostNetClassifier(**kw).fit(X[:240], y[:240])
+    assert ose.selection == "1se" and len(ose.path_.points) == len(p.points)
+    i = p.best_index("1se")
+    assert ose.alpha_ == p.points[i].alpha >= est.alpha_
+    assert p.val_scores[i] >= p.val_scores[best] - p.points[best].val_se
     assert est.stop_reason_ == "certificate"
     assert est.score(X[240:], y[240:]) > 0.7
     assert np.allclose(est.alphas_, p.alphas)
@@ -199,7 +240,7 @@ def test_alpha_auto(clf_data):
     assert est.certificate_["tol"] == est.tol < PATH_TOL
     assert est.certificate_["pools"] == est.certify_pools
     # reproducible from the seed
-    est2 = BoostNetClassifier(**kw).fit(X[:240], y[:240])
+    est2 = BoostNetClassifier(selection="best", **kw).fit(X[:240], y[:240])
     assert np.array_equal(est.coef_, est2.coef_)
     with pytest.raises(ConfigError, match="early_stopping"):
         BoostNetClassifier(alpha="auto", early_stopping=True).fit(X, y)

@@ -41,6 +41,7 @@ from ..activations import ACTIVATIONS
 from ..estimators import BoostNetClassifier
 from ..exceptions import BoostNetError, ConfigError, DataError, ModelFileError
 from ..oracle import ORACLES
+from ..pathwise import SELECTIONS
 from ..penalties import PENALTIES
 from ..samplers import SAMPLERS
 
@@ -118,6 +119,8 @@ Sampler = Enum("Sampler", {k: k for k in SAMPLERS}, type=str)
 Oracle = Enum("Oracle", {k: k for k in ORACLES}, type=str)
 _DEFAULT_ORACLE = Oracle(_D["oracle"])
 Device = Enum("Device", {k: k for k in DEVICES}, type=str)
+Selection = Enum("Selection", {k: k for k in SELECTIONS}, type=str)
+_DEFAULT_SELECTION = Selection(_D["selection"])
 
 
 class Task(str, Enum):
@@ -342,6 +345,14 @@ def train(
             rich_help_panel=_PATH,
         ),
     ] = _D["path_patience"],
+    selection: Annotated[
+        Selection,
+        typer.Option(
+            help="Path: the lambda --alpha auto keeps: 1se (the largest within one standard "
+            "error of the best held-out loss: sparser) or best.",
+            rich_help_panel=_PATH,
+        ),
+    ] = _DEFAULT_SELECTION,
     show_path: Annotated[
         bool,
         typer.Option(
