@@ -67,3 +67,23 @@ def test_speed_suite_writes_one_tidy_row_per_set_and_seed(monkeypatch, tmp_path,
     assert all(r["boostnet_version"] and r["date"] for r in got)
     assert (tmp_path / "speed.png").stat().st_size > 0
     assert "geometric mean" in capsys.readouterr().out
+
+
+def test_speed_suite_ablation_values_and_malformed_options(monkeypatch, tmp_path, capsys):
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    speed_suite = importlib.import_module("speed_suite")
+    # an ablation's values: JSON where they parse, else the bare string
+    assert [speed_suite._value(v) for v in ("8", "true", "null", '"x"', "1se")] == [
+        8,
+        True,
+        None,
+        "x",
+        "1se",
+    ]
+    for bad in (["--ablation", "selection"], ["--ablation", "=1,2"], ["--params", "{x"],
+                ["--params", "[1]"]):  # fmt: skip
+        with pytest.raises(SystemExit) as exc:
+            speed_suite.main([*bad, "--sets", "iris", "--out", str(tmp_path / "x")])
+        assert exc.value.code == 2
+    assert not (tmp_path / "x").exists()
+    assert "usage" in capsys.readouterr().err
