@@ -35,7 +35,7 @@ from .estimators import (
     parameters_doc,
 )
 from .io import register_model
-from .pathwise import check_alphas
+from .pathwise import SELECTIONS, check_alphas, within_one_se
 
 #: The plain estimators' parameters that a CV estimator does not have (it chooses lambda itself).
 _NOT_CV = (
@@ -76,7 +76,7 @@ class _CVMixin:
         "n_alphas": [Interval(Integral, 1, None, closed="left")],
         "alpha_min_ratio": [Interval(Real, 0, 1, closed="right")],
         "cv": ["cv_object"],
-        "selection": [StrOptions({"best", "1se"})],
+        "selection": [StrOptions(set(SELECTIONS))],
         "n_jobs": [Integral, None],
         "val_criterion": [StrOptions({"loss", "metric"})],
     }
@@ -198,7 +198,7 @@ class _CVMixin:
         if self.selection == "1se":
             k = np.sum(~np.isnan(self.cv_scores_[:, best]))
             se = np.nanstd(self.cv_scores_[:, best], ddof=1) / np.sqrt(k) if k > 1 else 0.0
-            best = int(np.flatnonzero(mean >= mean[best] - se)[0])
+            best = within_one_se(mean, best, se)
         # refit on all the data: the plain estimator's path down to the chosen lambda (warm starts
         # all the way); its fitted network becomes this estimator's
         final = self._plain(seeds[-1], self.callbacks)

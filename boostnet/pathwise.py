@@ -132,9 +132,15 @@ class PathResult:
             raise ConfigError("the path has no validation scores to choose a lambda from")
         best = int(np.nanargmax(v))
         se = self.points[best].val_se
-        if selection == "best" or se is None or not se > 0:
+        if selection == "best" or se is None:
             return best
-        return int(np.flatnonzero(v >= v[best] - se)[0])
+        return within_one_se(v, best, se)
+
+
+def within_one_se(scores, best: int, se: float) -> int:
+    """The one-standard-error rule: the first index (the largest lambda of a decreasing grid) whose
+    score (higher is better; NaN never qualifies) is at least ``scores[best] - se``."""
+    return int(np.flatnonzero(np.asarray(scores) >= scores[best] - max(se, 0.0))[0])
 
 
 def alpha_grid(lambda_max: float, n_alphas: int = 20, min_ratio: float = 1e-3) -> np.ndarray:
