@@ -28,9 +28,11 @@ Phases (each a method of :class:`_Loop`; :func:`fit_greedy` runs them):
 Other stops: ``max_units``, ``max_time``, ``early_stopping`` (validation metric), ``callback`` (a callback
 asked to stop), ``interrupted`` (KeyboardInterrupt), ``stalled`` (the best unit is an active one even
 after re-fitting to 1e-14, or the objective has not decreased for ``_STALL_WINDOW`` steps: only
-rounding separates the best unit from lambda). The model is only replaced once a step has completed,
-so every stop leaves a complete, valid network. Library code never prints; progress goes through
-callbacks.
+rounding separates the best unit from lambda; or twice in a row the entering units all left at
+once and the second step's re-fit, continued, could neither reach its tolerance nor take a unit in:
+the re-fit cannot make progress, as on near-separable data at a tiny lambda). The model is only
+replaced once a step has completed, so every stop leaves a complete, valid network. Library code
+never prints; progress goes through callbacks.
 """
 
 from __future__ import annotations
@@ -465,6 +467,8 @@ class _Loop:
         self.clean = []  # (drawn, best) of the consecutive pools that found nothing (certify)
         self.hard = False  # searching harder (see search): since the first pool found nothing
         self.slide_step = None  # the last slide's step length, where the next one starts
+        self.futile = False  # the last growing step's entering units all left, re-fit short
+        self.stuck = False  # a growing step's re-fit could neither converge nor take a unit in
         self._metric = None  # the slide's whitening metric (built at the first slide, if used)
 
     # ---- bookkeeping ------------------------------------------------------------------------
@@ -721,6 +725,22 @@ class _Loop:
             H, self.Y, self.a, self.datafit, self.penalty, coef0, st.intercept, self.fit.F,
             n_new, tol, cfg.refit_max_iter, dtol, model, self.deadline,
         )  # fmt: skip
+        futile = n_new > 0 and not self._reached(r, tol) and not self._entered(r, n_new)
+        if futile and self.futile:
+            # twice in a row a re-fit left every entering unit at zero before its tolerance
+            # (loose re-fits settle, decrease_tol, before the units move off zero): they leave,
+            # and the next pool finds them again (a near-separable iris at a tiny lambda cycled
+            # so for 8000 steps). Continue it to its tolerance; if it can neither reach it nor
+            # take a unit in, the loop has no way forward: the step is kept, the run stops
+            # (stalled)
+            if dtol > 0:
+                r = refitter(
+                    H, self.Y, self.a, self.datafit, self.penalty, r.coef, r.intercept, r.F,
+                    n_new, tol, cfg.refit_max_iter, 0.0, r.model, self.deadline,
+                )  # fmt: skip
+            futile = not self._reached(r, tol) and not self._entered(r, n_new)
+            self.stuck = futile and (self.deadline is None or time.perf_counter() < self.deadline)
+        self.futile = futile
         _, t_refit = _clock(xp, t1)
         n_before = st.n_units
         n_removed = self.commit(W_all, c_all, r, H, tol)
@@ -730,6 +750,17 @@ class _Loop:
             slide_steps=0 if moved is None else moved.n_steps,
             time_refine=pool.times["refine"] + t_select,
         )  # fmt: skip
+
+    @staticmethod
+    def _reached(r: RefitResult, tol: float) -> bool:
+        """Whether a re-fit's relative duality gap is within ``tol`` (a working set's re-fit is
+        never marked converged: its gap is the working set's)."""
+        return r.gap <= tol * max(abs(r.objective), 1e-12)
+
+    @staticmethod
+    def _entered(r: RefitResult, n_new: int) -> bool:
+        """Whether a re-fit gave any of the ``n_new`` entering units (its last rows) a weight."""
+        return bool((r.coef[-n_new:] != 0).any())
 
     def slide_metric(self):
         """The slide's whitening metric (``_WHITEN_SLIDE``), built once per fit; None: plain."""
@@ -804,6 +835,8 @@ class _Loop:
                 if rec is None:
                     stop_reason = "stalled"
                     break
+                if self.stuck:
+                    stop_reason = "stalled"
                 _call(self.callbacks, "on_step_network", rec, self.state)
                 requested = _call(self.callbacks, "on_step_end", rec)
                 if requested:

@@ -410,3 +410,36 @@ def test_the_tail_refits_working_sets_and_still_certifies(digits_split, monkeypa
     assert est.certificate_["refit_gap"] <= est.refit_tol
     again = BoostNetClassifier(**params).fit(Xtr[:600], ytr[:600])
     np.testing.assert_array_equal(again.coef_, est.coef_)
+
+
+def test_a_loop_whose_entering_units_keep_leaving_stops(monkeypatch):
+    # iris, standardised, at the path's smallest lambda (near-separable): the loose re-fits
+    # settled before moving the entering unit off zero, it left, the next pool found it again;
+    # the loop cycled so for 8032 steps (66 s) before the stall window caught it. Now a second
+    # such step in a row continues the re-fit to its tolerance, and a re-fit that can neither
+    # reach it nor take a unit in stops the run as stalled.
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import train_test_split
+
+    from boostnet import _greedy
+
+    X, y = load_iris(return_X_y=True)
+    Xtr, _, ytr, _ = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    Xtr = (Xtr - Xtr.mean(axis=0)) / Xtr.std(axis=0)
+    runs, real = [], _greedy._Loop.commit
+
+    def commit(self, W, c, r, H, tol):
+        before = self.state.n_units if hasattr(self, "state") else 0
+        new = np.asarray(r.coef)[before:]
+        runs.append(H.shape[1] > before and not (new != 0).any())
+        return real(self, W, c, r, H, tol)
+
+    monkeypatch.setattr(_greedy._Loop, "commit", commit)
+    est = BoostNetClassifier(random_state=0, alpha="auto", selection="best").fit(Xtr, ytr)
+    assert est.stop_reason_ in ("certificate", "stalled")
+    assert est.n_iter_ < 100
+    # never more than two growing steps in a row whose entering units all left at once
+    streak = 0
+    for futile in runs:
+        streak = streak + 1 if futile else 0
+        assert streak <= 2
