@@ -42,9 +42,6 @@ PATH_PATIENCE = 2
 #: only chooses lambda and the final fit certifies at ``tol``: a point is certified when one pool
 #: finds no unit above ``lambda (1 + PATH_TOL)``.
 PATH_TOL = 0.25
-#: Default of ``selection``: how ``alpha="auto"`` chooses lambda from the held-out scores
-#: (measured: experiments/speed_suite.py and path_bench.py, see docs/python-api.md "Choosing lambda").
-SELECTION = "1se"
 #: Default of ``tol`` (measured: experiments/certificate_audit.py --ablation tol=...).
 TOL = 1e-2
 #: Default of ``certify_pools`` (measured: experiments/certificate_audit.py).
@@ -101,7 +98,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         "alpha_min_ratio": [Interval(Real, 0, 1, closed="right")],
         "path_patience": [Interval(Integral, 1, None, closed="left"), None],
         "val_criterion": [StrOptions({"loss", "metric"})],
-        "selection": [StrOptions(set(SELECTIONS))],
+        "selection": [StrOptions(set(SELECTIONS)), None],
         "alpha_ratio": [Interval(Real, 0, 1, closed="right")],
         "sampler": [StrOptions(set(SAMPLERS)), HasMethods(["sample"])],
         "n_candidates": [Interval(Integral, 1, None, closed="left")],
@@ -142,7 +139,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         alpha_min_ratio=1e-3,
         path_patience=PATH_PATIENCE,
         val_criterion="loss",
-        selection=SELECTION,
+        selection=None,
         sampler="mixture",
         n_candidates=2048,
         top_k=32,
@@ -372,7 +369,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
             alpha = rule if rule not in ("ratio", "auto") else self.alpha_
         elif auto:
             path = self._auto_path(X, y, Y, sw, datafit, sampler, rng, xp, callbacks)
-            best = path.best_index(self.selection)
+            best = path.best_index(self.selection or self._default_selection)
             alpha = path.points[best].alpha
             net = path.network(best)
             init = NetworkState(*(xp.asarray(v) for v in (net.W, net.c, net.coef, net.intercept)))
@@ -405,6 +402,8 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
 
     #: What ``alpha=None`` means for this estimator (see the ``alpha`` parameter).
     _default_alpha = "ratio"
+    #: What ``selection=None`` means for this estimator (see the ``selection`` parameter).
+    _default_selection = "best"
 
     def _alpha_rule(self):
         """lambda's rule: a float, ``"ratio"`` (alpha_ratio * lambda_max) or ``"auto"``."""
@@ -701,12 +700,14 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
     val_criterion : {"loss", "metric"}, default="loss"
         What chooses lambda on held-out data: the mean loss (log-loss or squared error), or the
         metric (accuracy or R^2; coarse on small held-out sets).
-    selection : {"1se", "best"}, default="1se"
+    selection : {"best", "1se"} or None, default=None
         ``alpha="auto"``: which lambda of the path is chosen. ``"best"``: the best held-out
         ``val_criterion``. ``"1se"``: the largest lambda whose held-out score is within one
         standard error of the best (the standard error of the best point's mean over the
         held-out rows; glmnet's ``lambda.1se``): a sparser network, cheaper to certify, that
-        the held-out rows cannot tell from the best.
+        the held-out rows cannot tell from the best. None: the estimator's default, ``"best"``
+        for the classifier and ``"1se"`` for the regressor (measured: docs/python-api.md,
+        "Choosing lambda").
     sampler : {"mixture", "random", "pairs"} or sampler object, default="mixture"
         How each step's fresh pool of candidates is drawn. A sampler object has
         ``sample(X, G, m, rng, activation, unit_scale) -> (W, c)`` and may have ``draw`` (the
@@ -894,6 +895,7 @@ class BoostNetRegressor(RegressorMixin, _BaseBoostNet):
     """
 
     _default_alpha = "auto"
+    _default_selection = "1se"
 
     def fit(self, X, y, sample_weight=None):
         """Fit the network.

@@ -598,12 +598,11 @@ def test_train_alpha_auto_writes_the_path(tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert float(chosen["alpha"]) == pytest.approx(m["alpha"])
     assert m["path_points"] == 6
-    # the chosen lambda is the largest within one standard error of the best held-out criterion
-    # (--selection 1se, the default); the test metric is only reported
+    # the chosen lambda has the best held-out criterion (the classifier's default selection);
+    # the test metric is only reported
     val = [float(row["val_score"]) for row in rows]
     best = int(np.argmax(val))
-    within = [v >= val[best] - float(rows[best]["val_se"]) for v in val]
-    assert rows.index(chosen) == within.index(True)
+    assert rows.index(chosen) == best
     assert _is_png(out / "path.png")
     from boostnet.io import load_path
 
@@ -614,11 +613,13 @@ def test_train_alpha_auto_writes_the_path(tmp_path):
     r2 = _run("train", "--config", out / "config.toml", "--out", tmp_path / "again", "--json")
     assert r2.exit_code == 0, r2.output
     assert json.loads(r2.stdout.strip().splitlines()[-1])["alpha"] == m["alpha"]
-    # --selection best: the best held-out criterion
-    r3 = _run("train", "--config", out / "config.toml", "--selection", "best", "--json",
-              "--out", tmp_path / "best")  # fmt: skip
+    # --selection 1se: the largest lambda within one standard error of the best
+    r3 = _run("train", "--config", out / "config.toml", "--selection", "1se", "--json",
+              "--out", tmp_path / "1se")  # fmt: skip
     assert r3.exit_code == 0, r3.output
-    assert json.loads(r3.stdout.strip().splitlines()[-1])["alpha"] == float(rows[best]["alpha"])
+    within = [v >= val[best] - float(rows[best]["val_se"]) for v in val]
+    alpha_1se = float(rows[within.index(True)]["alpha"])
+    assert json.loads(r3.stdout.strip().splitlines()[-1])["alpha"] == pytest.approx(alpha_1se)
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "0", "inf"])
@@ -648,8 +649,9 @@ def test_every_train_default_is_the_estimators():
     from boostnet.app.cli import train
 
     est = BoostNetClassifier().get_params()
-    # options whose None means "the estimator decides" (alpha: per task; max_time: none)
-    deferred = {"alpha", "max_time"}
+    # options whose None means "the estimator decides" (alpha, selection: per task; max_time:
+    # none)
+    deferred = {"alpha", "max_time", "selection"}
     checked = 0
     for name, p in inspect.signature(train).parameters.items():
         if name not in est or name in deferred or name == "callbacks":

@@ -299,10 +299,11 @@ def test_cv_signature_is_the_plain_one_plus_the_cv_keys(kind):
     assert set(c) == (set(p) - chosen) | set(_CVMixin._cv_constraints)
     # one default per parameter, except ``selection``: the CV estimator takes the standard error
     # over its folds (default "best", as LassoCV), alpha="auto" over one held-out part's rows
-    # (default "1se", measured: docs/python-api.md, "Choosing lambda")
+    # (None: per task, measured: docs/python-api.md, "Choosing lambda")
     for k in (set(c) & set(p)) - {"selection"}:
         assert c[k] == p[k], k
-    assert (p["selection"], c["selection"]) == ("1se", "best")
+    assert (p["selection"], c["selection"]) == (None, "best")
+    assert plain._default_selection == ("best" if kind == "classifier" else "1se")
 
 
 @pytest.mark.parametrize("name", ["BoostNetClassifier", "BoostNetRegressor",

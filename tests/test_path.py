@@ -220,14 +220,14 @@ def test_path_stops_on_callback_and_patience(clf_data):
 def test_alpha_auto(clf_data):
     X, y = clf_data
     kw = dict(alpha="auto", random_state=0, n_alphas=6, alpha_min_ratio=0.01, n_candidates=512)
-    est = BoostNetClassifier(selection="best", **kw).fit(X[:240], y[:240])
+    est = BoostNetClassifier(**kw).fit(X[:240], y[:240])  # the classifier's default: "best"
     p = est.path_
     best = p.best_index()
     assert est.alpha_ == p.points[best].alpha
     assert p.val_scores[best] == np.nanmax(p.val_scores)
-    # the one-standard-error rule (the default) continues from a larger lambda of the same path
-    ose = BoostNetClassifier(**kw).fit(X[:240], y[:240])
-    assert ose.selection == "1se" and len(ose.path_.points) == len(p.points)
+    # the one-standard-error rule continues from a larger lambda of the same path
+    ose = BoostNetClassifier(selection="1se", **kw).fit(X[:240], y[:240])
+    assert len(ose.path_.points) == len(p.points)
     i = p.best_index("1se")
     assert ose.alpha_ == p.points[i].alpha >= est.alpha_
     assert p.val_scores[i] >= p.val_scores[best] - p.points[best].val_se
@@ -240,7 +240,7 @@ def test_alpha_auto(clf_data):
     assert est.certificate_["tol"] == est.tol < PATH_TOL
     assert est.certificate_["pools"] == est.certify_pools
     # reproducible from the seed
-    est2 = BoostNetClassifier(selection="best", **kw).fit(X[:240], y[:240])
+    est2 = BoostNetClassifier(**kw).fit(X[:240], y[:240])
     assert np.array_equal(est.coef_, est2.coef_)
     with pytest.raises(ConfigError, match="early_stopping"):
         BoostNetClassifier(alpha="auto", early_stopping=True).fit(X, y)

@@ -120,7 +120,6 @@ Oracle = Enum("Oracle", {k: k for k in ORACLES}, type=str)
 _DEFAULT_ORACLE = Oracle(_D["oracle"])
 Device = Enum("Device", {k: k for k in DEVICES}, type=str)
 Selection = Enum("Selection", {k: k for k in SELECTIONS}, type=str)
-_DEFAULT_SELECTION = Selection(_D["selection"])
 
 
 class Task(str, Enum):
@@ -346,13 +345,14 @@ def train(
         ),
     ] = _D["path_patience"],
     selection: Annotated[
-        Selection,
+        Selection | None,
         typer.Option(
-            help="Path: the lambda --alpha auto keeps: 1se (the largest within one standard "
-            "error of the best held-out loss: sparser) or best.",
+            help="Path: the lambda --alpha auto keeps: best (the best held-out loss) or 1se (the "
+            "largest within one standard error of it: sparser). Default: best for "
+            "classification, 1se for regression.",
             rich_help_panel=_PATH,
         ),
-    ] = _DEFAULT_SELECTION,
+    ] = None,
     show_path: Annotated[
         bool,
         typer.Option(
