@@ -415,6 +415,7 @@ for _cid, _argv, _needle in [
     ("opt-extra-argument", ["surplus"], "unexpected extra argument"),
     ("opt-missing-value", ["--seed"], "requires an argument"),
     ("opt-early-stopping-and-auto", ["--alpha", "auto", "--early-stopping"], "early_stopping"),
+    ("opt-selection-unknown", ["--alpha", "auto", "--selection", "median"], "--selection"),
 ]:
     simple(_cid, 2, _needle, "train", *IRIS, *_argv)
 simple("cmd-unknown-command", 2, "No such command", "tarin")
@@ -440,6 +441,7 @@ toml(
     "toml-params-unknown", 2, "unknown estimator parameter", 'data = "iris"\n[params]\ncolour = 1\n'
 )
 toml("toml-unknown-key", 2, "unknown configuration key 'colour'", "colour = 3\n")
+toml("toml-selection-unknown", 2, "'selection' parameter", 'data = "iris"\nselection = "median"\n')
 toml("toml-not-utf8", 2, "c.toml: not UTF-8", b'data = "ir\xffis"\n')
 toml("toml-syntax", 2, "c.toml", "data = \n")
 toml("toml-seed-negative", 2, "seed must be at least 0", 'data = "iris"\nseed = -1\n')
