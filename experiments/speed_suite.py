@@ -17,6 +17,13 @@ time against the metric, both methods) to ``--out``.
 the final objective, so settings can be compared at equal data (e.g. units per step: steps, units
 and objective at the certificate).
 
+A dotted NAME (in ``--ablation`` or ``--params``) is a module constant of boostnet, set for each
+boostnet fit and restored after it: the loop's internal choices compared seed by seed in one
+process (the variants of a seed are fitted back to back), e.g.
+
+    python experiments/speed_suite.py --sets digits c11 --seeds 0,1,2 \
+        --ablation boostnet._greedy._WORKING_SET=64,0
+
 ``--seeds 0,1,2`` fits both methods once per seed (``random_state``; the split stays fixed) and
 prints the means (the ratio is mean time over mean time); the CSV keeps one row per seed. One
 boostnet fit's time moves by 10-30 % with its trajectory (which units a pool happens to find), so a
@@ -28,6 +35,8 @@ single seed cannot separate changes smaller than that:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import json
 import math
 import sys
@@ -144,10 +153,12 @@ def run_set(name, params, mlp_cache, seed=0):
         t_mlp = fit_timed(mlp, Xtr, ytr)
         mlp_cache[name, seed] = (float(mlp.score(Xte, yte)), t_mlp)
     mlp_score, t_mlp = mlp_cache[name, seed]
+    est_params = {k: v for k, v in params.items() if "." not in k}
     est = (BoostNetClassifier if task == "classification" else BoostNetRegressor)(
-        random_state=seed, **params
+        random_state=seed, **est_params
     )
-    t_bn = fit_timed(est, Xtr, ytr)
+    with switched({k: v for k, v in params.items() if "." in k}):
+        t_bn = fit_timed(est, Xtr, ytr)
     # summed here rather than with boostnet._greedy.phase_times so that the script also runs
     # against older boostnet versions (the "before" column of a comparison)
     phases = {k: 0.0 for k in ("sample", "score", "refine", "slide", "refit")}
@@ -175,6 +186,37 @@ def run_set(name, params, mlp_cache, seed=0):
         "ratio": t_bn / t_mlp,
         **{f"{k}_s": v for k, v in phases.items()},
     }
+
+
+def _switch_target(name: str):
+    """``(module, attribute)`` of a dotted switch ``boostnet.<module>.<NAME>``; ValueError if there
+    is no such module constant."""
+    mod_name, _, attr = name.rpartition(".")
+    if not mod_name.startswith("boostnet"):
+        raise ValueError(f"a switch names a boostnet module constant, got {name!r}")
+    try:
+        module = importlib.import_module(mod_name)
+    except ImportError:
+        raise ValueError(f"no module {mod_name!r} (switch {name!r})") from None
+    if not hasattr(module, attr):
+        raise ValueError(f"{mod_name} has no {attr!r} (switch {name!r})")
+    return module, attr
+
+
+@contextlib.contextmanager
+def switched(switches: dict):
+    """Set module constants (``{"boostnet._greedy._WORKING_SET": 0}``) for one fit, then restore
+    them: A/B pairs of the loop's internal choices, fitted alternately in one process."""
+    saved = []
+    try:
+        for name, value in switches.items():
+            module, attr = _switch_target(name)
+            saved.append((module, attr, getattr(module, attr)))
+            setattr(module, attr, value)
+        yield
+    finally:
+        for module, attr, value in reversed(saved):
+            setattr(module, attr, value)
 
 
 def summarise(rows):
@@ -290,6 +332,11 @@ def main(argv=None):
         if not eq or not key or not vals:
             ap.error(f"--ablation takes NAME=V1,V2,..., got {args.ablation!r}")
         variants = [{**params, key: _value(v)} for v in vals.split(",")]
+    for name in {k for p in variants for k in p if "." in k}:
+        try:
+            _switch_target(name)
+        except ValueError as exc:
+            ap.error(str(exc))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     prov = provenance()
@@ -300,8 +347,9 @@ def main(argv=None):
     # one warm-up fit so that the one-off loading of compiled kernels is not charged to a set
     BoostNetClassifier(random_state=0, max_units=2).fit(*load_iris(return_X_y=True))
     for name in args.sets:
-        for p in variants:
-            for seed in seeds:
+        # the variants of one seed run back to back: pairs close in time (the host's speed drifts)
+        for seed in seeds:
+            for p in variants:
                 row = run_set(name, p, mlp_cache, seed)
                 rows.append({**row, **prov})
                 print(

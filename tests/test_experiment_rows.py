@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import json
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,40 @@ def test_speed_suite_ablation_values_and_malformed_options(monkeypatch, tmp_path
         assert exc.value.code == 2
     assert not (tmp_path / "x").exists()
     assert "usage" in capsys.readouterr().err
+
+
+def test_speed_suite_switches_set_a_module_constant_for_each_fit_and_restore_it(
+    monkeypatch, tmp_path
+):
+    from boostnet import _greedy
+
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    speed_suite = importlib.import_module("speed_suite")
+    before = _greedy._TAIL_SLIDE_MAX
+    with speed_suite.switched({"boostnet._greedy._TAIL_SLIDE_MAX": 0}):
+        assert _greedy._TAIL_SLIDE_MAX == 0
+    assert _greedy._TAIL_SLIDE_MAX == before
+    with pytest.raises(RuntimeError), speed_suite.switched({"boostnet._greedy._TAIL_SLIDE_MAX": 0}):
+        raise RuntimeError  # restored on the way out of a failed fit too
+    assert _greedy._TAIL_SLIDE_MAX == before
+    # the fits see it: a spy on the loop reads the constant while fitting
+    seen, real = [], _greedy._Loop.slide_budget
+
+    def budget(self, m):
+        seen.append(_greedy._TAIL_SLIDE_MAX)
+        return real(self, m)
+
+    monkeypatch.setattr(_greedy._Loop, "slide_budget", budget)
+    speed_suite.main(["--sets", "iris", "--out", str(tmp_path),
+                      "--ablation", "boostnet._greedy._TAIL_SLIDE_MAX=16,3"])  # fmt: skip
+    assert set(seen) == {16, 3} and _greedy._TAIL_SLIDE_MAX == before
+    got = read(tmp_path / "speed.csv")
+    assert [json.loads(r["params"]) for r in got] == [
+        {"boostnet._greedy._TAIL_SLIDE_MAX": 16},
+        {"boostnet._greedy._TAIL_SLIDE_MAX": 3},
+    ]
+    for bad in ("boostnet._greedy._NO_SUCH=1", "os.path=1", "boostnet.nomodule.X=1"):
+        with pytest.raises(SystemExit) as exc:
+            speed_suite.main(["--sets", "iris", "--out", str(tmp_path / "x"), "--ablation", bad])
+        assert exc.value.code == 2
+    assert not (tmp_path / "x").exists()
