@@ -262,6 +262,7 @@ class CorrectiveRefit:
             decrease_tol=dtol,
             model=model,
             deadline=deadline,
+            min_iter=1 if n_new > 0 else 0,
         )
 
 
@@ -297,7 +298,7 @@ class PartialRefit:
         r = refit(
             xp.take(H, wi, axis=1), Y, a, datafit, penalty, coef0[wi], intercept, tol=tol,
             max_iter=max_iter, offset=xp.take(H, rest, axis=1) @ coef0[rest], decrease_tol=dtol,
-            deadline=deadline,
+            deadline=deadline, min_iter=1 if n_new > 0 else 0,
         )  # fmt: skip
         coef = xp.asarray(coef0, dtype=xp.float64).copy()
         coef[wi] = r.coef

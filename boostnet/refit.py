@@ -225,6 +225,9 @@ class CurvatureModel:
         ``n / n_rows``.
     age : int
         Outer iterations since the weights were taken.
+    lost : array, shape (n_rows, K), or None
+        The weights shed from ``C`` (:meth:`build`; float32, device), for the diagonal entries
+        they carried most of; None where none were shed.
     """
 
     B: np.ndarray
@@ -234,6 +237,7 @@ class CurvatureModel:
     stride: int
     scale: float
     age: int = 0
+    lost: object = field(default=None, repr=False)
     _centred: tuple | None = field(default=None, repr=False)
 
     @classmethod
@@ -247,7 +251,13 @@ class CurvatureModel:
         model of slightly smaller weights: still positive semi-definite, and consistent between
         ``B``, ``hc`` and ``s``). With many classes most rows are far from most classes'
         boundaries (``p_tk (1 - p_tk)`` near 0), so each output's matrix is formed from a fraction
-        of the rows.
+        of the rows. Where that took most of a diagonal entry (``B_k[j, j]`` below the shed rows'
+        share ``sum_shed C_tk h_tj^2``), the share is added back (``O(n m K)``; still positive
+        semi-definite): a unit active only on an output's shed rows would otherwise have zero
+        curvature there, and coordinate descent, which skips a coordinate of zero curvature, could
+        never move it (on near-separable iris a unit that should enter stayed out for 2000
+        iterations, and the loop cycled). Adding the share to every entry instead made c11's
+        fits 25 % slower (178 steps instead of 149, seeds 0-2): the models' steps shorter.
         """
         xp = get_namespace(C)
         n = H.shape[0]
@@ -264,7 +274,9 @@ class CurvatureModel:
         H32, C32 = H.astype(np.float32), C.astype(np.float32)
         rows = [slice(None)] * cols  # per output: the rows its matrix is formed from
         shedding = shed > 0 and not constant
+        lost = None  # the weights shed, (n_rows, K), where any were
         if shedding:
+            full = C32
             C32 = C32.copy()
             for k in range(cols):
                 order = xp.argsort(C32[:, k])
@@ -272,15 +284,18 @@ class CurvatureModel:
                 if 2 * light >= C32.shape[0]:  # only where it halves the work at least
                     C32[order[:light], k] = 0.0
                     rows[k] = xp.sort(order[light:])
+            lost = full - C32
         root = xp.sqrt(C32)
         B = np.empty((cols, H.shape[1], H.shape[1]))
         for k in range(cols):
             S = H32[rows[k]] * root[rows[k], k : k + 1]
             B[k] = scale * to_numpy(S.T @ S)
+        if lost is not None:
+            _restore_diagonal(B, scale * to_numpy(tdot(H32 * H32, lost)).T)
         C64 = C32.astype(np.float64) if shedding else C  # the weights the matrices were built with
         hc = scale * to_numpy(tdot(H, C64)).T.astype(np.float64)
         s = scale * to_numpy(C64.sum(axis=0)).astype(np.float64)
-        return cls(B, hc, np.maximum(s, 1e-300), C32, stride, scale)
+        return cls(B, hc, np.maximum(s, 1e-300), C32, stride, scale, lost=lost)
 
     @property
     def n_units(self) -> int:
@@ -290,8 +305,9 @@ class CurvatureModel:
         """The model of the units ``keep`` (host indices) only."""
         ix = np.ix_(np.arange(self.B.shape[0]), keep, keep)
         return CurvatureModel(
-            self.B[ix], self.hc[:, keep], self.s, self.C, self.stride, self.scale, self.age
-        )
+            self.B[ix], self.hc[:, keep], self.s, self.C, self.stride, self.scale, self.age,
+            self.lost,
+        )  # fmt: skip
 
     def extend(self, H) -> CurvatureModel:
         """The model of ``H`` (n, m_old + m_new), whose first ``m_old`` columns are this model's
@@ -307,9 +323,13 @@ class CurvatureModel:
             cross = self.scale * to_numpy((Hn * self.C[:, k : k + 1]).T @ Hs)  # (m_new, m)
             B[k, m_old:, :] = cross
             B[k, :, m_old:] = cross.T
+        if self.lost is not None:  # the new diagonal entries shedding emptied (build)
+            _restore_diagonal(
+                B[:, m_old:, m_old:], self.scale * to_numpy(tdot(Hn * Hn, self.lost)).T
+            )
         hc_new = self.scale * to_numpy(H[:: self.stride, m_old:].T @ self.C).T
         hc = np.concatenate([self.hc, hc_new.astype(np.float64)], axis=1)
-        return CurvatureModel(B, hc, self.s, self.C, self.stride, self.scale, self.age)
+        return CurvatureModel(B, hc, self.s, self.C, self.stride, self.scale, self.age, self.lost)
 
     def centred(self, dtype=np.float64):
         """``A_k = B_k - s_k mu_k mu_k^T`` (stored as ``dtype``), ``s`` and ``mu_k = hc_k / s_k``:
@@ -323,6 +343,14 @@ class CurvatureModel:
             self._centred = (A, mu)
         A, mu = self._centred
         return A, self.s, mu
+
+
+def _restore_diagonal(B, lost):
+    """Add the shed rows' share ``lost[k]`` (K, m) to the diagonal entries of ``B[k]`` (K, m, m)
+    that kept less than it (:meth:`CurvatureModel.build`), in place."""
+    i = np.arange(B.shape[1])
+    kept = B[:, i, i]
+    B[:, i, i] += np.where(kept < lost, lost, 0.0)
 
 
 def refit(
@@ -340,6 +368,7 @@ def refit(
     decrease_tol=0.0,
     model: CurvatureModel | None = None,
     deadline: float | None = None,
+    min_iter: int = 0,
 ) -> RefitResult:
     """Solve the finite L1 problem on fixed features by proximal Newton (see the module doc).
 
@@ -371,6 +400,11 @@ def refit(
     model : CurvatureModel, optional
         The curvature model to start from (the previous re-fit's, carried over to these units by
         the loop); rebuilt here when it has aged ``_MODEL_EVERY`` outer iterations.
+    min_iter : int
+        Outer iterations taken even if the warm start already meets ``tol``: the loop asks for one
+        when units enter, since a unit scoring above ``alpha`` cannot stay at zero at the optimum,
+        while a loose tolerance may accept the warm start with it there (the unit would leave and
+        the next pool find it again, step after step).
 
     Returns
     -------
@@ -406,7 +440,7 @@ def refit(
     gap = gap_at(obj)
     obj_start, start = obj, (W_host, b, F, loss, pen, G, HtG, gb, obj, gap)
     n_iter, sweeps = 0, 0
-    converged = gap <= tol * max(obj, 1e-12)
+    converged = gap <= tol * max(obj, 1e-12) and min_iter <= 0
     stalled = False  # stopped by decrease_tol, before the gap reached tol
     # a model carried over from the previous re-fit (same units), if any
     cache = model if model is not None and m > 0 and model.n_units == m else None
@@ -570,7 +604,7 @@ def refit(
             # failed: a slow Newton step means a wrong active set, and that one is gone)
             moved = _NEWTON_RETRY and failed is not None and not np.array_equal(W_host != 0, failed)
             newton = newton and gap <= (_NEWTON_GAP if moved else reach) * max(obj, 1e-12)
-        converged = gap <= tol * max(obj, 1e-12)
+        converged = gap <= tol * max(obj, 1e-12) and n_iter >= min_iter
         stalled = decrease_tol > 0 and t == 1.0 and decrease <= decrease_tol
     if not math.isfinite(gap):
         gap = gap_at(obj)

@@ -268,6 +268,25 @@ def test_the_carried_curvature_model_equals_a_fresh_one(K, constant, rng):
     np.testing.assert_allclose(A[0], A[0].T, atol=1e-5 * abs(A[0]).max())
 
 
+def test_a_unit_on_an_output_s_shed_rows_keeps_its_curvature(rng):
+    # unit 1 is active only on rows that output 0's shed model leaves out: its diagonal there
+    # must stay positive, carried (extend) as built. With a zero diagonal, coordinate descent
+    # skipped the unit for good (a re-fit stuck for 2000 iterations on iris: tests/test_greedy.py)
+    from boostnet.refit import CurvatureModel
+
+    n, K = 400, 3
+    heavy = np.arange(n) < 40
+    C = np.where(heavy[:, None], 1.0, 1e-5) * (0.5 + rng.random((n, K)))
+    C[:, 1:] = 0.5 + rng.random((n, K - 1))
+    H = np.column_stack([rng.standard_normal(n), np.where(heavy, 0.0, rng.random(n))])
+    built = CurvatureModel.build(H, C, False, shed=1e-2)
+    assert (np.asarray(built.C)[~heavy, 0] == 0).all()  # output 0's light rows are shed
+    carried = CurvatureModel.build(H[:, :1], C, False, shed=1e-2).extend(H)
+    np.testing.assert_allclose(carried.B, built.B, rtol=1e-5)
+    A, _, _ = built.centred()
+    assert A[0, 1, 1] > 0
+
+
 @pytest.mark.parametrize("start", [0.0, 0.3, 1.0, 5.0, 1e6])
 def test_the_block_norm_is_the_same_root_from_any_warm_start(start, rng):
     # the group step's ||w||: the root of sum_k (Dz_k / (D_k nu + alpha))^2 = 1, found by Newton
@@ -288,8 +307,9 @@ def test_the_block_norm_is_the_same_root_from_any_warm_start(start, rng):
 
 def test_a_shed_curvature_model_is_the_model_of_the_kept_weights(rng):
     # per output, the lightest rows carrying at most `shed` of the weight get weight 0, but only
-    # where they are at least half of the rows; the model is then exactly the one of those
-    # weights (B, hc and s consistent, A_k positive semi-definite)
+    # where they are at least half of the rows; the model is then the one of those weights (B,
+    # hc and s consistent, A_k positive semi-definite), except that a diagonal entry whose weight
+    # was mostly shed gets the shed share back
     from boostnet.refit import CurvatureModel
 
     n, m, K, shed = 400, 7, 3, 1e-2
@@ -298,6 +318,7 @@ def test_a_shed_curvature_model_is_the_model_of_the_kept_weights(rng):
     C[:, 0] = np.where(rng.random(n) < 0.2, 1.0, 1e-6) * rng.random(n)  # concentrated: shed
     C[:, 1] = 0.5 + rng.random(n)  # spread: the lightest 1 % are few rows, kept exact
     C[:, 2] = rng.random(n) ** 8  # a long light tail
+    H[C[:, 0] > 1e-5, -1] = 0.0  # the last unit lives on output 0's light rows only
     model = CurvatureModel.build(H, C, False, shed=shed)
     kept = np.asarray(model.C, dtype=np.float64)
     for k in range(K):
@@ -310,7 +331,16 @@ def test_a_shed_curvature_model_is_the_model_of_the_kept_weights(rng):
     assert (kept[:, 0] == 0).sum() >= n // 2
     assert (kept[:, 1] == 0).sum() == 0
     ref = CurvatureModel.build(H, kept, False)
-    np.testing.assert_allclose(model.B, ref.B, rtol=1e-5, atol=1e-5 * abs(ref.B).max())
+    off = ~np.eye(m, dtype=bool)
+    tol = 1e-5 * abs(ref.B).max()
+    np.testing.assert_allclose(model.B[:, off], ref.B[:, off], rtol=1e-5, atol=tol)
+    kept_diag, lost_diag = ((H * H).T @ kept).T, ((H * H).T @ (C - kept)).T
+    restored = kept_diag < lost_diag
+    assert restored[0, -1] and not restored[:, :-1].any()  # that unit's entry only
+    expected = np.where(restored, kept_diag + lost_diag, kept_diag)
+    np.testing.assert_allclose(
+        np.stack([np.diag(b) for b in model.B]), expected, rtol=1e-5, atol=tol
+    )
     np.testing.assert_allclose(model.hc, ref.hc, rtol=1e-6)
     np.testing.assert_allclose(model.s, ref.s, rtol=1e-6)
     A, _, _ = model.centred()

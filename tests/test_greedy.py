@@ -412,34 +412,52 @@ def test_the_tail_refits_working_sets_and_still_certifies(digits_split, monkeypa
     np.testing.assert_array_equal(again.coef_, est.coef_)
 
 
-def test_a_loop_whose_entering_units_keep_leaving_stops(monkeypatch):
-    # iris, standardised, at the path's smallest lambda (near-separable): the loose re-fits
-    # settled before moving the entering unit off zero, it left, the next pool found it again;
-    # the loop cycled so for 8032 steps (66 s) before the stall window caught it. Now a second
-    # such step in a row continues the re-fit to its tolerance, and a re-fit that can neither
-    # reach it nor take a unit in stops the run as stalled.
+def test_a_near_separable_fit_at_a_tiny_lambda_certifies():
+    # iris, standardised, at the path's smallest lambda (near-separable). The shed curvature model
+    # gave an entering unit, active only on rows that one class's matrix left out, zero curvature
+    # there; coordinate descent skips such a coordinate, so the unit never moved off zero, left,
+    # and the next pool found it again: 8032 steps (66 s), later stopped as stalled. The shed rows'
+    # share of the diagonal is now kept, and the fit certifies.
     from sklearn.datasets import load_iris
     from sklearn.model_selection import train_test_split
-
-    from boostnet import _greedy
 
     X, y = load_iris(return_X_y=True)
     Xtr, _, ytr, _ = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
     Xtr = (Xtr - Xtr.mean(axis=0)) / Xtr.std(axis=0)
-    runs, real = [], _greedy._Loop.commit
-
-    def commit(self, W, c, r, H, tol):
-        before = self.state.n_units if hasattr(self, "state") else 0
-        new = np.asarray(r.coef)[before:]
-        runs.append(H.shape[1] > before and not (new != 0).any())
-        return real(self, W, c, r, H, tol)
-
-    monkeypatch.setattr(_greedy._Loop, "commit", commit)
     est = BoostNetClassifier(random_state=0, alpha="auto", selection="best").fit(Xtr, ytr)
-    assert est.stop_reason_ in ("certificate", "stalled")
-    assert est.n_iter_ < 100
-    # never more than two growing steps in a row whose entering units all left at once
-    streak = 0
-    for futile in runs:
-        streak = streak + 1 if futile else 0
-        assert streak <= 2
+    assert est.stop_reason_ == "certificate"
+    assert est.n_iter_ < 60
+
+
+def test_a_loop_whose_entering_units_keep_leaving_stops(monkeypatch):
+    # a re-fit that can neither reach its tolerance nor take an entering unit in (simulated: the
+    # entering units' weights held at zero, the gap not reached): the second such step in a row
+    # is continued to its tolerance, and when that does not help either the run stops as stalled
+    # with the model of its last complete step, instead of cycling
+    import dataclasses
+
+    from sklearn.datasets import load_iris
+
+    from boostnet import _greedy
+
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    calls, real = [], _greedy.CorrectiveRefit.__call__
+
+    def hold_out(self, H, Y, a, datafit, penalty, coef0, intercept, F, n_new, tol, *rest):
+        calls.append((n_new, rest[1]))  # entering units, decrease_tol
+        if n_new == 0:
+            return real(self, H, Y, a, datafit, penalty, coef0, intercept, F, n_new, tol, *rest)
+        m = H.shape[1] - n_new
+        r = real(self, H[:, :m], Y, a, datafit, penalty, coef0[:m], intercept, F, 0, tol, *rest)
+        coef = np.concatenate([r.coef, np.zeros((n_new, Y.shape[1]))])
+        return dataclasses.replace(r, coef=coef, gap=np.inf, converged=False)
+
+    monkeypatch.setattr(_greedy.CorrectiveRefit, "__call__", hold_out)
+    est = BoostNetClassifier(random_state=0, max_units=50).fit(X, y)
+    assert est.stop_reason_ == "stalled"
+    growing = [c for c in calls if c[0] > 0]
+    # two futile steps, the second continued (decrease_tol 0) once, then the stop
+    assert len(growing) == 3
+    assert growing[2][1] == 0.0
+    assert est.n_units_ == 0
