@@ -30,7 +30,8 @@ asked to stop), ``interrupted`` (KeyboardInterrupt), ``stalled`` (the best unit 
 after re-fitting to 1e-14, or the objective has not decreased for ``_STALL_WINDOW`` steps: only
 rounding separates the best unit from lambda; or twice in a row the entering units all left at
 once and the second step's re-fit, continued, could neither reach its tolerance nor take a unit in:
-the re-fit cannot make progress, as on near-separable data at a tiny lambda). The model is only
+the re-fit cannot make progress: a safety net, once hit by a curvature model that gave an
+entering unit zero curvature, see ``boostnet.refit.CurvatureModel.build``). The model is only
 replaced once a step has completed, so every stop leaves a complete, valid network. Library code
 never prints; progress goes through callbacks.
 """
@@ -731,7 +732,8 @@ class _Loop:
             # twice in a row a re-fit left every entering unit at zero before its tolerance
             # (loose re-fits settle, decrease_tol, before the units move off zero): they leave,
             # and the next pool finds them again (a near-separable iris at a tiny lambda cycled
-            # so for 8000 steps). Continue it to its tolerance; if it can neither reach it nor
+            # so for 8000 steps, before the curvature model's emptied diagonal entries were
+            # restored). Continue it to its tolerance; if it can neither reach it nor
             # take a unit in, the loop has no way forward: the step is kept, the run stops
             # (stalled)
             if dtol > 0:

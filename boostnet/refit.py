@@ -258,7 +258,7 @@ class CurvatureModel:
         curvature there, and coordinate descent, which skips a coordinate of zero curvature, could
         never move it (on near-separable iris a unit that should enter stayed out for 2000
         iterations, and the loop cycled). Adding the share to every entry instead made c11's
-        fits 25 % slower (178 steps instead of 149, seeds 0-2): the models' steps shorter.
+        fits 40 % slower (178 steps instead of 141, seeds 0-2): the models' steps shorter.
         """
         xp = get_namespace(C)
         n = H.shape[0]
