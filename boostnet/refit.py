@@ -285,7 +285,8 @@ class CurvatureModel:
                 if 2 * light >= C32.shape[0]:  # only where it halves the work at least
                     C32[order[:light], k] = 0.0
                     rows[k] = xp.sort(order[light:])
-            lost = full - C32
+            if any(not isinstance(r, slice) for r in rows):  # some output shed rows
+                lost = full - C32
         root = xp.sqrt(C32)
         B = np.empty((cols, H.shape[1], H.shape[1]))
         for k in range(cols):
