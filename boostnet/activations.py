@@ -72,6 +72,18 @@ class Activation:
         upstream *= self.derivative(z)
         return upstream
 
+    def derivative_at(self, h):
+        """Return ``act'(z)`` from ``h = act(z)`` (a new array, same shape): relu ``h > 0``, tanh
+        ``1 - h^2``, sigmoid ``h (1 - h)``; zero for sign."""
+        xp = get_namespace(h)
+        if self.name == "relu":
+            return (h > 0).astype(h.dtype)
+        if self.name == "sigmoid":
+            return h * (1 - h)
+        if self.name == "tanh":
+            return 1 - h * h
+        return xp.zeros_like(h)
+
     def derivative(self, z):
         """Return ``act'(z)`` (a new array, same shape as ``z``); zero a.e. for sign."""
         xp = get_namespace(z)

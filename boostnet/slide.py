@@ -54,6 +54,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from ._backend import get_namespace, to_float, to_numpy
 from .activations import Activation, projection_scale
@@ -234,6 +235,101 @@ def slide(
     return Slide(W1, c1, H1, loss0, loss1, n_steps, t)
 
 
+# ---- the descent's passes over the rows on the CPU: one compiled loop each ------------------------
+# With many units the descent's n x m arrays are large (c26: 15 000 x 590 float32, 35 MB) and this
+# CPU moves 4-5 GB/s: the generic expressions' temporaries cost more than the products (a trial's
+# ``act((Z - t D) s)`` 120 ms as three temporaries and an activation, 29 ms in one loop writing both
+# arrays; the backward pass through the activation and its column sums 46 -> 26 ms).
+_RELU, _TANH, _SIGMOID = 0, 1, 2
+_CODES = {"relu": _RELU, "tanh": _TANH, "sigmoid": _SIGMOID}
+
+
+@njit(cache=True, nogil=True)
+def _trial_rows(Z, D, t, s, Zt, A, code):  # pragma: no cover - compiled
+    """``Zt = (Z - t D) s`` (columns scaled by ``s``) and, for relu, ``A = max(Zt, 0)``."""
+    n, m = Z.shape
+    for i in range(n):
+        for j in range(m):
+            v = (Z[i, j] - t * D[i, j]) * s[j]
+            Zt[i, j] = v
+            if code == 0:
+                A[i, j] = v if v > 0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _chain_rows(M, A, code):  # pragma: no cover - compiled
+    """``M *= act'`` from the activations ``A`` (relu: ``A > 0``; tanh ``1 - A^2``; sigmoid
+    ``A (1 - A)``), in place; returns the column sums (float64)."""
+    n, m = M.shape
+    g = np.zeros(m)
+    for i in range(n):
+        for j in range(m):
+            h = A[i, j]
+            if code == 0:
+                v = M[i, j] if h > 0 else 0.0
+            elif code == 1:
+                v = M[i, j] * (1.0 - h * h)
+            else:
+                v = M[i, j] * (h * (1.0 - h))
+            M[i, j] = v
+            g[j] += v
+    return g
+
+
+class _Rows:
+    """The descent's n x m arrays (pre-activations ``Z``, a trial's ``Zt``, activations ``A``,
+    the backward pass ``M``, the direction ``D``), allocated once per slide, and its passes over
+    them: compiled loops on NumPy arrays, array expressions on any other module."""
+
+    def __init__(self, X, m, activation: Activation, XT):
+        xp = get_namespace(X)
+        self.X, self.XT, self.act, self.xp = X, XT, activation, xp
+        self.code = _CODES[activation.name] if isinstance(X, np.ndarray) else None
+        n, dt = X.shape[0], X.dtype
+        self.Z, self.Zt, self.A, self.M, self.D = (xp.empty((n, m), dtype=dt) for _ in range(5))
+
+    def preactivations(self, W, c, out):
+        """``out = X W^T + c`` (one pass over the rows)."""
+        dt = self.X.dtype
+        self.xp.matmul(self.X, W.T.astype(dt, copy=False), out=out)
+        out += c.astype(dt, copy=False)
+        return out
+
+    def start(self, W, c):
+        """``Z`` and ``A`` at the units ``(W, c)``; returns ``A``."""
+        return self.act(self.preactivations(W, c, self.Z), out=self.A)
+
+    def trial(self, t: float, s):
+        """``Zt = (Z - t D) s`` and ``A = act(Zt)``: the units moved by ``t`` along the direction
+        and projected (``s``); returns ``A``."""
+        dt = self.X.dtype
+        s = s.astype(dt, copy=False)
+        if self.code is not None:
+            _trial_rows(self.Z, self.D, dt.type(t), s, self.Zt, self.A, self.code)
+            if self.code == _RELU:
+                return self.A
+        else:
+            self.xp.multiply(self.D, -t, out=self.Zt)
+            self.Zt += self.Z
+            self.Zt *= s
+        return self.act(self.Zt, out=self.A)
+
+    def accept(self):
+        """The trial point becomes the current one."""
+        self.Z, self.Zt = self.Zt, self.Z
+
+    def gradient(self, G, coef):
+        """The units' gradient at the current point (:func:`units_gradient`, from ``A``)."""
+        xp, dt = self.xp, self.X.dtype
+        M = xp.matmul(G.astype(dt, copy=False), coef.T, out=self.M)
+        if self.code is not None:
+            gc = xp.asarray(_chain_rows(M, self.A, self.code), dtype=dt)
+        else:
+            M *= self.act.derivative_at(self.A)
+            gc = M.sum(axis=0)
+        return rows_product(M.T, self.X, self.XT), gc
+
+
 def _descend(
     X, Y, a, datafit, W, c, coef, intercept, activation, unit_scale, steps, step, XT, metric=None
 ):  # fmt: skip
@@ -243,23 +339,19 @@ def _descend(
     xp = get_namespace(X)
     radius = 1.0 if activation.homogeneous else unit_scale
     dt = X.dtype
+    rows = _Rows(X, W.shape[0], activation, XT)
 
-    def at(Z):
-        loss, G = datafit.value_grad(Y, activation(Z) @ coef + intercept, a)
-        return to_float(loss), Z, G
-
-    def preactivations(W, c):  # X W^T + c: a pass over the rows
-        Z = X @ W.T.astype(dt, copy=False)
-        Z += c.astype(dt, copy=False)
-        return Z
+    def at(A):
+        loss, G = datafit.value_grad(Y, A @ coef + intercept, a)
+        return to_float(loss), G
 
     # per-unit scaling by 1 / ||w_j|| (module doc); every active unit has a nonzero weight row,
     # the floor only guards the division
     wn = xp.sqrt((coef * coef).sum(axis=1))
     inv = (1.0 / xp.maximum(wn, _MASS_FLOOR * wn.max())).astype(dt, copy=False)
 
-    def direction(Z, G, W, c):
-        gW, gc = units_gradient(X, Z, G, coef, activation, XT)
+    def direction(G, W, c):
+        gW, gc = rows.gradient(G, coef)
         gW, gc = gW * inv[:, None], gc * inv
         if metric is None:
             return gW, gc
@@ -272,8 +364,8 @@ def _descend(
             g = g @ metric
         return g[:, :-1], g[:, -1]
 
-    loss, Z, G = at(preactivations(W, c))
-    gW, gc = direction(Z, G, W, c)
+    loss, G = at(rows.start(W, c))
+    gW, gc = direction(G, W, c)
     largest = to_float(xp.sqrt((gW * gW).sum(axis=1) + gc * gc).max())
     if not largest > 0.0:
         return W, c, 0, step
@@ -282,22 +374,23 @@ def _descend(
     while n_steps < steps:
         # the projection scales each unit, so the trial units' pre-activations are
         # s (Z - t D) with D = X gW^T + gc: one pass over the rows per direction, none per trial
-        D = preactivations(gW, gc)
+        rows.preactivations(gW, gc, rows.D)
         for _ in range(_MAX_HALVINGS):
             W_new, c_new = W - t * gW, c - t * gc
             s = projection_scale(W_new, c_new, activation, unit_scale)
             W_new *= s[:, None]
             c_new *= s
-            trial = at((Z - t * D) * s.astype(dt, copy=False))
+            trial = at(rows.trial(t, s))
             if trial[0] < loss:
                 break
             t *= 0.5
         else:
             break
+        rows.accept()
         W, c, n_steps = W_new, c_new, n_steps + 1
-        loss, Z, G = trial
+        loss, G = trial
         if n_steps < steps:
-            gW, gc = direction(Z, G, W, c)
+            gW, gc = direction(G, W, c)
             t *= 1.5
     return W, c, n_steps, t
 

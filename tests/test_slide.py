@@ -322,3 +322,44 @@ def test_the_loop_slides_whitened_when_switched_on(digits_split, monkeypatch):
     assert not np.array_equal(white.hidden_weights_, plain.hidden_weights_)
     np.testing.assert_array_equal(white.hidden_weights_, again.hidden_weights_)
     assert all(np.isfinite(r.objective) for r in white.history_)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_the_compiled_row_passes_equal_the_array_expressions(activation, rng):
+    # on NumPy arrays the descent's trial and backward pass are compiled loops (boostnet.slide
+    # _Rows); any other array module runs the array expressions: the same figures
+    from boostnet.slide import _Rows
+
+    act = ACTIVATIONS[activation]
+    n, d, m, K = 70, 4, 9, 3
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    W, c = rng.standard_normal((m, d)), rng.standard_normal(m)
+    gW, gc = rng.standard_normal((m, d)), rng.standard_normal(m)
+    G, coef = rng.standard_normal((n, K)), rng.standard_normal((m, K))
+    s = rng.random(m) + 0.5
+    out = []
+    for compiled in (True, False):
+        rows = _Rows(X, m, act, None)
+        if not compiled:
+            rows.code = None
+        rows.start(W, c)
+        rows.preactivations(gW, gc, rows.D)
+        A = rows.trial(0.3, s).copy()
+        rows.accept()
+        out.append((A, rows.Z.copy(), *rows.gradient(G, coef)))
+    Z_ref = ((X @ W.T + c) - 0.3 * (X @ gW.T + gc)) * s
+    np.testing.assert_allclose(out[0][1], Z_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out[0][0], act(Z_ref), rtol=1e-5, atol=1e-5)
+    ref_gW, ref_gc = units_gradient(X.astype(float), Z_ref, G, coef, act)
+    for A, Z, gW_, gc_ in out:
+        np.testing.assert_allclose(Z, out[0][1], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(A, out[0][0], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(gW_, ref_gW, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(gc_, ref_gc, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "sign"])
+def test_the_derivative_from_the_activation_equals_the_derivative(activation, rng):
+    act = ACTIVATIONS[activation]
+    z = rng.standard_normal(200) * 3
+    np.testing.assert_allclose(act.derivative_at(act(z.copy())), act.derivative(z), atol=1e-12)
