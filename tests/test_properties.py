@@ -296,6 +296,32 @@ def test_fenchel_young(datafit, problem):
         assert f + float(datafit.conjugate(Y, Nu2, a)) > (Nu2 * F).sum()
 
 
+@pytest.mark.parametrize("datafit", DATAFITS, ids=lambda d: d.name)
+@PROPS
+@given(problem=_problems, shrink=st.sampled_from([1.0, 0.7, 0.05]))
+def test_the_conjugate_at_the_dual_point_s_affine_form(datafit, problem, shrink):
+    """``conjugate_affine`` (softmax: row by row, ``Nu`` never formed) equals the conjugate of the
+    point it describes, ``Nu = s G + a r^T + u diag(a) Y``: the dual point of any gradient
+    (intercept not optimal, so ``r`` and ``u`` are not zero), scaled as the duality gap scales it;
+    and it is infinite where that point leaves the domain."""
+    from boostnet.datafits import affine_point
+
+    seed, n, K, scale = problem
+    rng = np.random.default_rng(seed)
+    Y, F, a = _draw_problem(datafit, rng, n, K, scale)
+    G = _grad_by_hand(datafit.name, Y, F, a)
+    s, r, u = datafit.dual_point_affine(Y, G, a)
+    coefs = (shrink * s, shrink * r, shrink * u)
+    ref = float(datafit.conjugate(Y, affine_point(Y, G, a, *coefs), a))
+    got = float(datafit.conjugate_affine(Y, G, a, *coefs))
+    assert got == pytest.approx(ref, rel=1e-12, abs=1e-15)
+    assert np.isfinite(got)
+    if datafit.name != "squared_error":  # a probability below 0 in the first row
+        bad = G.copy()
+        bad[0] = -a[0] * (Y[0] + 0.5)
+        assert float(datafit.conjugate_affine(Y, bad, a, 1.0, np.zeros(Y.shape[1]), 0.0)) == np.inf
+
+
 @pytest.mark.parametrize("datafit", [Logistic(), SoftmaxCrossEntropy()], ids=lambda d: d.name)
 def test_conjugate_is_infinite_outside_its_domain(datafit, rng):
     Y, _, a = _draw_problem(datafit, rng, 12, 3, 1.0)
