@@ -995,6 +995,9 @@ def test_a_signal_while_the_run_is_written_waits_for_the_write(signum, code, tmp
     completes, then the command exits 130 (143)."""
     import boostnet.app.plots as plots
 
+    if signal.getsignal(signum) is signal.SIG_IGN:  # e.g. a shell's background job: SIGINT
+        pytest.skip("the signal is inherited as ignored here, and boostnet keeps it so")
+
     original = plots.plot_objective
 
     def interrupted(*a, **k):
