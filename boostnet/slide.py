@@ -144,8 +144,23 @@ def units_gradient(X, Z, G, coef, activation: Activation, XT=None):
     -------
     gW : array, shape (m, d); gc : array, shape (m,)
     """
-    M = activation.chain(Z, G @ coef.T)  # (n, m)
-    return rows_product(M.T, X, XT), M.sum(axis=0)
+    return backward(X, activation(Z), G, coef, activation, XT)
+
+
+def backward(X, A, G, coef, activation: Activation, XT=None, out=None):
+    """:func:`units_gradient` from the activations ``A = act(Z)`` (n, m), in the dtype of ``X``:
+    ``M = (G coef^T) * act'``, ``act'`` taken from ``A`` (:meth:`Activation.derivative_at`), is
+    written into ``out`` (n, m) if given; on NumPy arrays in one compiled pass that also sums
+    the columns."""
+    xp = get_namespace(X)
+    dt = X.dtype
+    M = xp.matmul(G.astype(dt, copy=False), coef.T.astype(dt, copy=False), out=out)
+    if xp is np and activation.name in _CODES:
+        gc = np.asarray(_chain_rows(M, A, _CODES[activation.name]), dtype=dt)
+    else:
+        M *= activation.derivative_at(A)
+        gc = M.sum(axis=0)
+    return rows_product(M.T, X, XT), gc
 
 
 def slide(
@@ -284,7 +299,7 @@ class _Rows:
     def __init__(self, X, m, activation: Activation, XT):
         xp = get_namespace(X)
         self.X, self.XT, self.act, self.xp = X, XT, activation, xp
-        self.code = _CODES[activation.name] if isinstance(X, np.ndarray) else None
+        self.code = _CODES.get(activation.name) if xp is np else None
         n, dt = X.shape[0], X.dtype
         self.Z, self.Zt, self.A, self.M, self.D = (xp.empty((n, m), dtype=dt) for _ in range(5))
 
@@ -319,15 +334,8 @@ class _Rows:
         self.Z, self.Zt = self.Zt, self.Z
 
     def gradient(self, G, coef):
-        """The units' gradient at the current point (:func:`units_gradient`, from ``A``)."""
-        xp, dt = self.xp, self.X.dtype
-        M = xp.matmul(G.astype(dt, copy=False), coef.T, out=self.M)
-        if self.code is not None:
-            gc = xp.asarray(_chain_rows(M, self.A, self.code), dtype=dt)
-        else:
-            M *= self.act.derivative_at(self.A)
-            gc = M.sum(axis=0)
-        return rows_product(M.T, self.X, self.XT), gc
+        """The units' gradient at the current point (:func:`backward`, from ``A``)."""
+        return backward(self.X, self.A, G, coef, self.act, self.XT, out=self.M)
 
 
 def _descend(
