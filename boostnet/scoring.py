@@ -94,9 +94,16 @@ def transform(X, W, c, activation: Activation):
     -------
     H : array, shape (n, m), dtype of ``X``.
     """
-    Z = X @ W.T.astype(X.dtype, copy=False)
-    Z += c.astype(X.dtype, copy=False)
+    Z = preactivations(X, W, c)
     return activation(Z, out=Z)
+
+
+def preactivations(X, W, c, out=None):
+    """``Z = X W^T + c`` (n, m) in the dtype of ``X``, written into ``out`` if given."""
+    xp = get_namespace(X)
+    Z = xp.matmul(X, W.T.astype(X.dtype, copy=False), out=out)
+    Z += c.astype(X.dtype, copy=False)
+    return Z
 
 
 def exact_scores(X, W, c, G, activation: Activation, penalty):

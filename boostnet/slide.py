@@ -58,7 +58,7 @@ from numba import njit
 
 from ._backend import get_namespace, to_float, to_numpy
 from .activations import Activation, projection_scale
-from .scoring import rows_product, transform
+from .scoring import preactivations, rows_product, transform
 
 #: The first trial step moves the unit with the largest gradient by this share of its radius.
 _FIRST_MOVE = 0.05
@@ -305,14 +305,11 @@ class _Rows:
 
     def preactivations(self, W, c, out):
         """``out = X W^T + c`` (one pass over the rows)."""
-        dt = self.X.dtype
-        self.xp.matmul(self.X, W.T.astype(dt, copy=False), out=out)
-        out += c.astype(dt, copy=False)
-        return out
+        return preactivations(self.X, W, c, out=out)
 
     def start(self, W, c):
         """``Z`` and ``A`` at the units ``(W, c)``; returns ``A``."""
-        return self.act(self.preactivations(W, c, self.Z), out=self.A)
+        return self.act(preactivations(self.X, W, c, out=self.Z), out=self.A)
 
     def trial(self, t: float, s):
         """``Zt = (Z - t D) s`` and ``A = act(Zt)``: the units moved by ``t`` along the direction
