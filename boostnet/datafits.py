@@ -195,6 +195,9 @@ class Datafit:
     #: The Hessian in ``F`` couples a sample's K outputs (softmax), so ``hess_diag`` is only its
     #: diagonal; :meth:`hessian_product` applies the whole of it.
     coupled = False
+    #: The Hessian in ``F`` is ``diag(a)`` for every output whatever ``F`` (squared error): the
+    #: re-fit's curvature model is then exact, built once from every row and never rebuilt.
+    constant_curvature = False
 
     def value(self, Y, F, a) -> float:
         """Return ``f(F) = sum_t a_t l(F_t, Y_t)`` (a 0-d array)."""
@@ -274,6 +277,7 @@ class SquaredError(Datafit):
 
     name = "squared_error"
     lipschitz = 1.0
+    constant_curvature = True
 
     def row_values(self, Y, F):
         R = F - Y

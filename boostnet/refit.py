@@ -418,7 +418,7 @@ def refit(
     """
     xp = get_namespace(H)
     m = H.shape[1]
-    constant = datafit.name == "squared_error"
+    constant = datafit.constant_curvature
     W = xp.asarray(coef0, dtype=xp.float64).copy()
     b = xp.asarray(intercept0, dtype=xp.float64).copy()
     F = H @ W + b

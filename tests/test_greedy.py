@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.datasets import make_classification
 from sklearn.linear_model import Lasso, LogisticRegression
 
 from boostnet import BoostNetClassifier, BoostNetRegressor
@@ -461,3 +462,39 @@ def test_a_loop_whose_entering_units_keep_leaving_stops(monkeypatch):
     assert len(growing) == 3
     assert growing[2][1] == 0.0
     assert est.n_units_ == 0
+
+
+def test_after_a_thin_pool_the_plain_search_gives_way_to_the_harder_one(monkeypatch):
+    # 8 classes: past ~40 units a harder search costs less than a re-fit's curvature model
+    # (_Loop.harder_pays); the first plain pool that offers a single unit switches to it, before
+    # any pool has come back clean
+    from boostnet import _greedy
+
+    X, y = make_classification(
+        n_samples=400, n_features=6, n_informative=5, n_redundant=0, n_classes=8,
+        n_clusters_per_class=1, class_sep=1.5, random_state=0,
+    )  # fmt: skip
+    refined = []
+    search = _greedy.search_pool
+
+    def spy(scorer, G, sampler, config, *args, **kw):
+        refined.append(config.n_refine)
+        return search(scorer, G, sampler, config, *args, **kw)
+
+    monkeypatch.setattr(_greedy, "search_pool", spy)
+    est = BoostNetClassifier(random_state=0).fit(X, y)
+    assert est.stop_reason_ == "certificate"
+    hist = est.history_  # hist[s] is the step that searched pool refined[s - 1]
+    first_clean = next(s for s, r in enumerate(hist) if r.best_score <= est.alpha_ * (1 + est.tol))
+    thin = next(s for s, r in enumerate(hist[1:], 1) if r.n_added <= 1)
+    assert thin < first_clean - 1
+    assert refined[:thin] == [est.n_refine] * thin
+    assert refined[thin] == _greedy._CERTIFY_REFINE
+    assert hist[thin].n_units ** 2 * 8 >= 720 * (6 + 1 + 8)  # where the harder search pays
+    # with the switch off, the plain search lasts until the first clean pool
+    monkeypatch.setattr(_greedy, "_THIN_POOL", 0)
+    refined.clear()
+    est = BoostNetClassifier(random_state=0).fit(X, y)
+    hist = est.history_
+    first_clean = next(s for s, r in enumerate(hist) if r.best_score <= est.alpha_ * (1 + est.tol))
+    assert set(refined[:first_clean]) == {est.n_refine}

@@ -216,15 +216,32 @@ def test_a_long_slide_is_its_steps_taken_one_at_a_time(activation):
 
 
 def _budget(hard, m, d, K, slide_steps=3):
+    return _Loop.slide_budget(_fake_loop(hard, m, d, K, slide_steps), m)
+
+
+def _fake_loop(hard, m, d, K, slide_steps=3, thin=False):
     # the default pools: 2048 candidates; in the tail 16 refined by 30 ascent steps, 2784 passes
     fields = [("n_candidates", int, 2048), ("top_k", int, 32), ("n_refine", int, 1),
               ("refine_steps", int, 10)]  # fmt: skip
     config = dataclasses.make_dataclass("Config", fields)()
     loop = SimpleNamespace(
-        hard=hard, slide_steps=slide_steps, config=config, X=np.zeros((5, d)), Y=np.zeros((5, K)),
+        hard=hard, thin=thin, slide_steps=slide_steps, config=config, X=np.zeros((5, d)),
+        Y=np.zeros((5, K)), state=SimpleNamespace(n_units=m),
     )  # fmt: skip
-    loop.search_config = lambda: _Loop.search_config(loop)
-    return _Loop.slide_budget(loop, m)
+    for name in ("search_config", "search_work", "harder_pays"):
+        setattr(loop, name, getattr(_Loop, name).__get__(loop))
+    return loop
+
+
+def test_a_thin_pool_searches_harder_where_that_costs_less_than_the_curvature_model():
+    # the harder search's extra work per row: (2784 - 2064) passes x (d + 1 + K)
+    c26 = _fake_loop(False, 190, 16, 26, thin=True)  # 720 * 43 = 30 960 <= 190^2 * 26
+    assert c26.harder_pays() and c26.search_config().n_refine == 16
+    digits = _fake_loop(False, 28, 64, 10, thin=True)  # 720 * 75 = 54 000 > 28^2 * 10
+    assert not digits.harder_pays() and digits.search_config().n_refine == 1
+    # not thin yet: the plain pool, whatever the costs; in the tail: the harder one
+    assert _fake_loop(False, 190, 16, 26).search_config().n_refine == 1
+    assert _fake_loop(True, 28, 64, 10).search_config().n_refine == 16
 
 
 def test_the_tail_slides_as_far_as_a_search_costs():
