@@ -466,10 +466,11 @@ def test_a_loop_whose_entering_units_keep_leaving_stops(monkeypatch):
 
 def test_after_a_thin_pool_the_plain_search_gives_way_to_the_harder_one(monkeypatch):
     # 8 classes: past ~40 units a harder search costs less than a re-fit's curvature model
-    # (_Loop.harder_pays); the first plain pool that offers a single unit switches to it, before
-    # any pool has come back clean
+    # (_Loop.harder_pays, here without its margin); the first plain pool that offers a single
+    # unit switches to it, before any pool has come back clean
     from boostnet import _greedy
 
+    monkeypatch.setattr(_greedy, "_THIN_PAYS", 1)
     X, y = make_classification(
         n_samples=400, n_features=6, n_informative=5, n_redundant=0, n_classes=8,
         n_clusters_per_class=1, class_sep=1.5, random_state=0,

@@ -234,11 +234,16 @@ def _fake_loop(hard, m, d, K, slide_steps=3, thin=False):
 
 
 def test_a_thin_pool_searches_harder_where_that_costs_less_than_the_curvature_model():
-    # the harder search's extra work per row: (2784 - 2064) passes x (d + 1 + K)
-    c26 = _fake_loop(False, 190, 16, 26, thin=True)  # 720 * 43 = 30 960 <= 190^2 * 26
+    # the harder search's extra work per row: (2784 - 2064) passes x (d + 1 + K), at most a
+    # quarter of the curvature model's m^2 K
+    c26 = _fake_loop(False, 190, 16, 26, thin=True)  # 4 * 720 * 43 = 123 840 <= 190^2 * 26
     assert c26.harder_pays() and c26.search_config().n_refine == 16
-    digits = _fake_loop(False, 28, 64, 10, thin=True)  # 720 * 75 = 54 000 > 28^2 * 10
+    digits = _fake_loop(False, 28, 64, 10, thin=True)  # 4 * 720 * 75 > 28^2 * 10
     assert not digits.harder_pays() and digits.search_config().n_refine == 1
+    friedman1 = _fake_loop(False, 126, 10, 1, thin=True)  # 4 * 720 * 12 = 34 560 > 126^2
+    assert not friedman1.harder_pays()
+    c11 = _fake_loop(False, 76, 10, 11, thin=True)  # 4 * 720 * 22 = 63 360 <= 76^2 * 11
+    assert c11.harder_pays() and not _fake_loop(False, 75, 10, 11, thin=True).harder_pays()
     # not thin yet: the plain pool, whatever the costs; in the tail: the harder one
     assert _fake_loop(False, 190, 16, 26).search_config().n_refine == 1
     assert _fake_loop(True, 28, 64, 10).search_config().n_refine == 16
