@@ -78,6 +78,12 @@ _CERTIFY_REFINE_STEPS = 30
 #: (``_Loop.harder_pays``); 0: only from the first pool that finds nothing.
 _THIN_POOL = 1
 _THIN_PAYS = 4
+#: The share of random directions in a mixed pool follows how well they score
+#: (:func:`next_random_share`): kept while they take at least ``_RANDOM_KEEP`` times their share
+#: of the screen's top-k, else halved, down to ``_RANDOM_FLOOR`` of the sampler's share.
+_ADAPT_RANDOM = True
+_RANDOM_KEEP = 0.5
+_RANDOM_FLOOR = 1 / 8
 #: Candidates of one step whose centred activations are more correlated than this are one unit.
 _DIVERSITY = 0.95
 #: Most slide steps per step in the tail (see ``_Loop.slide_budget``; measured on Fashion-MNIST:
@@ -333,6 +339,9 @@ class Pool:
         Seconds spent in ``sample``, ``score`` and ``refine``.
     exact : bool
         Whether the pool holds the best of all units (the exact search ran: ``boostnet.oracle``).
+    random_top : float or None
+        The share of random directions among the screen's top-k (None: the sampler did not say
+        which units are data pairs).
     """
 
     W: object
@@ -341,6 +350,7 @@ class Pool:
     n_drawn: int
     times: dict
     exact: bool = False
+    random_top: float | None = None
 
 
 def _clock(xp, t0):
@@ -360,16 +370,24 @@ def _harder(cfg: GreedyConfig) -> GreedyConfig:
     )
 
 
-def search_pool(scorer, G, sampler, config: GreedyConfig, rng, reducer, threshold=None) -> Pool:
+def search_pool(
+    scorer, G, sampler, config: GreedyConfig, rng, reducer, threshold=None, random_share=None
+) -> Pool:
     """Phases ``sample``, ``score`` and ``refine`` of one step (see :class:`Pool`); ``threshold``
-    (``alpha (1 + tol)``) tells ``oracle="certify"`` whether the pool would certify."""
+    (``alpha (1 + tol)``) tells ``oracle="certify"`` whether the pool would certify;
+    ``random_share``: the share of random directions to draw (:func:`next_random_share`)."""
     X = scorer.X64
     xp = get_namespace(X)
     act = config.activation
     t = time.perf_counter()
-    Wp, cp, pairs = draw(sampler, X, G, config.n_candidates, rng, act, config.unit_scale)
+    Wp, cp, pairs = draw(
+        sampler, X, G, config.n_candidates, rng, act, config.unit_scale, random_share
+    )
     t, t_sample = _clock(xp, t)
     res = scorer.score(Wp, cp, G, act, reducer, k=config.top_k, pairs=pairs)
+    random_top = None
+    if pairs is not None and len(res.top):
+        random_top = 1.0 - float(np.isin(res.top, pairs.rows).mean())
     top = xp.asarray(res.top)
     Wt, ct, st = Wp[top], cp[top], xp.asarray(res.top_scores)
     t, t_score = _clock(xp, t)
@@ -388,7 +406,26 @@ def search_pool(scorer, G, sampler, config: GreedyConfig, rng, reducer, threshol
     Wt, ct, st, exact = append_exact(X, G, config, reducer, Wt, ct, st, threshold)
     t, t_refine = _clock(xp, t)
     times = {"sample": t_sample, "score": t_score, "refine": t_refine}
-    return Pool(Wt, ct, st, int(Wp.shape[0]), times, exact)
+    return Pool(Wt, ct, st, int(Wp.shape[0]), times, exact, random_top)
+
+
+def next_random_share(share: float, random_top: float | None, cap: float) -> float:
+    """The share of random directions in the next pool of a sampler that mixes them with data
+    pairs: kept (or doubled back, up to the sampler's own share ``cap``) while they took at least
+    ``_RANDOM_KEEP`` times their share of the last screen's top-k, halved otherwise, down to
+    ``_RANDOM_FLOOR * cap``. On high-dimensional inputs random directions rarely place at all
+    (Fashion-MNIST: none of the top 32 in any pool, their best screen a third of the pairs'),
+    while there the pairs, screened from ``X X^T``, cost a fraction of a product with ``X``
+    (experiments/README.md, section 8). The loop follows it only where the scorer screens pairs
+    from ``X X^T`` (128 features or more), the case it pays for: in low dimensions random
+    directions take ~60 % of the top-k (c11, friedman1), and where they did not (digits,
+    diabetes) fewer of them gave higher certified objectives on diabetes (seeds 0-2: 2313 ->
+    2469)."""
+    if not _ADAPT_RANDOM or random_top is None or cap <= 0:
+        return share
+    if random_top >= _RANDOM_KEEP * share:
+        return min(2.0 * share, cap)
+    return max(0.5 * share, _RANDOM_FLOOR * cap)
 
 
 def diverse(X, W, c, scores, threshold: float, limit: int, activation: Activation):
@@ -464,6 +501,11 @@ class _Loop:
         self.X = scorer.X64
         self.xp = get_namespace(self.X)
         self.reducer = PENALTIES[config.penalty]  # its static dual_norm turns h^T G into a score
+        # the share of random directions in the next pool (:func:`next_random_share`): followed
+        # where the scorer screens data pairs from X X^T, at a fraction of random directions' cost
+        mix = getattr(sampler, "pairs_fraction", None)
+        adapt = mix is not None and getattr(scorer, "uses_gram", False)
+        self.random_share = 1.0 - float(mix) if adapt else None
         self.refitter = CorrectiveRefit() if config.corrective else PartialRefit(0, "stagewise")
         # active units slide (boostnet.slide) only where they may move: a differentiable activation,
         # the totally corrective re-fit, and a sampler whose units are not a fixed dictionary
@@ -631,8 +673,14 @@ class _Loop:
     def search(self) -> tuple[Pool, float]:
         cfg = self.search_config()
         thr = self.alpha * (1.0 + cfg.tol) if self.alpha is not None else None
-        pool = search_pool(self.scorer, self.fit.G, self.sampler, cfg, self.rng, self.reducer, thr)
+        pool = search_pool(
+            self.scorer, self.fit.G, self.sampler, cfg, self.rng, self.reducer, thr,
+            self.random_share,
+        )  # fmt: skip
         self.total += pool.n_drawn
+        if self.random_share is not None:
+            cap = 1.0 - self.sampler.pairs_fraction
+            self.random_share = next_random_share(self.random_share, pool.random_top, cap)
         best = to_float(pool.scores.max())
         if not math.isfinite(best):  # never a "certificate" from NaN scores
             raise DataError(

@@ -70,9 +70,13 @@ class PairRows:
     scale: object
 
 
-def draw(sampler, X, G, m: int, rng, activation: Activation, unit_scale: float):
+def draw(sampler, X, G, m: int, rng, activation: Activation, unit_scale: float, random_share=None):
     """``W, c, pairs``: the sampler's units (``sample``) and their :class:`PairRows` (None for a
-    sampler without ``draw``, or with no pair units)."""
+    sampler without ``draw``, or with no pair units). ``random_share``: the share of random
+    directions in this pool, for a sampler that mixes them with pairs (:class:`Mixture`; ignored
+    by the others); None: the sampler's own."""
+    if random_share is not None and hasattr(sampler, "pairs_fraction"):
+        return sampler.draw(X, G, m, rng, activation, unit_scale, random_share=random_share)
     if hasattr(sampler, "draw"):
         return sampler.draw(X, G, m, rng, activation, unit_scale)
     W, c = sampler.sample(X, G, m, rng, activation, unit_scale)
@@ -153,10 +157,15 @@ class Mixture:
         """Return ``W`` (m, d) and ``c`` (m,) in float64 on the device of ``X``."""
         return self.draw(X, G, m, rng, activation, unit_scale)[:2]
 
-    def draw(self, X, G, m: int, rng, activation: Activation, unit_scale: float):
-        """``sample``'s ``W, c`` and the :class:`PairRows` of its pair units (the last rows)."""
+    def draw(self, X, G, m: int, rng, activation: Activation, unit_scale: float, random_share=None):
+        """``sample``'s ``W, c`` and the :class:`PairRows` of its pair units (the last rows);
+        ``random_share``: the share of random directions instead of ``1 - pairs_fraction`` (the
+        greedy loop's, which follows how well they score: ``boostnet._greedy.next_random_share``)."""
         xp = get_namespace(X)
-        mp = int(round(m * self.pairs_fraction))
+        if random_share is None:
+            mp = int(round(m * self.pairs_fraction))
+        else:
+            mp = m - int(round(m * random_share))
         parts, pairs = [], None
         if m - mp > 0:
             parts.append(RandomDirections().sample(X, G, m - mp, rng, activation, unit_scale))

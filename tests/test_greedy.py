@@ -499,3 +499,51 @@ def test_after_a_thin_pool_the_plain_search_gives_way_to_the_harder_one(monkeypa
     hist = est.history_
     first_clean = next(s for s, r in enumerate(hist) if r.best_score <= est.alpha_ * (1 + est.tol))
     assert set(refined[:first_clean]) == {est.n_refine}
+
+
+def test_random_directions_keep_their_share_while_they_place_and_halve_when_they_do_not():
+    from boostnet._greedy import _RANDOM_FLOOR, _RANDOM_KEEP, next_random_share
+
+    cap = 0.5
+    assert next_random_share(cap, 0.6, cap) == cap  # placing: kept, never above the sampler's
+    assert next_random_share(cap, _RANDOM_KEEP * cap, cap) == cap
+    assert next_random_share(cap, 0.2, cap) == cap / 2
+    share = cap
+    for _ in range(10):  # never placing: halved down to the floor, and no further
+        share = next_random_share(share, 0.0, cap)
+    assert share == _RANDOM_FLOOR * cap
+    # one screen where they take their share of the top-k again: doubled back
+    assert next_random_share(share, share, cap) == 2 * share
+    assert next_random_share(0.3, None, cap) == 0.3  # the sampler did not say: unchanged
+
+
+@pytest.mark.parametrize("wide", [True, False])
+def test_the_loop_draws_fewer_random_directions_where_pairs_from_the_gram_matrix_outscore_them(
+    monkeypatch, wide
+):
+    # 128 features (the scorer screens pairs from X X^T) of which 4 carry the classes: random
+    # directions in 128 dimensions rarely reach the top of a pool, and their share falls; in 8
+    # dimensions (no X X^T) the share is never touched
+    from boostnet import _greedy, samplers
+
+    X, y = make_classification(
+        n_samples=300, n_features=128 if wide else 8, n_informative=4, n_redundant=0,
+        random_state=0,
+    )  # fmt: skip
+    shares = []
+    draw = samplers.draw
+
+    def spy(sampler, X, G, m, rng, act, scale, random_share=None):
+        shares.append(random_share)
+        return draw(sampler, X, G, m, rng, act, scale, random_share)
+
+    monkeypatch.setattr(_greedy, "draw", spy)
+    est = BoostNetClassifier(random_state=0).fit(X, y)
+    assert est.stop_reason_ == "certificate"
+    loop_shares = shares[1:]  # the first pool estimates lambda_max, outside the loop
+    if not wide:
+        assert set(loop_shares) == {None}
+        return
+    assert loop_shares[0] == 0.5
+    assert min(loop_shares) == _greedy._RANDOM_FLOOR * 0.5
+    assert all(s in {0.5 / 2**k for k in range(4)} for s in loop_shares)

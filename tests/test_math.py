@@ -303,6 +303,29 @@ def test_draw_is_sample_with_the_pair_rows(sampler, name, rng):
     )
 
 
+@pytest.mark.parametrize("share", [0.0, 0.125, 0.5, 1.0])
+def test_a_mixed_pool_draws_the_share_of_random_directions_it_is_given(share, rng):
+    X = rng.standard_normal((50, 7))
+    G = rng.standard_normal((50, 2)) / 50
+    act = ACTIVATIONS["relu"]
+    W, c, pairs = draw(Mixture(), X, G, 64, np.random.default_rng(5), act, 1.0, share)
+    n_random = int(round(64 * share))
+    assert W.shape == (64, 7) and c.shape == (64,)
+    if n_random == 64:
+        assert pairs is None
+        return
+    np.testing.assert_array_equal(pairs.rows, np.arange(n_random, 64))
+    np.testing.assert_allclose(
+        W[pairs.rows], pairs.scale[:, None] * (X[pairs.i] - X[pairs.j]), rtol=1e-12, atol=1e-15
+    )
+    # samplers that do not mix ignore it: the same units as without it
+    for other in (DataPairs(), RandomDirections()):
+        W1, c1, _ = draw(other, X, G, 64, np.random.default_rng(5), act, 1.0, share)
+        W0, c0, _ = draw(other, X, G, 64, np.random.default_rng(5), act, 1.0)
+        np.testing.assert_array_equal(W1, W0)
+        np.testing.assert_array_equal(c1, c0)
+
+
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
 @pytest.mark.parametrize("pen", [L1, GroupL1], ids=["l1", "group_l1"])
 def test_pairs_screened_from_the_gram_matrix_score_as_the_gemm(name, pen, rng):
