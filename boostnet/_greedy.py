@@ -505,7 +505,8 @@ class _Loop:
         # where the scorer screens data pairs from X X^T, at a fraction of random directions' cost
         mix = getattr(sampler, "pairs_fraction", None)
         adapt = mix is not None and getattr(scorer, "uses_gram", False)
-        self.random_share = 1.0 - float(mix) if adapt else None
+        self.random_cap = 1.0 - float(mix) if adapt else None  # the sampler's own share
+        self.random_share = self.random_cap
         self.refitter = CorrectiveRefit() if config.corrective else PartialRefit(0, "stagewise")
         # active units slide (boostnet.slide) only where they may move: a differentiable activation,
         # the totally corrective re-fit, and a sampler whose units are not a fixed dictionary
@@ -678,9 +679,10 @@ class _Loop:
             self.random_share,
         )  # fmt: skip
         self.total += pool.n_drawn
-        if self.random_share is not None:
-            cap = 1.0 - self.sampler.pairs_fraction
-            self.random_share = next_random_share(self.random_share, pool.random_top, cap)
+        if self.random_cap is not None:
+            self.random_share = next_random_share(
+                self.random_share, pool.random_top, self.random_cap
+            )
         best = to_float(pool.scores.max())
         if not math.isfinite(best):  # never a "certificate" from NaN scores
             raise DataError(
