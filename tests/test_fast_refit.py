@@ -511,3 +511,31 @@ def test_group_newton_declines_what_it_cannot_solve():
     W = np.ones((m, K))
     assert group_newton(A, np.zeros((m, K)), W, W, 0.1) is None  # too large
     assert group_newton(A[:, :3, :3], np.zeros((3, K)), W[:3], np.zeros((3, K)), 0.1) is None
+
+
+def test_only_a_loose_softmax_refit_solves_its_model_loosely(rng, monkeypatch):
+    # the coordinate descent's inner tolerance is looser (_INNER_TOL_LOOSE) only in a loose re-fit
+    # of a softmax, whose class-diagonal model is an approximation anyway: a tight re-fit (the
+    # certificate's) and the re-fits of the other losses do not depend on it
+    import boostnet.refit as refit_module
+
+    n, m, K = 400, 30, 5
+    H = np.maximum(rng.standard_normal((n, m)), 0)
+    Y = np.eye(K)[np.argmax(H[:, :K] + 0.5 * rng.standard_normal((n, K)), axis=1)]
+    a = np.full(n, 1.0 / n)
+    y = Y[:, :1] - 0.5
+
+    def fits(share):
+        monkeypatch.setattr(refit_module, "_INNER_TOL_LOOSE", share)
+        sm = (H, Y, a, SoftmaxCrossEntropy(), GroupL1(2e-3), np.zeros((m, K)), np.zeros(K))
+        sq = (H, y, a, SquaredError(), L1(2e-3), np.zeros((m, 1)), np.zeros(1))
+        return [refit(*sm, tol=1e-3), refit(*sm, tol=1e-8), refit(*sq, tol=1e-3)]
+
+    loose, tight, square = fits(refit_module._INNER_TOL)
+    loose2, tight2, square2 = fits(0.9)
+    for r in (loose, loose2, tight, tight2, square, square2):
+        assert r.converged
+    assert loose2.n_sweeps < loose.n_sweeps  # the loose softmax re-fit used it
+    for a_, b_ in ((tight, tight2), (square, square2)):
+        assert b_.n_sweeps == a_.n_sweeps
+        np.testing.assert_array_equal(b_.coef, a_.coef)
