@@ -253,10 +253,13 @@ def test_the_tail_slides_as_far_as_a_search_costs():
     # outside the tail: slide_steps, whatever the costs
     assert _budget(False, 10, 784, 10) == 3
     assert _budget(True, 10, 784, 10, slide_steps=0) == 0
-    # Fashion-MNIST's shapes: a hard search costs ~11 slide steps of 120 units (784 features)
-    # beyond the curvature model (120^2 x 10 per row): (2784 * 795 - 144000) // (120 * 1580)
-    assert _budget(True, 120, 784, 10) == (2784 * 795 - 120 * 120 * 10) // (120 * 1580) == 10
-    assert _budget(True, 40, 784, 10) == _greedy._TAIL_SLIDE_MAX  # capped
+    # Fashion-MNIST's shapes: a hard search costs ~5 slide steps of 240 units (784 features)
+    # beyond the curvature model (240^2 x 10 per row): (2784 * 795 - 576000) // (240 * 1580),
+    # and the slide may spend twice that
+    assert _greedy._TAIL_SLIDE_SHARE == 2.0
+    assert _budget(True, 240, 784, 10) == int(2 * (2784 * 795 - 576000)) // (240 * 1580) == 8
+    assert _budget(True, 120, 784, 10) == _greedy._TAIL_SLIDE_MAX  # 21, capped
+    assert _budget(True, 40, 784, 10) == _greedy._TAIL_SLIDE_MAX
     # 26 classes, 16 features, 300 units: the re-fit's model costs more than the search
     assert _budget(True, 300, 16, 26) == 3
     assert _budget(True, 300, 16, 26, slide_steps=5) == 5
