@@ -88,7 +88,7 @@ _RANDOM_FLOOR = 1 / 8
 _DIVERSITY = 0.95
 #: Most slide steps per step in the tail, and how many times a search's work beyond the curvature
 #: model the slide may spend there (see ``_Loop.slide_budget``; measured on Fashion-MNIST:
-#: experiments/README.md, section 8; share 1 -> 2, seeds 0-8: 41.8 -> 35.5 s, 108 -> 97 steps).
+#: experiments/README.md, section 8; share 1 -> 2, seeds 0-8: 41.8 -> 35.5 s, 114 -> 97 steps).
 _TAIL_SLIDE_MAX = 16
 _TAIL_SLIDE_SHARE = 2.0
 #: Whitened slide directions (``boostnet.slide``, module doc): lower certified objectives on

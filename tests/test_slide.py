@@ -253,7 +253,7 @@ def test_the_tail_slides_as_far_as_a_search_costs():
     # outside the tail: slide_steps, whatever the costs
     assert _budget(False, 10, 784, 10) == 3
     assert _budget(True, 10, 784, 10, slide_steps=0) == 0
-    # Fashion-MNIST's shapes: a hard search costs ~5 slide steps of 240 units (784 features)
+    # Fashion-MNIST's shapes: a hard search costs ~4 slide steps of 240 units (784 features)
     # beyond the curvature model (240^2 x 10 per row): (2784 * 795 - 576000) // (240 * 1580),
     # and the slide may spend twice that
     assert _greedy._TAIL_SLIDE_SHARE == 2.0
