@@ -456,8 +456,9 @@ def refit(
     # Newton steps with the exact Hessian on the active set (boostnet._newton), once coordinate
     # descent has stopped changing it: softmax only (its classes interact; for the other losses
     # the per-output model is the Hessian)
-    newton_ok = m > 0 and datafit.coupled and tol <= _NEWTON_TOL
-    inner = _INNER_TOL_LOOSE if datafit.coupled and tol > _NEWTON_TOL else _INNER_TOL
+    loose = tol > _NEWTON_TOL  # the greedy loop's re-fits far from the certificate
+    newton_ok = m > 0 and datafit.coupled and not loose
+    inner = _INNER_TOL_LOOSE if datafit.coupled and loose else _INNER_TOL
     newton, store = False, {}
     # Newton steps are tried once the relative gap is below ``reach``, which drops below the gap
     # where a Newton step did not converge fast (still too far from the optimum)
