@@ -219,7 +219,7 @@ class CurvatureModel:
 
     Attributes
     ----------
-    B : ndarray, shape (1 or K, m, m)
+    B : ndarray, shape (1 or K, m, m), float32
         ``H^T diag(C_k) H`` (one matrix when the columns of ``C`` are equal).
     hc : ndarray, shape (K, m)
         ``H^T C_k``.
@@ -294,10 +294,13 @@ class CurvatureModel:
             if any(not isinstance(r, slice) for r in rows):  # some output shed rows
                 lost = full - C32
         root = xp.sqrt(C32)
-        B = np.empty((cols, H.shape[1], H.shape[1]))
+        # stored as the products come, float32: the matrices are read again by every centring,
+        # carry (select, extend) and preconditioner, and float64 would only hold float32 figures
+        B = np.empty((cols, H.shape[1], H.shape[1]), dtype=np.float32)
         for k in range(cols):
             S = H32[rows[k]] * root[rows[k], k : k + 1]
-            B[k] = scale * to_numpy(S.T @ S)
+            B[k] = to_numpy(S.T @ S)
+            B[k] *= scale
         if lost is not None:
             _restore_diagonal(B, scale * to_numpy(tdot(H32 * H32, lost)).T)
         C64 = C32.astype(np.float64) if shedding else C  # the weights the matrices were built with
@@ -325,7 +328,7 @@ class CurvatureModel:
         Hn = Hs[:, m_old:]
         cols = self.B.shape[0]
         m = H.shape[1]
-        B = np.empty((cols, m, m))
+        B = np.empty((cols, m, m), dtype=np.float32)
         B[:, :m_old, :m_old] = self.B
         for k in range(cols):
             cross = self.scale * to_numpy((Hn * self.C[:, k : k + 1]).T @ Hs)  # (m_new, m)
