@@ -78,6 +78,9 @@ _CERTIFY_REFINE_STEPS = 30
 #: (``_Loop.harder_pays``); 0: only from the first pool that finds nothing.
 _THIN_POOL = 1
 _THIN_PAYS = 4
+#: A loose re-fit is tightened after one clean pool instead of two where a tight re-fit costs less
+#: than a search (:meth:`_Loop.loose_pools`).
+_TIGHTEN_EARLY = True
 #: The share of random directions in a mixed pool follows how well they score
 #: (:func:`next_random_share`): kept while they take at least ``_RANDOM_KEEP`` times their share
 #: of the screen's top-k, else halved, down to ``_RANDOM_FLOOR`` of the sampler's share.
@@ -704,9 +707,10 @@ class _Loop:
         None: a unit scores above ``alpha (1 + tol)``: grow. Otherwise the pool is clean and
         counts towards the certificate: ``"certificate"`` once ``certify_pools`` consecutive clean
         pools were searched at a tight re-fit; ``"again"`` while more are needed (the next pools
-        search harder, see :meth:`search`); after a loose re-fit, one harder pool is searched
-        first (``"again"``), and only if it finds nothing too is the model re-fitted tightly
-        (``"tighten"``), after which the count starts again.
+        search harder, see :meth:`search`); after a loose re-fit, where a tight one is dear
+        (:meth:`loose_pools`), one harder pool is searched first (``"again"``), and only if it
+        finds nothing too is the model re-fitted tightly (``"tighten"``), after which the count
+        starts again.
         """
         if best > self.alpha * (1.0 + self.config.tol):
             self.clean = []
@@ -714,7 +718,7 @@ class _Loop:
         self.clean.append((pool.n_drawn, best, pool.exact))
         self.hard = True
         if self.refit_tol > self.config.refit_tol:
-            if len(self.clean) < 2:
+            if len(self.clean) < self.loose_pools():
                 return "again"
             self.clean = []
             return "tighten"
@@ -723,6 +727,17 @@ class _Loop:
         if len(self.clean) < self.config.certify_pools:
             return "again"
         return "certificate"
+
+    def loose_pools(self) -> int:
+        """Clean pools searched at a loose re-fit before it is tightened: one where the curvature
+        model of a re-fit (``m^2 K`` per row, rebuilt every few of its iterations) costs at most a
+        search (:meth:`search_work`), two elsewhere: a tight re-fit is then dear, and the second
+        pool often finds a unit without it. Measured (experiments/README.md, section 8):
+        Fashion-MNIST, digits and friedman1 faster with one; c26 (the model 75 times the search)
+        99 -> 173 s with one. Counted, not timed: a seed still gives one model."""
+        m, K = self.state.n_units, self.Y.shape[1]
+        cheap = m * m * K <= self.search_work(self.search_config())
+        return 1 if _TIGHTEN_EARLY and cheap else 2
 
     def certificate(self) -> Certificate:
         r = self.fit

@@ -265,6 +265,25 @@ def test_the_tail_slides_as_far_as_a_search_costs():
     assert _budget(True, 300, 16, 26, slide_steps=5) == 5
 
 
+def test_a_loose_refit_is_tightened_after_one_clean_pool_where_that_is_cheap(monkeypatch):
+    # in the tail a hard pool is 2784 passes x (d + 1 + K) per row; a tight re-fit's curvature
+    # model m^2 K per row
+    fashion = _fake_loop(True, 110, 784, 10)  # 110^2 * 10 = 121 000 <= 2784 * 795
+    digits = _fake_loop(True, 62, 64, 10)  # 38 440 <= 2784 * 75
+    c11 = _fake_loop(True, 166, 10, 11)  # 303 116 > 2784 * 22
+    c26 = _fake_loop(True, 590, 16, 26)  # 9.05e6 > 2784 * 43
+    pools = [_Loop.loose_pools(loop) for loop in (fashion, digits, c11, c26)]
+    assert pools == [1, 1, 2, 2]
+    # the boundary: equal work still counts as cheap
+    K = 1
+    edge = _fake_loop(True, 1, 10, K)
+    m = int(np.sqrt(edge.search_work(edge.search_config()) / K))
+    assert _Loop.loose_pools(_fake_loop(True, m, 10, K)) == 1
+    assert _Loop.loose_pools(_fake_loop(True, m + 1, 10, K)) == 2
+    monkeypatch.setattr(_greedy, "_TIGHTEN_EARLY", False)
+    assert _Loop.loose_pools(fashion) == 2
+
+
 def test_fits_record_their_slide_steps_and_slide_further_in_the_tail(digits_split):
     Xtr, _, ytr, _ = digits_split
     est = BoostNetClassifier(random_state=0, slide_steps=2).fit(Xtr[:600], ytr[:600])
