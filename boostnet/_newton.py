@@ -104,8 +104,8 @@ def _preconditioner(model, S, mask, part) -> Preconditioner | None:
     per-output blocks and the penalty's smooth part ``part``; masked entries get an identity row
     and column. None if a block is not numerically positive definite."""
     nS, K = mask.shape
-    # the blocks in float32, as the model holds them (c26's: 26 of 560^2, formed in ~4 instead of
-    # ~90 ms): applied once per conjugate-gradient iteration, a pass over K (|S|+1)^2 numbers, the
+    # the blocks in float32, as the model holds them (c26's 26 blocks of 560^2: a build ~130 ->
+    # ~105 ms): applied once per conjugate-gradient iteration, a pass over K (|S|+1)^2 numbers, the
     # inverses only steer CG (and stay positive definite); factored in float64 only where a float32
     # factor breaks down
     P = np.empty((K, nS + 1, nS + 1), dtype=np.float32)
