@@ -129,7 +129,8 @@ def _preconditioner(model, S, mask, part) -> Preconditioner | None:
         # each block is symmetric positive definite (a weighted Gram matrix of [H_S 1], the
         # penalty's curvature and a ridge): inverted from its Cholesky factor (boostnet._lapack)
         inv = spd_inverses(Q, np.float32, single)
-        P[:, full, full] = base
+        if Q is P:  # (a float64 attempt worked on a copy)
+            P[:, full, full] = base
         return inv
 
     if part.lowrank is not None and (part.lowrank[0] > 0).all():

@@ -299,8 +299,7 @@ class CurvatureModel:
         B = np.empty((cols, H.shape[1], H.shape[1]), dtype=np.float32)
         for k in range(cols):
             S = H32[rows[k]] * root[rows[k], k : k + 1]
-            B[k] = to_numpy(S.T @ S)
-            B[k] *= scale
+            np.multiply(to_numpy(S.T @ S), scale, out=B[k])
         if lost is not None:
             _restore_diagonal(B, scale * to_numpy(tdot(H32 * H32, lost)).T)
         C64 = C32.astype(np.float64) if shedding else C  # the weights the matrices were built with
