@@ -261,7 +261,8 @@ def _call(callbacks, name, *args):
 
 # ---- re-fits ------------------------------------------------------------------------------------
 class CorrectiveRefit:
-    """Totally corrective: every output weight (and the intercept) re-fitted, warm-started."""
+    """Totally corrective: every output weight (and the intercept) re-fitted, warm-started (from
+    the predictions ``F`` at the warm start where the re-fit is loose: ``refit``'s ``F0``)."""
 
     name = "corrective"
 
@@ -283,6 +284,7 @@ class CorrectiveRefit:
             model=model,
             deadline=deadline,
             min_iter=1 if n_new > 0 else 0,
+            F0=F,
         )
 
 
@@ -786,7 +788,7 @@ class _Loop:
             if not tighten and self.requested_tol <= 1e-14:
                 return None
             W_all, c_all, coef0, H = st.W, st.c, st.coef, self.H
-            refitter, model = CorrectiveRefit(), self.model
+            refitter, model, F0 = CorrectiveRefit(), self.model, self.fit.F
         else:
             rel = (best - self.alpha) / self.alpha
             tol = min(max(0.01 * rel, cfg.refit_tol), max(_LOOSE_REFIT_TOL, cfg.refit_tol))
@@ -810,6 +812,8 @@ class _Loop:
                 W_old, c_old, H_old, model = moved.W, moved.c, moved.H, None
             else:
                 H_old, model = self.H, self.model
+            # the predictions at the warm start (the entering units' weights are zero)
+            F0 = self.fit.F if moved is None else moved.F
             H = xp.concatenate([H_old, transform(self.X, Wn, cn, cfg.activation)], axis=1)
             W_all = xp.concatenate([W_old, Wn])
             c_all = xp.concatenate([c_old, cn])
@@ -829,7 +833,7 @@ class _Loop:
         # a loose re-fit may also stop once its objective has settled (see refit's decrease_tol)
         dtol = _DECREASE_SHARE * tol if tol > cfg.refit_tol else 0.0
         r = refitter(
-            H, self.Y, self.a, self.datafit, self.penalty, coef0, st.intercept, self.fit.F,
+            H, self.Y, self.a, self.datafit, self.penalty, coef0, st.intercept, F0,
             n_new, tol, cfg.refit_max_iter, dtol, model, self.deadline,
         )  # fmt: skip
         futile = n_new > 0 and not self._reached(r, tol) and not self._entered(r, n_new)

@@ -107,6 +107,8 @@ class Slide:
     H : array, shape (n, m), or None
         Their activations on the training inputs (None when they did not move and
         :func:`slide` was not given them).
+    F : array, shape (n, K)
+        The network's predictions at the moved units (float64, ``H coef + intercept``).
     loss_before, loss_after : float
         The loss at the fixed output weights before and after (``loss_after <= loss_before``).
     n_steps : int
@@ -119,6 +121,7 @@ class Slide:
     W: object
     c: object
     H: object
+    F: object
     loss_before: float
     loss_after: float
     n_steps: int
@@ -230,7 +233,7 @@ def slide(
         F = H @ coef + intercept
     loss0 = to_float(datafit.value(Y, F, a))
     if steps <= 0 or W.shape[0] == 0:
-        return Slide(W, c, H, loss0, loss0, 0)
+        return Slide(W, c, H, F, loss0, loss0, 0)
     if X_fast is None:
         W1, c1, n_steps, t = _descend(X, Y, a, datafit, W, c, coef, intercept, activation,
                                       unit_scale, steps, step, None, metric)  # fmt: skip
@@ -242,12 +245,13 @@ def slide(
             None if metric is None else metric.astype(dt),
         )  # fmt: skip
     if n_steps == 0:
-        return Slide(W, c, H, loss0, loss0, 0, t)
+        return Slide(W, c, H, F, loss0, loss0, 0, t)
     H1 = transform(X, W1, c1, activation)
-    loss1 = to_float(datafit.value(Y, H1 @ coef + intercept, a))
+    F1 = H1 @ coef + intercept
+    loss1 = to_float(datafit.value(Y, F1, a))
     if not loss1 < loss0:
-        return Slide(W, c, H, loss0, loss0, 0, t)
-    return Slide(W1, c1, H1, loss0, loss1, n_steps, t)
+        return Slide(W, c, H, F, loss0, loss0, 0, t)
+    return Slide(W1, c1, H1, F1, loss0, loss1, n_steps, t)
 
 
 # ---- the descent's passes over the rows on the CPU: one compiled loop each ------------------------
@@ -380,6 +384,7 @@ def _descend(
         # the projection scales each unit, so the trial units' pre-activations are
         # s (Z - t D) with D = X gW^T + gc: one pass over the rows per direction, none per trial
         rows.preactivations(gW, gc, rows.D)
+        t_first = t
         for _ in range(_MAX_HALVINGS):
             W_new, c_new = W - t * gW, c - t * gc
             s = projection_scale(W_new, c_new, activation, unit_scale)
@@ -390,6 +395,10 @@ def _descend(
                 break
             t *= 0.5
         else:
+            # no decrease along this direction (within the loss's rounding): the next slide
+            # starts from this step's first length, not from the one the halvings ended at (it
+            # would start 2^-20 shorter each time, and never move again)
+            t = t_first
             break
         rows.accept()
         W, c, n_steps = W_new, c_new, n_steps + 1

@@ -539,3 +539,47 @@ def test_only_a_loose_softmax_refit_solves_its_model_loosely(rng, monkeypatch):
     for a_, b_ in ((tight, tight2), (square, square2)):
         assert b_.n_sweeps == a_.n_sweeps
         np.testing.assert_array_equal(b_.coef, a_.coef)
+
+
+def _softmax_problem(rng, n=600, m=40, K=5):
+    H = np.maximum(rng.standard_normal((n, m)), 0)
+    Y = np.eye(K)[np.argmax(H[:, :K] + 0.5 * rng.standard_normal((n, K)), axis=1)]
+    return H, Y, np.full(n, 1.0 / n)
+
+
+def test_a_large_loose_refit_takes_single_precision_products(rng, monkeypatch):
+    # above _FAST_ENTRIES a loose re-fit's products with the rows are float32, accumulated into
+    # float64 predictions: the same problem solved as closely as in float64, predictions that are
+    # the weights' to rounding; a tight re-fit never takes them
+    import boostnet.refit as refit_module
+
+    H, Y, a = _softmax_problem(rng)
+    m, K = H.shape[1], Y.shape[1]
+    args = (H, Y, a, SoftmaxCrossEntropy(), GroupL1(2e-3), np.zeros((m, K)), np.zeros(K))
+    solved = {}
+    for entries in (H.size + 1, H.size):  # below, then at the threshold
+        monkeypatch.setattr(refit_module, "_FAST_ENTRIES", entries)
+        solved[entries] = [refit(*args, tol=1e-3), refit(*args, tol=1e-8)]
+    (loose64, tight64), (loose32, tight32) = solved[H.size + 1], solved[H.size]
+    assert loose32.converged and loose64.converged
+    assert loose32.objective == pytest.approx(loose64.objective, rel=1e-3)
+    assert loose32.gap <= 1e-3 * loose32.objective
+    exact = H @ loose32.coef + loose32.intercept
+    assert np.abs(loose32.F - exact).max() < 1e-5  # float32 increments, float64 sum
+    assert not np.array_equal(loose32.F, exact) or not np.array_equal(loose32.coef, loose64.coef)
+    np.testing.assert_array_equal(tight32.coef, tight64.coef)  # tight: float64 throughout
+    assert tight32.objective == tight64.objective
+
+
+def test_a_loose_refit_starts_from_the_given_predictions_a_tight_one_does_not(rng):
+    H, Y, a = _softmax_problem(rng)
+    m, K = H.shape[1], Y.shape[1]
+    args = (H, Y, a, SoftmaxCrossEntropy(), GroupL1(2e-3), np.zeros((m, K)), np.zeros(K))
+    exact = np.zeros((H.shape[0], K))
+    plain, given = refit(*args, tol=1e-3), refit(*args, tol=1e-3, F0=exact)
+    np.testing.assert_array_equal(given.coef, plain.coef)
+    wrong = exact + rng.standard_normal(exact.shape)  # predictions of other weights
+    moved = refit(*args, tol=1e-3, F0=wrong)
+    assert moved.objective != plain.objective  # a loose re-fit trusted them
+    tight, tight_wrong = refit(*args, tol=1e-8), refit(*args, tol=1e-8, F0=wrong)
+    np.testing.assert_array_equal(tight_wrong.coef, tight.coef)  # a tight one recomputed them

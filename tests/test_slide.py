@@ -92,6 +92,8 @@ def test_slide_lowers_the_loss_and_keeps_units_feasible(seed, activation, datafi
     else:
         np.testing.assert_array_equal(s.W, W0)
     np.testing.assert_allclose(s.H, act(X @ s.W.T + s.c), rtol=1e-12, atol=1e-12)
+    # the predictions at the units it ends with (the next re-fit starts from them)
+    np.testing.assert_allclose(s.F, s.H @ coef + b, rtol=1e-12, atol=1e-12)
     # given the predictions instead of the activations (the loop passes its last re-fit's): the
     # same slide, and the activations are computed only where the units moved
     F = act(X @ W0.T + c0) @ coef + b
@@ -100,6 +102,7 @@ def test_slide_lowers_the_loss_and_keeps_units_feasible(seed, activation, datafi
     np.testing.assert_allclose(f.W, s.W, rtol=1e-12, atol=1e-12)
     assert f.loss_before == pytest.approx(s.loss_before, rel=1e-12)
     assert f.loss_after == pytest.approx(s.loss_after, rel=1e-12)
+    np.testing.assert_allclose(f.F, s.F, rtol=1e-12, atol=1e-12)
     if s.n_steps:
         np.testing.assert_allclose(f.H, s.H, rtol=1e-12, atol=1e-12)
     else:
@@ -366,6 +369,22 @@ def test_the_loop_slides_whitened_when_switched_on(digits_split, monkeypatch):
     assert not np.array_equal(white.hidden_weights_, plain.hidden_weights_)
     np.testing.assert_array_equal(white.hidden_weights_, again.hidden_weights_)
     assert all(np.isfinite(r.objective) for r in white.history_)
+
+
+def test_a_slide_that_finds_no_decrease_hands_on_its_first_step_length():
+    # a loss flat to the descent (every trial rejected): the slide stays, and the step length it
+    # hands to the next slide is the one it tried first, not the one 20 halvings ended at (which
+    # the next slide would shorten again, until the units never move)
+    X, Y, a, df, W, c, coef, b, act = _problem(5, datafit="softmax", activation="tanh")
+
+    class Flat(type(df)):
+        def value_grad(self, Y, F, a):
+            _, G = super().value_grad(Y, F, a)
+            return 1.0, G
+
+    s = slide(X, Y, a, Flat(), W, c, coef, b, act, 2.0, 4, step=0.3)
+    assert s.n_steps == 0 and s.step == 0.3
+    np.testing.assert_array_equal(s.W, W)
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
