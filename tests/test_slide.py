@@ -371,22 +371,6 @@ def test_the_loop_slides_whitened_when_switched_on(digits_split, monkeypatch):
     assert all(np.isfinite(r.objective) for r in white.history_)
 
 
-def test_a_slide_that_finds_no_decrease_hands_on_its_first_step_length():
-    # a loss flat to the descent (every trial rejected): the slide stays, and the step length it
-    # hands to the next slide is the one it tried first, not the one 20 halvings ended at (which
-    # the next slide would shorten again, until the units never move)
-    X, Y, a, df, W, c, coef, b, act = _problem(5, datafit="softmax", activation="tanh")
-
-    class Flat(type(df)):
-        def value_grad(self, Y, F, a):
-            _, G = super().value_grad(Y, F, a)
-            return 1.0, G
-
-    s = slide(X, Y, a, Flat(), W, c, coef, b, act, 2.0, 4, step=0.3)
-    assert s.n_steps == 0 and s.step == 0.3
-    np.testing.assert_array_equal(s.W, W)
-
-
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 def test_the_compiled_row_passes_equal_the_array_expressions(activation, rng):
     # on NumPy arrays the descent's trial and backward pass are compiled loops (boostnet.slide
