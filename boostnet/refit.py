@@ -461,7 +461,8 @@ def refit(
     def ttimes(M):  # H^T M (m, K), float64
         return tdot(Hp, M.astype(Hp.dtype, copy=False)).astype(xp.float64, copy=False)
 
-    mu_a = (a.astype(Hp.dtype) @ Hp).astype(xp.float64)  # (m,) weighted means, for the dual point
+    # (m,) the a-weighted feature means, for the dual point (no copies in float64)
+    mu_a = (a.astype(Hp.dtype, copy=False) @ Hp).astype(xp.float64, copy=False)
     W_host = to_numpy(W).astype(np.float64)
 
     def evaluate(F, W_host):
