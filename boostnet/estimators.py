@@ -332,7 +332,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         data validated, targets encoded, the generator, device and sampler resolved."""
         self._validate_params()
         X, y, Y, datafit, sw = self._validate_xy(X, y, sample_weight, warm, classes)
-        backend = resolve_device(self.device)
+        backend = resolve_device(self.device, n_rows=X.shape[0])
         return _Setup(
             X, y, Y, datafit, sw, _generator(self.random_state), backend, backend.xp,
             get_sampler(self.sampler),
@@ -768,7 +768,9 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         chunks from free device memory.
     random_state : int, RandomState, Generator or None
     device : {"auto", "cpu", "gpu"} or None, default="auto"
-        None reads the ``BOOSTNET_DEVICE`` environment variable.
+        None reads the ``BOOSTNET_DEVICE`` environment variable. ``"auto"``: the GPU where CuPy
+        finds one and the training set has at least ``boostnet._backend.AUTO_GPU_MIN_ROWS`` (5000)
+        rows (below that a GPU fit is slower than a CPU one), else the CPU.
     warm_start : bool, default=False
         Continue from the fitted units (same lambda) instead of starting over.
     callbacks : list, default=None

@@ -180,6 +180,7 @@ def run_set(name, params, mlp_cache, seed=0):
         "units": int(est.n_units_),
         "steps": int(est.n_iter_),
         "stop": est.stop_reason_,
+        "device": est.device_,
         "objective": float(last.objective) if last is not None else math.nan,
         "boostnet_s": t_bn,
         "mlp_s": t_mlp,
@@ -351,7 +352,7 @@ def main(argv=None):
         for seed in seeds:
             for p in variants:
                 row = run_set(name, p, mlp_cache, seed)
-                rows.append({**row, **prov})
+                rows.append({**row, **prov, "device": row["device"]})  # the fit's own device
                 print(
                     f"{name} {json.dumps(p)} seed {seed}: {row['boostnet']:.4f} vs "
                     f"{row['mlp']:.4f}, {row['boostnet_s']:.2f} s vs {row['mlp_s']:.2f} s",

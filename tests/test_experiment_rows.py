@@ -70,6 +70,14 @@ def test_speed_suite_writes_one_tidy_row_per_set_and_seed(monkeypatch, tmp_path,
     assert "geometric mean" in capsys.readouterr().out
 
 
+def test_speed_suite_rows_name_the_device_each_fit_ran_on(fake_cupy, monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    speed_suite = importlib.import_module("speed_suite")
+    args = ["--sets", "iris", "--ablation", "device=cpu,gpu", "--out", str(tmp_path)]
+    speed_suite.main([*args, "--params", '{"max_units": 3, "n_candidates": 64}'])
+    assert [r["device"] for r in read(tmp_path / "speed.csv")] == ["cpu", "gpu"]
+
+
 def test_speed_suite_ablation_values_and_malformed_options(monkeypatch, tmp_path, capsys):
     monkeypatch.syspath_prepend(str(EXPERIMENTS))
     speed_suite = importlib.import_module("speed_suite")

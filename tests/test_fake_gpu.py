@@ -63,6 +63,26 @@ def test_gpu_device_resolves_to_the_stand_in(fake_cupy, monkeypatch):
     assert ok and "FakeCuPy" in name
 
 
+def test_auto_takes_the_gpu_only_from_enough_training_rows(fake_cupy, monkeypatch, small_digits):
+    from boostnet import BoostNetClassifier, _backend
+    from boostnet._backend import AUTO_GPU_MIN_ROWS, resolve_device
+
+    assert resolve_device("auto", n_rows=AUTO_GPU_MIN_ROWS).name == "gpu"
+    assert resolve_device("auto").name == "gpu"  # rows unknown
+    assert resolve_device("gpu", n_rows=10).name == "gpu"  # an explicit GPU is kept
+    imports = []
+    real = _backend._import_cupy
+    monkeypatch.setattr(_backend, "_import_cupy", lambda: imports.append(1) or real())
+    assert resolve_device("auto", n_rows=AUTO_GPU_MIN_ROWS - 1).name == "cpu"
+    assert not imports  # the CPU chosen without importing CuPy
+    X, y = small_digits  # 600 rows
+    kw = dict(max_units=2, n_candidates=64, random_state=0)
+    assert BoostNetClassifier(**kw).fit(X, y).device_ == "cpu"
+    monkeypatch.setattr(_backend, "AUTO_GPU_MIN_ROWS", 600)
+    assert BoostNetClassifier(**kw).fit(X, y).device_ == "gpu"
+    assert BoostNetClassifier(**kw).fit(X[:599], y[:599]).device_ == "cpu"
+
+
 @pytest.mark.parametrize("screen", ["tf32", "fp16"])
 @pytest.mark.parametrize(
     ("act_name", "K"), [("relu", 1), ("tanh", 10), ("sigmoid", 3), ("sign", 32)]

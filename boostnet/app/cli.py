@@ -34,7 +34,7 @@ try:  # recent typer vendors click as typer._click
 except ImportError:  # pragma: no cover - typer on the external click
     from click import exceptions as _cx
 
-from .._backend import DEVICES
+from .._backend import AUTO_GPU_MIN_ROWS, DEVICES
 from .._signals import exit_code, signum_of, terminate_as_interrupt
 from .._version import __version__
 from ..activations import ACTIVATIONS
@@ -464,7 +464,12 @@ def train(
     ] = _D["memory_budget_mb"],
     device: Annotated[
         Device,
-        typer.Option(help="auto, cpu or gpu.", envvar="BOOSTNET_DEVICE", rich_help_panel=_MODEL),
+        typer.Option(
+            help=f"auto (the GPU where CuPy finds one and there are >= {AUTO_GPU_MIN_ROWS} "
+            "training rows), cpu or gpu.",
+            envvar="BOOSTNET_DEVICE",
+            rich_help_panel=_MODEL,
+        ),
     ] = Device.auto,
     config: Annotated[
         Path | None,
@@ -1152,7 +1157,9 @@ def info():
         rows.append(("BLAS hint", hint))
     ok, what = gpu_status()
     rows.append(("GPU", what if ok else f"unavailable: {what}"))
-    rows.append(("default device", "gpu" if ok else "cpu"))
+    rows.append(
+        ("default device", f"gpu from {AUTO_GPU_MIN_ROWS} training rows, else cpu" if ok else "cpu")
+    )
     _print_pairs("boostnet info", rows, head="item", justify="left")
 
 
