@@ -2,12 +2,13 @@
 # One GPU session's checks in one call, each stage capped so that a slow or failing one leaves time
 # for the rest (experiments/README.md, section 7): a warm-up fit per device (the one-off numba and
 # CuPy compiles, timed), gpu_check.py, the GPU tests, speed_suite.py on Fashion-MNIST (CPU and GPU)
-# and c26 (GPU). Results under $OUT (default runs/gpu-session).
+# and c26 (GPU), then c26 on the GPU for 60 s under cProfile (the re-fit was 75 % of that fit).
+# Results under $OUT (default runs/gpu-session).
 #
 #   bash experiments/gpu_session.sh [FOLDER_WITH_THE_FASHION_MNIST_IDX_FILES]
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 OUT=${OUT:-runs/gpu-session}
-END=$((SECONDS + ${BUDGET_S:-545}))
+END=$((SECONDS + ${BUDGET_S:-570}))
 left() { local l=$((END - SECONDS)); [ $l -gt $1 ] && l=$1; [ $l -lt 5 ] && l=5; echo $l; }
 mkdir -p "$OUT"
 if [ -n "$1" ]; then
@@ -35,4 +36,18 @@ echo "== speed_suite fashion-10k, device cpu and gpu, seed 0"
 timeout "$(left 110)" python3 experiments/speed_suite.py --sets fashion-10k --seeds 0 --ablation device=cpu,gpu --out "$OUT/suite_f" 2>&1 | tail -25
 echo "== speed_suite c26, gpu, seed 0 ($((END - SECONDS)) s left)"
 timeout "$(left 200)" python3 experiments/speed_suite.py --sets c26 --seeds 0 --params '{"device": "gpu"}' --out "$OUT/suite_c26" 2>&1 | tail -15
+echo "== where a GPU fit's time goes: c26, 60 s under cProfile ($((END - SECONDS)) s left)"
+timeout "$(left 100)" python3 - "$OUT" <<'PY' 2>&1 | tail -45
+import cProfile, pstats, sys
+sys.path.insert(0, "experiments")
+import speed_suite
+from boostnet import BoostNetClassifier
+_, Xtr, ytr, _, _ = speed_suite.split("c26")
+est = BoostNetClassifier(random_state=0, device="gpu", max_time=60)
+cProfile.run("est.fit(Xtr, ytr)", f"{sys.argv[1]}/c26_gpu.prof")
+print(f"{est.n_iter_} steps, {est.n_units_} units, {est.stop_reason_}")
+st = pstats.Stats(f"{sys.argv[1]}/c26_gpu.prof")
+st.sort_stats("tottime").print_stats(20)
+st.sort_stats("cumulative").print_stats(20)
+PY
 echo "done at $SECONDS s"
