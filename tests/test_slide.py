@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from numdiff import central_difference
 
 from boostnet import BoostNetClassifier, BoostNetRegressor, _greedy
+from boostnet import slide as slide_module
 from boostnet._greedy import _Loop
 from boostnet.activations import ACTIVATIONS, project_units
 from boostnet.datafits import DATAFITS
-from boostnet.slide import _WHITEN_RIDGE, slide, units_gradient, whitening_metric
+from boostnet.slide import _WHITEN_RIDGE, _conjugate, slide, units_gradient, whitening_metric
 
 
 def get_datafit(name):
@@ -216,6 +217,88 @@ def test_a_long_slide_is_its_steps_taken_one_at_a_time(activation):
     assert (norms <= scale + 1e-12).all() if activation == "tanh" else np.allclose(norms, 1.0)
     if activation == "tanh":
         assert np.isclose(norms, scale).any()  # a projection happened on the way
+
+
+def _scaled_gradient(X, Y, a, df, W, c, coef, b, act):
+    Z = X @ W.T + c
+    loss, G = df.value_grad(Y, act(Z) @ coef + b, a)
+    gW, gc = units_gradient(X, Z, G, coef, act)
+    inv = 1.0 / np.sqrt((coef * coef).sum(axis=1))
+    return float(loss), gW * inv[:, None], gc * inv, inv
+
+
+@pytest.mark.parametrize(("activation", "seed"), [("relu", 4), ("tanh", 7)])
+def test_a_conjugate_slide_moves_its_second_step_along_g_plus_beta_d(activation, seed, monkeypatch):
+    # the _CONJUGATE experiment: step 2 moves along g2 + beta d1 (Polak-Ribiere+ in the metric
+    # of the per-unit scaling), from 1.5 times the first step's length, halved until the loss drops
+    monkeypatch.setattr(slide_module, "_CONJUGATE", True)
+    X, Y, a, df, W, c, coef, b, act = _problem(seed, m=6, K=3, activation=activation)
+    if activation == "relu":
+        project_units(W, c, act, 1.0)
+    scale = 1.5
+    one = slide(X, Y, a, df, W, c, coef, b, act, scale, 1)
+    two = slide(X, Y, a, df, W, c, coef, b, act, scale, 2)
+    assert one.n_steps == 1 and two.n_steps == 2
+    _, g1W, g1c, inv = _scaled_gradient(X, Y, a, df, W, c, coef, b, act)
+    loss1, g2W, g2c, _ = _scaled_gradient(X, Y, a, df, one.W, one.c, coef, b, act)
+    w = 1.0 / inv
+
+    def ip(pW, pc, qW, qc):
+        return float((w * ((pW * qW).sum(axis=1) + pc * qc)).sum())
+
+    beta = (ip(g2W, g2c, g2W, g2c) - ip(g2W, g2c, g1W, g1c)) / ip(g1W, g1c, g1W, g1c)
+    assert beta > 0  # the test's problem takes the conjugate branch
+    dW, dc = g2W + beta * g1W, g2c + beta * g1c
+    assert ip(dW, dc, g2W, g2c) > 0
+    t = 1.5 * one.step
+    for _ in range(20):
+        Wt, ct = one.W - t * dW, one.c - t * dc
+        project_units(Wt, ct, act, scale)
+        if _loss(X, Y, a, df, Wt, ct, coef, b, act) < loss1:
+            break
+        t *= 0.5
+    np.testing.assert_allclose(two.W, Wt, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(two.c, ct, rtol=1e-9, atol=1e-12)
+    # off (the default): the second step is along the plain scaled gradient instead
+    monkeypatch.setattr(slide_module, "_CONJUGATE", False)
+    plain = slide(X, Y, a, df, W, c, coef, b, act, scale, 2)
+    assert not np.allclose(plain.W, two.W, rtol=1e-6, atol=1e-9)
+
+
+def test_conjugate_falls_back_to_the_gradient():
+    rng = np.random.default_rng(0)
+    gW, gc = rng.standard_normal((4, 3)), rng.standard_normal(4)
+    inv = rng.uniform(0.5, 2.0, 4)
+    # beta < 0 (the gradient shrank along the last one): plain gradient, the same arrays
+    nW, nc = _conjugate(gW, gc, 2.0 * gW, 2.0 * gc, gW, gc, inv)
+    assert nW is gW and nc is gc
+    # g + beta d not a descent direction (d points against g): plain gradient
+    pW, pc = 0.1 * rng.standard_normal((4, 3)), 0.1 * rng.standard_normal(4)
+    nW, nc = _conjugate(gW, gc, pW, pc, -100.0 * gW, -100.0 * gc, inv)
+    assert nW is gW and nc is gc
+    # otherwise g + beta d, beta = grad . (g - g_prev) / (grad_prev . g_prev), grad = g / inv
+    dW, dc = rng.standard_normal((4, 3)), rng.standard_normal(4)
+    w = 1.0 / inv
+    beta = float(
+        (w * ((gW * (gW - pW)).sum(axis=1) + gc * (gc - pc))).sum()
+        / (w * ((pW * pW).sum(axis=1) + pc * pc)).sum()
+    )
+    assert beta > 0
+    nW, nc = _conjugate(gW, gc, pW, pc, 1e-3 * dW, 1e-3 * dc, inv)
+    np.testing.assert_allclose(nW, gW + beta * 1e-3 * dW, rtol=1e-12)
+    np.testing.assert_allclose(nc, gc + beta * 1e-3 * dc, rtol=1e-12)
+
+
+def test_conjugate_slides_go_further_on_ill_conditioned_rows(monkeypatch):
+    # features on scales 0.1 .. 10: in the same number of steps the conjugate directions lower
+    # the loss more than the scaled gradient does (what the switch is for)
+    X, Y, a, df, W, c, coef, b, act = _problem(11, n=200, d=6, m=8, K=3, activation="tanh")
+    X = X * np.logspace(-1, 1, 6)
+    losses = {}
+    for conj in (False, True):
+        monkeypatch.setattr(slide_module, "_CONJUGATE", conj)
+        losses[conj] = slide(X, Y, a, df, W, c, coef, b, act, 3.0, 12).loss_after
+    assert losses[True] < losses[False]
 
 
 def _budget(hard, m, d, K, slide_steps=3):
