@@ -133,3 +133,24 @@ def test_speed_suite_switches_set_a_module_constant_for_each_fit_and_restore_it(
             speed_suite.main(["--sets", "iris", "--out", str(tmp_path / "x"), "--ablation", bad])
         assert exc.value.code == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_slide_replay_replays_a_fits_slides_both_ways_and_restores_the_library(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    slide_replay = importlib.import_module("slide_replay")
+    from boostnet import _greedy
+    from boostnet import slide as slide_module
+
+    before = (_greedy.slide, slide_module._CONJUGATE)
+    slide_replay.main(["--set", "iris", "--min-steps", "1", "--every", "1"])
+    assert (_greedy.slide, slide_module._CONJUGATE) == before
+    rows = [
+        ln
+        for ln in capsys.readouterr().out.splitlines()
+        if ln.startswith("| ") and "|---" not in ln
+    ]
+    assert len(rows) > 1  # the header and at least one slide
+    for row in rows[1:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        figures = [float(v) for part in cells[3:5] for v in part.split(" / ")]
+        assert all(v >= 0 for v in figures)  # a slide never raises the loss
