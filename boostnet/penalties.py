@@ -96,6 +96,13 @@ class Penalty:
         """The penalty's gradient and Hessian on the active entries of ``W`` (host NumPy, (m, K))."""
         raise NotImplementedError
 
+    @staticmethod
+    def crossing(W, D):
+        """Where the step ``W -> W + D`` carries a block of weights through zero (host NumPy, both
+        (m, K)): a boolean (m, K) mask of the entries of those blocks. The smooth part of the
+        penalty (:meth:`smooth_part`) holds only while no block reaches zero."""
+        raise NotImplementedError
+
     @classmethod
     def lambda_max(cls, R):
         """Smallest ``alpha`` for which ``W = 0`` is optimal, given correlations ``R`` (q, K) of
@@ -132,6 +139,10 @@ class L1(Penalty):
     @staticmethod
     def best_shift(W):
         return np.median(W, axis=1)
+
+    @staticmethod
+    def crossing(W, D):
+        return W * (W + D) < 0
 
     def violation(self, W, grad):
         xp = get_namespace(W)
@@ -183,6 +194,11 @@ class GroupL1(Penalty):
     @staticmethod
     def best_shift(W):
         return W.mean(axis=1)
+
+    @staticmethod
+    def crossing(W, D):
+        rows = (W * (W + D)).sum(axis=1) < 0  # the group's direction reversed
+        return np.broadcast_to(rows[:, None], W.shape)
 
     def violation(self, W, grad):
         xp = get_namespace(W)

@@ -39,7 +39,12 @@ from the previous solution. Each outer iteration
    models not within 200 iterations), for as long as each halves the duality gap; the same line
    search takes them, within a trust region of 4 logits per prediction. After a slow one, Newton
    steps resume once the gap is ten times smaller, or as soon as coordinate descent has changed
-   the active set that made it slow.
+   the active set that made it slow. The restricted problem cannot set a weight to zero: where the
+   full Newton step would carry a block of weights through zero (a unit's K weights reversed for
+   group L1, an entry's sign flipped for L1: :meth:`~boostnet.penalties.Penalty.crossing`), the
+   step takes that block to zero instead, and the line search judges it with the proximal bound
+   of step 4 (the units that must leave before the certificate left one coordinate-descent
+   iteration at a time: c26's stored tight re-fits 244 -> 150 outer iterations, 31 -> 21 s).
 
 In a loose re-fit (the greedy loop's, far from the certificate) of large activations, the
 gradient's and the step's products with the rows are taken in float32 and the steps accumulated
@@ -113,6 +118,9 @@ _NEWTON_BACKOFF = 0.1
 _NEWTON_RETRY = True
 #: A Newton iteration is followed by another only when it cut the duality gap by this factor.
 _NEWTON_RATE = 0.5
+#: A Newton step takes the weights it would carry through zero to zero (``Penalty.crossing``;
+#: module doc, step 6).
+_NEWTON_DROP = True
 #: Largest change of a prediction (in logits) one Newton step may make.
 _NEWTON_SPAN = 4.0
 #: A loose re-fit (relative gap above ``_NEWTON_TOL``) of activations with at least this many
@@ -521,9 +529,18 @@ def refit(
                 H, Y, a, F, HtG, gb, W_host, datafit, penalty, cache, store
             )
             newton = direction is not None
+        dropped = False
         if newton:
             cache.age += 1
             dW_h, db_h = direction.dW, direction.db
+            if _NEWTON_DROP:
+                # weights the full step would carry through zero (a group's direction reversed;
+                # an L1 entry's sign flipped): the restricted problem cannot zero them, and they
+                # are the ones whose optimum is zero. The step takes them to zero instead
+                cross = penalty.crossing(W_host, dW_h)
+                if cross.any():
+                    dW_h = np.where(cross, -W_host, dW_h)
+                    dropped = True
             W_new = W_host + dW_h
         elif m > 0:
             cache.age += 1
@@ -567,7 +584,7 @@ def refit(
                 dW_h, db_h, dW, db, dF = (shrink * v for v in (dW_h, db_h, dW, db, dF))
                 W_new = W_host + dW_h
         pen_new = to_float(penalty.value(W_new))
-        if newton:  # the derivative of the (smooth) restricted objective
+        if newton and not dropped:  # the derivative of the (smooth) restricted objective
             slope = direction.slope * shrink
         else:  # the proximal Newton bound (the penalty is convex)
             slope = to_float((HtG * dW).sum()) + float(gb_h @ db_h) + pen_new - pen
