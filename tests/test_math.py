@@ -5,6 +5,7 @@ import pytest
 from numdiff import central_difference
 from score_ref import assert_sign_scores, scores_by_hand
 
+from boostnet import refine as refine_module
 from boostnet.activations import ACTIVATIONS, get_activation, project_units
 from boostnet.datafits import Logistic, SoftmaxCrossEntropy, SquaredError
 from boostnet.exceptions import ConfigError
@@ -422,13 +423,24 @@ def test_refinement_raises_scores_and_stays_feasible(name, rng):
         assert np.all(norms <= 2.0 + 1e-9)
 
 
-@pytest.mark.parametrize("name", ["relu", "tanh"])
+@pytest.mark.parametrize("compiled", [False, True], ids=["arrays", "compiled"])
+@pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid"])
 @pytest.mark.parametrize("pen", [L1, GroupL1], ids=["l1", "group_l1"])
-def test_refinement_is_the_plain_ascent(name, pen, rng):
+def test_refinement_is_the_plain_ascent(name, pen, compiled, rng, monkeypatch):
     # the ascent recomputes the gradients of the accepted units only: the same iterates as the
-    # plain loop that recomputes every gradient (written out here from score_and_grad)
+    # plain loop that recomputes every gradient (written out here from score_and_grad); on small
+    # shapes it runs as one compiled loop, unit by unit (boostnet.refine._COMPILED_WORK)
+    monkeypatch.setattr(refine_module, "_COMPILED_WORK", 1 << 30 if compiled else 0)
     X, G, act, W, c, s0 = _refinement_problem(rng, name, pen, n=90, d=6, K=3, q=7, seed=1)
+    # each sampled unit passes through a training point, whose pre-activation is then zero up to
+    # rounding: where a product rounds it to the other side of relu's kink, the gradient jumps.
+    # Moved off the points, the two ways of computing the products take the same steps
+    W, c = project_units(W.copy(), c + 0.05, act, 2.0)
+    s0 = reference_scores(X, W, c, G, act, pen)
+    W_in, c_in = W.copy(), c.copy()
     W1, c1, s1 = refine_units(X, G, W, c, s0, act, pen, unit_scale=2.0, steps=25)
+    np.testing.assert_array_equal(W, W_in)  # the inputs are not modified
+    np.testing.assert_array_equal(c, c_in)
     Wp, cp, best = W.copy(), c.copy(), s0.copy()
     eta = np.full(7, 0.1 * (1.0 if act.homogeneous else 2.0))
     _, gW, gc = score_and_grad(X, G, Wp, cp, act, pen)
