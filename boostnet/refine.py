@@ -24,9 +24,9 @@ cost more than their arithmetic: an ascent step of one unit on wine's 133 x 13 r
 of which the products are under 1 us. There the CPU runs the same ascent as one compiled loop,
 unit by unit (each unit has its own step length, so the units never interact): one unit's
 10-step ascent 0.36 -> 0.02 ms (wine), 0.40 -> 0.09 ms (c11's 750 x 10 rows, 11 outputs); 16
-units x 30 steps on wine 1.28 -> 0.57 ms. Larger shapes keep BLAS's products, which the loop
+units x 30 steps on wine 1.3 -> 0.6 ms. Larger shapes keep BLAS's products, which the loop
 (sums in a fixed order, so that a seed gives one model in any process) does not match: 16 units
-x 30 steps on c2-noisy's 525 x 8 rows 1.66 ms with BLAS, 2.0 compiled; on c11's 4.1 against 2.1.
+x 30 steps on c2-noisy's 525 x 8 rows 1.8 ms with BLAS, 2.1 compiled; on c11's 2.1-2.8 against 4.3.
 Whole fits (seeds 0-5, experiments/README.md, section 8): wine 62 -> 48 ms, iris 47 -> 32 ms.
 The two agree to rounding, except where a pre-activation sits on relu's kink (a sampled unit
 passes through a training point, ``z = 0`` up to rounding): there either may round to the other
