@@ -318,6 +318,19 @@ def test_crossing_marks_the_blocks_a_step_carries_through_zero():
     )
 
 
+def _switched(monkeypatch, switch, problem, start, tol):
+    """The re-fits of ``problem`` (H, Y, a, datafit, penalty) from ``start`` to ``tol`` with the
+    module switch ``boostnet.refit.<switch>`` on and off: both converge to the same objective."""
+    results = {}
+    for on in (True, False):
+        monkeypatch.setattr(refit_module, switch, on)
+        results[on] = refit(*problem, start.coef, start.intercept, tol=tol)
+    on, off = results[True], results[False]
+    assert on.converged and off.converged
+    assert on.objective == pytest.approx(off.objective, rel=tol)
+    return on, off
+
+
 @pytest.mark.parametrize(
     ("penalty", "seed", "shape", "warm"),
     [
@@ -351,13 +364,7 @@ def test_newton_steps_drop_the_weights_they_carry_through_zero(
         return c
 
     monkeypatch.setattr(type(penalty), "crossing", staticmethod(spying))
-    results = {}
-    for drop in (True, False):
-        monkeypatch.setattr(refit_module, "_NEWTON_DROP", drop)
-        results[drop] = refit(H, Y, a, datafit, penalty, start.coef, start.intercept, tol=1e-10)
-    on, off = results[True], results[False]
-    assert on.converged and off.converged
-    assert on.objective == pytest.approx(off.objective, rel=1e-10)
+    on, off = _switched(monkeypatch, "_NEWTON_DROP", (H, Y, a, datafit, penalty), start, 1e-10)
     np.testing.assert_array_equal(on.coef != 0, off.coef != 0)
     assert any(crossed)  # a Newton step did carry weights through zero
     assert on.n_iter < off.n_iter  # (11 against 19 and 29 against 40 when written)
@@ -373,11 +380,5 @@ def test_weights_taken_back_from_zero_are_not_dropped_again(monkeypatch):
     H, Y, a = _softmax_problem(np.random.default_rng(9), n=800, m=m, K=K, noise=0.3)
     datafit, penalty = SoftmaxCrossEntropy(), L1(0.002)
     start = refit(H, Y, a, datafit, penalty, np.zeros((m, K)), datafit.intercept(Y, a), tol=1e-2)
-    results = {}
-    for ban in (True, False):
-        monkeypatch.setattr(refit_module, "_DROP_REVIVED_BAN", ban)
-        results[ban] = refit(H, Y, a, datafit, penalty, start.coef, start.intercept, tol=1e-6)
-    on, off = results[True], results[False]
-    assert on.converged and off.converged
-    assert on.objective == pytest.approx(off.objective, rel=1e-6)
+    on, off = _switched(monkeypatch, "_DROP_REVIVED_BAN", (H, Y, a, datafit, penalty), start, 1e-6)
     assert on.n_iter < 0.8 * off.n_iter  # (86 against 160 when written)
