@@ -89,6 +89,10 @@ class Activation:
         return self.derivative_at(self(z))
 
 
+#: The differentiable activations' codes in the CPU's compiled loops (``boostnet.slide``,
+#: ``boostnet.refine``), which branch on them: relu 0, tanh 1, sigmoid 2.
+COMPILED_CODES = {"relu": 0, "tanh": 1, "sigmoid": 2}
+
 ACTIVATIONS = {
     "relu": Activation("relu", homogeneous=True, differentiable=True),
     "sign": Activation("sign", homogeneous=True, differentiable=False),
@@ -146,4 +150,11 @@ def projection_scale(W, c, activation: Activation, unit_scale: float):
     return xp.minimum(1.0, unit_scale / xp.where(norms > 0, norms, 1))
 
 
-__all__ = ["ACTIVATIONS", "Activation", "get_activation", "project_units", "projection_scale"]
+__all__ = [
+    "ACTIVATIONS",
+    "COMPILED_CODES",
+    "Activation",
+    "get_activation",
+    "project_units",
+    "projection_scale",
+]

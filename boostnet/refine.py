@@ -41,14 +41,13 @@ import numpy as np
 from numba import njit
 
 from ._backend import get_namespace
-from .activations import Activation, project_units
+from .activations import COMPILED_CODES, Activation, project_units
 from .scoring import exact_scores, rows_product
 
 #: Largest ``units x rows x (features + outputs)`` whose ascent runs as one compiled loop on the
 #: CPU (:func:`_ascend_rows`): below it the generic path's ~20 array calls per iteration cost more
 #: than the arithmetic (module doc); above it BLAS's products are faster.
 _COMPILED_WORK = 1 << 16
-_ACT_CODES = {"relu": 0, "tanh": 1, "sigmoid": 2}
 _NORM_CODES = {"l1": 0, "group_l1": 1}  # the dual norm: max |r_k| (l1), ||r||_2 (group_l1)
 
 
@@ -139,7 +138,7 @@ def _ascend(X, G, W, c, activation, penalty, unit_scale, steps, best, XT=None):
     xp = get_namespace(X)
     radius = 1.0 if activation.homogeneous else unit_scale
     n, d = X.shape
-    act = _ACT_CODES.get(activation.name)
+    act = COMPILED_CODES.get(activation.name)
     norm = _NORM_CODES.get(getattr(penalty, "name", None))
     if (
         xp is np

@@ -57,7 +57,7 @@ import numpy as np
 from numba import njit
 
 from ._backend import get_namespace, to_float, to_numpy
-from .activations import Activation, projection_scale
+from .activations import COMPILED_CODES, Activation, projection_scale
 from .scoring import preactivations, rows_product, transform
 
 #: The first trial step moves the unit with the largest gradient by this share of its radius.
@@ -264,8 +264,8 @@ def slide(
 # CPU moves 4-5 GB/s: the generic expressions' temporaries cost more than the products (a trial's
 # ``act((Z - t D) s)`` 120 ms as three temporaries and an activation, 29 ms in one loop writing both
 # arrays; the backward pass through the activation and its column sums 46 -> 26 ms).
-_RELU, _TANH, _SIGMOID = 0, 1, 2
-_CODES = {"relu": _RELU, "tanh": _TANH, "sigmoid": _SIGMOID}
+_CODES = COMPILED_CODES
+_RELU = _CODES["relu"]
 
 
 @njit(cache=True, nogil=True)
