@@ -23,14 +23,15 @@ On small shapes (units x rows x (features + outputs) up to ``_COMPILED_WORK``) t
 cost more than their arithmetic: an ascent step of one unit on wine's 133 x 13 rows took ~35 us,
 of which the products are under 1 us. There the CPU runs the same ascent as one compiled loop,
 unit by unit (each unit has its own step length, so the units never interact): one unit's
-10-step ascent 0.36 -> 0.02 ms (wine), 0.40 -> 0.09 ms (c11's 750 x 10 rows, 11 outputs); 16
-units x 30 steps on wine 1.3 -> 0.6 ms. Larger shapes keep BLAS's products, which the loop
-(sums in a fixed order, so that a seed gives one model in any process) does not match: 16 units
-x 30 steps on c2-noisy's 525 x 8 rows 1.8 ms with BLAS, 2.1 compiled; on c11's 2.1-2.8 against 4.3.
-Whole fits (seeds 0-5, experiments/README.md, section 8): wine 62 -> 48 ms, iris 47 -> 32 ms.
-The two agree to rounding, except where a pre-activation sits on relu's kink (a sampled unit
-passes through a training point, ``z = 0`` up to rounding): there either may round to the other
-side, as two BLAS products may.
+10-step ascent 0.33 -> 0.014 ms (wine), 0.38 -> 0.06 ms (c11's 750 x 10 rows, 11 outputs); 16
+units x 30 steps on wine 1.2 -> 0.34 ms, on c2-noisy's 525 x 8 rows 1.6 -> 0.63 ms. Its sums run
+in four interleaved partial sums, a fixed order (reassociated, vectorised sums would depend on the
+arrays' alignment, and a seed must give one model in any process). Larger shapes keep BLAS's
+products: 16 units x 30 steps on c11 1.9 ms with BLAS, 2.2 compiled; on digits 3.3 against 11.8.
+Whole fits (seeds 0-5, experiments/README.md, section 8): wine 57 -> 41 ms, iris 43 -> 29 ms,
+c2-noisy 488 -> 383 ms. The two agree to rounding, except where a pre-activation sits on relu's
+kink (a sampled unit passes through a training point, ``z = 0`` up to rounding): there either may
+round to the other side, as two BLAS products may.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ from .scoring import exact_scores, rows_product
 
 #: Largest ``units x rows x (features + outputs)`` whose ascent runs as one compiled loop on the
 #: CPU (:func:`_ascend_rows`): below it the generic path's ~20 array calls per iteration cost more
-#: than the arithmetic (module doc); above it BLAS's products are faster.
-_COMPILED_WORK = 1 << 16
+#: than the arithmetic (module doc); above it BLAS's products are faster (breast-cancer's 16 x 426
+#: x 31 about even, c11's 16 x 750 x 21 15 % slower compiled).
+_COMPILED_WORK = 1 << 17
 _NORM_CODES = {"l1": 0, "group_l1": 1}  # the dual norm: max |r_k| (l1), ||r||_2 (group_l1)
 
 
@@ -152,8 +154,8 @@ def _ascend(X, G, W, c, activation, penalty, unit_scale, steps, best, XT=None):
         dt = W.dtype
         W, c = np.array(W, dtype=np.float64), np.array(c, dtype=np.float64)  # copies: in place
         start = np.full(W.shape[0], np.nan) if best is None else np.asarray(best, np.float64)
-        Gd = np.ascontiguousarray(G, dtype=XT.dtype)
-        s = _ascend_rows(XT, Gd, W, c, start, 0.1 * radius, steps, act, norm,
+        GT = np.ascontiguousarray(G.T, dtype=XT.dtype)
+        s = _ascend_rows(XT, GT, W, c, start, 0.1 * radius, steps, act, norm,
                          activation.homogeneous, float(unit_scale))  # fmt: skip
         return W.astype(dt, copy=False), c.astype(dt, copy=False), s.astype(X.dtype)
     eta = xp.full(W.shape[0], 0.1 * radius)
@@ -183,28 +185,27 @@ def _ascend(X, G, W, c, activation, penalty, unit_scale, steps, best, XT=None):
 
 # ---- the ascent of small shapes on the CPU: one compiled loop ------------------------------------
 @njit(cache=True, nogil=True)
-def _unit_forward(XT, G, w, cu, act, norm, z, r):  # pragma: no cover - compiled
-    """``z = X w + cu`` (n,), ``r = act(z)^T G`` (K,); returns the score ``dual_norm(r)``."""
+def _unit_forward(XT, GT, w, cu, act, norm, z, h, r):  # pragma: no cover - compiled
+    """``z = X w + cu`` and ``h = act(z)`` (n,), ``r = G^T h`` (K,), ``GT`` = ``G^T`` (K, n);
+    returns the score ``dual_norm(r)``."""
     d, n = XT.shape
-    K = G.shape[1]
+    K = GT.shape[0]
     for t in range(n):
         z[t] = cu
     for j in range(d):
         wj = w[j]
         for t in range(n):
             z[t] += wj * XT[j, t]
-    r[:] = 0.0
     for t in range(n):
         v = z[t]
         if act == 0:
-            h = v if v > 0.0 else 0.0
+            h[t] = v if v > 0.0 else 0.0
         elif act == 1:
-            h = math.tanh(v)
+            h[t] = math.tanh(v)
         else:
-            h = 0.5 * (1.0 + math.tanh(0.5 * v))
-        if h != 0.0:
-            for k in range(K):
-                r[k] += h * G[t, k]
+            h[t] = 0.5 * (1.0 + math.tanh(0.5 * v))
+    for k in range(K):
+        r[k] = _dot4(h, GT[k])
     if norm == 0:
         s = 0.0
         for k in range(K):
@@ -217,11 +218,11 @@ def _unit_forward(XT, G, w, cu, act, norm, z, r):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _unit_backward(XT, G, z, r, act, norm, gw):  # pragma: no cover - compiled
-    """The score's gradient at the unit of :func:`_unit_forward` (``z``, ``r``): ``gw`` (d,)
-    written, ``gc`` returned."""
+def _unit_backward(XT, GT, z, h, r, act, norm, m, gw):  # pragma: no cover - compiled
+    """The score's gradient at the unit of :func:`_unit_forward` (``z``, ``h``, ``r``): ``gw``
+    (d,) written (``m``, (n,): scratch), ``gc`` returned."""
     d, n = XT.shape
-    K = G.shape[1]
+    K = GT.shape[0]
     D = np.zeros(K)
     if norm == 0:
         k = 0
@@ -236,51 +237,83 @@ def _unit_backward(XT, G, z, r, act, norm, gw):  # pragma: no cover - compiled
         s = math.sqrt(s)
         for i in range(K):
             D[i] = r[i] / s if s > 0 else r[i]
-    m = np.empty(n)
-    gc = 0.0
     for t in range(n):
-        v = z[t]
+        m[t] = 0.0
+    for k in range(K):  # m = G D
+        Dk = D[k]
+        if Dk != 0.0:
+            for t in range(n):
+                m[t] += Dk * GT[k, t]
+    for t in range(n):  # times act'(z), from h = act(z)
         if act == 0:
-            dv = 1.0 if v > 0.0 else 0.0
+            if z[t] <= 0.0:
+                m[t] = 0.0
         elif act == 1:
-            h = math.tanh(v)
-            dv = 1.0 - h * h
+            m[t] *= 1.0 - h[t] * h[t]
         else:
-            h = 0.5 * (1.0 + math.tanh(0.5 * v))
-            dv = h * (1.0 - h)
-        u = 0.0
-        if dv != 0.0:
-            for k in range(K):
-                u += G[t, k] * D[k]
-        m[t] = u * dv
-        gc += m[t]
+            m[t] *= h[t] * (1.0 - h[t])
     for j in range(d):
-        acc = 0.0
-        for t in range(n):
-            acc += m[t] * XT[j, t]
-        gw[j] = acc
-    return gc
+        gw[j] = _dot4(m, XT[j])
+    return _sum4(m)
+
+
+@njit(cache=True, nogil=True)
+def _dot4(u, v):  # pragma: no cover - compiled
+    """``u . v`` in four interleaved partial sums (a fixed order, whatever the arrays' alignment:
+    four independent chains instead of one)."""
+    n = u.shape[0]
+    s0 = s1 = s2 = s3 = 0.0
+    t = 0
+    while t + 4 <= n:
+        s0 += u[t] * v[t]
+        s1 += u[t + 1] * v[t + 1]
+        s2 += u[t + 2] * v[t + 2]
+        s3 += u[t + 3] * v[t + 3]
+        t += 4
+    while t < n:
+        s0 += u[t] * v[t]
+        t += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit(cache=True, nogil=True)
+def _sum4(u):  # pragma: no cover - compiled
+    """``sum(u)`` in four interleaved partial sums (see :func:`_dot4`)."""
+    n = u.shape[0]
+    s0 = s1 = s2 = s3 = 0.0
+    t = 0
+    while t + 4 <= n:
+        s0 += u[t]
+        s1 += u[t + 1]
+        s2 += u[t + 2]
+        s3 += u[t + 3]
+        t += 4
+    while t < n:
+        s0 += u[t]
+        t += 1
+    return (s0 + s1) + (s2 + s3)
 
 
 @njit(cache=True, nogil=True)
 def _ascend_rows(
-    XT, G, W, c, best, eta0, steps, act, norm, homogeneous, unit_scale
+    XT, GT, W, c, best, eta0, steps, act, norm, homogeneous, unit_scale
 ):  # pragma: no cover - compiled
-    """:func:`_ascend` unit by unit, in place on ``W`` (q, d) and ``c`` (q,); ``best`` (q,): the
-    starting scores (NaN: computed here). Returns the final scores (q,)."""
+    """:func:`_ascend` unit by unit, in place on ``W`` (q, d) and ``c`` (q,), from ``X^T`` (d, n)
+    and ``G^T`` (K, n); ``best`` (q,): the starting scores (NaN: computed here). Returns the final
+    scores (q,)."""
     q, d = W.shape
     n = XT.shape[1]
-    K = G.shape[1]
-    z, zn = np.empty(n), np.empty(n)
+    K = GT.shape[0]
+    z, zn, h, hn, m = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     r, rn = np.empty(K), np.empty(K)
     gw, wn = np.empty(d), np.empty(d)
     out = np.empty(q)
     for u in range(q):
         w = W[u]
         cu = c[u]
-        s0 = _unit_forward(XT, G, w, cu, act, norm, z, r)
+        s0 = _unit_forward(XT, GT, w, cu, act, norm, z, h, r)
         b = s0 if math.isnan(best[u]) else best[u]
-        gc = _unit_backward(XT, G, z, r, act, norm, gw)
+        gc = _unit_backward(XT, GT, z, h, r, act, norm, m, gw)
         eta = eta0
         for _ in range(steps):
             gn = gc * gc
@@ -302,15 +335,16 @@ def _ascend_rows(
             cn *= sc
             for j in range(d):
                 wn[j] *= sc
-            sn = _unit_forward(XT, G, wn, cn, act, norm, zn, rn)
+            sn = _unit_forward(XT, GT, wn, cn, act, norm, zn, hn, rn)
             if sn > b:
                 w[:] = wn
                 cu = cn
                 b = sn
                 eta *= 1.5
                 z, zn = zn, z
+                h, hn = hn, h
                 r, rn = rn, r
-                gc = _unit_backward(XT, G, z, r, act, norm, gw)
+                gc = _unit_backward(XT, GT, z, h, r, act, norm, m, gw)
             else:
                 eta *= 0.5
         c[u] = cu
