@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from numba import njit
+
 from ._backend import get_namespace
 from .exceptions import ConfigError
 
@@ -93,6 +95,19 @@ class Activation:
 #: ``boostnet.refine``), which branch on them: relu 0, tanh 1, sigmoid 2.
 COMPILED_CODES = {"relu": 0, "tanh": 1, "sigmoid": 2}
 
+
+@njit(cache=True, nogil=True, inline="always")
+def chained(u, h, code):  # pragma: no cover - compiled
+    """``u act'(z)`` from ``h = act(z)`` for one entry (``code`` from ``COMPILED_CODES``: relu
+    ``h > 0``, tanh ``1 - h^2``, sigmoid ``h (1 - h)``): :meth:`Activation.chain` inside the
+    compiled loops."""
+    if code == 0:
+        return u if h > 0 else 0.0
+    if code == 1:
+        return u * (1.0 - h * h)
+    return u * (h * (1.0 - h))
+
+
 ACTIVATIONS = {
     "relu": Activation("relu", homogeneous=True, differentiable=True),
     "sign": Activation("sign", homogeneous=True, differentiable=False),
@@ -154,6 +169,7 @@ __all__ = [
     "ACTIVATIONS",
     "COMPILED_CODES",
     "Activation",
+    "chained",
     "get_activation",
     "project_units",
     "projection_scale",

@@ -42,7 +42,7 @@ import numpy as np
 from numba import njit
 
 from ._backend import get_namespace
-from .activations import COMPILED_CODES, Activation, project_units
+from .activations import COMPILED_CODES, Activation, chained, project_units
 from .scoring import exact_scores, rows_product
 
 #: Largest ``units x rows x (features + outputs)`` whose ascent runs as one compiled loop on the
@@ -218,9 +218,9 @@ def _unit_forward(XT, GT, w, cu, act, norm, z, h, r):  # pragma: no cover - comp
 
 
 @njit(cache=True, nogil=True)
-def _unit_backward(XT, GT, z, h, r, act, norm, m, gw):  # pragma: no cover - compiled
-    """The score's gradient at the unit of :func:`_unit_forward` (``z``, ``h``, ``r``): ``gw``
-    (d,) written (``m``, (n,): scratch), ``gc`` returned."""
+def _unit_backward(XT, GT, h, r, act, norm, m, gw):  # pragma: no cover - compiled
+    """The score's gradient at the unit of :func:`_unit_forward` (``h``, ``r``): ``gw`` (d,)
+    written (``m``, (n,): scratch), ``gc`` returned."""
     d, n = XT.shape
     K = GT.shape[0]
     D = np.zeros(K)
@@ -245,13 +245,7 @@ def _unit_backward(XT, GT, z, h, r, act, norm, m, gw):  # pragma: no cover - com
             for t in range(n):
                 m[t] += Dk * GT[k, t]
     for t in range(n):  # times act'(z), from h = act(z)
-        if act == 0:
-            if z[t] <= 0.0:
-                m[t] = 0.0
-        elif act == 1:
-            m[t] *= 1.0 - h[t] * h[t]
-        else:
-            m[t] *= h[t] * (1.0 - h[t])
+        m[t] = chained(m[t], h[t], act)
     for j in range(d):
         gw[j] = _dot4(m, XT[j])
     return _sum4(m)
@@ -304,7 +298,7 @@ def _ascend_rows(
     q, d = W.shape
     n = XT.shape[1]
     K = GT.shape[0]
-    z, zn, h, hn, m = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    z, h, hn, m = np.empty(n), np.empty(n), np.empty(n), np.empty(n)  # z: scratch
     r, rn = np.empty(K), np.empty(K)
     gw, wn = np.empty(d), np.empty(d)
     out = np.empty(q)
@@ -313,7 +307,7 @@ def _ascend_rows(
         cu = c[u]
         s0 = _unit_forward(XT, GT, w, cu, act, norm, z, h, r)
         b = s0 if math.isnan(best[u]) else best[u]
-        gc = _unit_backward(XT, GT, z, h, r, act, norm, m, gw)
+        gc = _unit_backward(XT, GT, h, r, act, norm, m, gw)
         eta = eta0
         for _ in range(steps):
             gn = gc * gc
@@ -335,16 +329,15 @@ def _ascend_rows(
             cn *= sc
             for j in range(d):
                 wn[j] *= sc
-            sn = _unit_forward(XT, GT, wn, cn, act, norm, zn, hn, rn)
+            sn = _unit_forward(XT, GT, wn, cn, act, norm, z, hn, rn)
             if sn > b:
                 w[:] = wn
                 cu = cn
                 b = sn
                 eta *= 1.5
-                z, zn = zn, z
                 h, hn = hn, h
                 r, rn = rn, r
-                gc = _unit_backward(XT, GT, z, h, r, act, norm, m, gw)
+                gc = _unit_backward(XT, GT, h, r, act, norm, m, gw)
             else:
                 eta *= 0.5
         c[u] = cu

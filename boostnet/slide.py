@@ -57,7 +57,7 @@ import numpy as np
 from numba import njit
 
 from ._backend import get_namespace, to_float, to_numpy
-from .activations import COMPILED_CODES, Activation, projection_scale
+from .activations import COMPILED_CODES, Activation, chained, projection_scale
 from .scoring import preactivations, rows_product, transform
 
 #: The first trial step moves the unit with the largest gradient by this share of its radius.
@@ -288,13 +288,7 @@ def _chain_rows(M, A, code):  # pragma: no cover - compiled
     g = np.zeros(m)
     for i in range(n):
         for j in range(m):
-            h = A[i, j]
-            if code == 0:
-                v = M[i, j] if h > 0 else 0.0
-            elif code == 1:
-                v = M[i, j] * (1.0 - h * h)
-            else:
-                v = M[i, j] * (h * (1.0 - h))
+            v = chained(M[i, j], A[i, j], code)
             M[i, j] = v
             g[j] += v
     return g
