@@ -338,6 +338,8 @@ def solve(penalty: str, A, g, W0, alpha: float, tol: float, max_sweeps: int):
     """
     kernel = SOLVERS[penalty]
     group = penalty == "group_l1"
+    # one memory layout for the kernels: each layout is a compilation of its own (~1 s)
+    g, W0 = np.ascontiguousarray(g), np.ascontiguousarray(W0)
     # most warm-started models converge in a few plain sweeps; Anderson only for the rest
     W, R, sweeps, change = kernel(A, g, W0, alpha, tol, min(_PLAIN_SWEEPS, max_sweeps))
     if change <= tol:

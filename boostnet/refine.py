@@ -331,7 +331,8 @@ def _ascend_rows(
                 wn[j] *= sc
             sn = _unit_forward(XT, GT, wn, cn, act, norm, z, hn, rn)
             if sn > b:
-                w[:] = wn
+                for j in range(d):  # not ``w[:] = wn``: its shape check compiles error
+                    w[j] = wn[j]  # formatting, seconds of a fresh install's first fit
                 cu = cn
                 b = sn
                 eta *= 1.5
