@@ -24,6 +24,11 @@ process (the variants of a seed are fitted back to back), e.g.
     python experiments/speed_suite.py --sets digits c11 --seeds 0,1,2 \
         --ablation boostnet._greedy._WORKING_SET=64,0
 
+Names joined by ``+`` take each value together (two switches of one change, say):
+
+    python experiments/speed_suite.py --sets c26 fashion-10k --params '{"device": "gpu"}' \
+        --ablation boostnet.refit._DEVICE_BATCHED+boostnet.refine._DEVICE_NO_SYNC=false,true
+
 ``--seeds 0,1,2`` fits both methods once per seed (``random_state``; the split stays fixed) and
 prints the means (the ratio is mean time over mean time); the CSV keeps one row per seed. One
 boostnet fit's time moves by 10-30 % with its trajectory (which units a pool happens to find), so a
@@ -332,7 +337,10 @@ def main(argv=None):
         key, eq, vals = args.ablation.partition("=")
         if not eq or not key or not vals:
             ap.error(f"--ablation takes NAME=V1,V2,..., got {args.ablation!r}")
-        variants = [{**params, key: _value(v)} for v in vals.split(",")]
+        keys = key.split("+")  # NAME+NAME=...: the names take each value together
+        if not all(keys):
+            ap.error(f"--ablation takes NAME[+NAME...]=V1,V2,..., got {args.ablation!r}")
+        variants = [{**params, **{k: _value(v) for k in keys}} for v in vals.split(",")]
     for name in {k for p in variants for k in p if "." in k}:
         try:
             _switch_target(name)

@@ -128,7 +128,15 @@ def test_speed_suite_switches_set_a_module_constant_for_each_fit_and_restore_it(
         {"boostnet._greedy._TAIL_SLIDE_MAX": 16},
         {"boostnet._greedy._TAIL_SLIDE_MAX": 3},
     ]
-    for bad in ("boostnet._greedy._NO_SUCH=1", "os.path=1", "boostnet.nomodule.X=1"):
+    # names joined by "+" take each value together
+    speed_suite.main(["--sets", "iris", "--out", str(tmp_path / "both"), "--ablation",
+                      "boostnet._greedy._TAIL_SLIDE_MAX+boostnet._greedy._STALL_WINDOW=40,50"])  # fmt: skip
+    assert [json.loads(r["params"]) for r in read(tmp_path / "both" / "speed.csv")] == [
+        {"boostnet._greedy._TAIL_SLIDE_MAX": v, "boostnet._greedy._STALL_WINDOW": v}
+        for v in (40, 50)
+    ]
+    for bad in ("boostnet._greedy._NO_SUCH=1", "os.path=1", "boostnet.nomodule.X=1",
+                "boostnet._greedy._STALL_WINDOW+=1"):  # fmt: skip
         with pytest.raises(SystemExit) as exc:
             speed_suite.main(["--sets", "iris", "--out", str(tmp_path / "x"), "--ablation", bad])
         assert exc.value.code == 2

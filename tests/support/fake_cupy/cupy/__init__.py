@@ -131,6 +131,13 @@ class ndarray:
 
     def get(self, stream=None, order="C", out=None):
         _fake.d2h_bytes += self._a.nbytes
+        if out is not None:  # CuPy copies into a given host array of the same shape and dtype
+            if out.shape != self._a.shape or out.dtype != self._a.dtype:
+                raise ValueError("Shape or dtype mismatch between out and the array")
+            if not out.flags.c_contiguous:
+                raise RuntimeError("Non-contiguous out arrays are not supported")
+            out[...] = self._a
+            return out
         return _np.array(self._a, order=order, copy=True)
 
     def _host_scalar(self):
