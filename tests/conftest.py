@@ -1,8 +1,18 @@
+import signal
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+
+def pytest_configure(config):
+    # the tests of Ctrl-C send SIGINT to this process or to commands it starts; a shell starts a
+    # background job (`pytest &` in a script) with SIGINT ignored, which boostnet rightly keeps
+    # (tests/test_bad_input.py::test_an_inherited_sig_ign_is_respected), so those tests saw no
+    # signal there. The suite runs as a foreground process would.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
