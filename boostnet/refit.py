@@ -312,21 +312,14 @@ class CurvatureModel:
         shedding = shed > 0 and not constant
         lost = None  # the weights shed, (n_rows, K), where any were
         device = xp is not np and _DEVICE_BATCHED
-        if shedding and device:
-            full, C32 = C32, _shed_columns(C32, shed)
-            if bool((C32 != full).any()):
+        if shedding:
+            full, (C32, keep) = C32, _shed_columns(C32, shed)
+            cut = to_numpy(~keep.all(axis=0))  # (K,): the outputs that shed rows
+            if cut.any():
                 lost = full - C32
-        elif shedding:
-            full = C32
-            C32 = C32.copy()
-            for k in range(cols):
-                order = xp.argsort(C32[:, k])
-                light = int((xp.cumsum(C32[order, k]) <= shed * C32[:, k].sum()).sum())
-                if 2 * light >= C32.shape[0]:  # only where it halves the work at least
-                    C32[order[:light], k] = 0.0
-                    rows[k] = xp.sort(order[light:])
-            if any(not isinstance(r, slice) for r in rows):  # some output shed rows
-                lost = full - C32
+            if not device:  # (a device's products take every row: a shed one has weight 0)
+                for k in np.flatnonzero(cut):
+                    rows[k] = xp.flatnonzero(keep[:, k])
         root = xp.sqrt(C32)
         # stored as the products come, float32: the matrices are read again by every centring,
         # carry (select, extend) and preconditioner, and float64 would only hold float32 figures
@@ -395,8 +388,8 @@ class CurvatureModel:
         return A, self.s, mu
 
 
-#: On a device, the curvature model's shedding and products batched over the outputs
-#: (:func:`_shed_columns`, :func:`_device_grams`) instead of one output at a time.
+#: On a device, the curvature model's products batched over the outputs (:func:`_device_grams`)
+#: instead of one output at a time.
 _DEVICE_BATCHED = True
 #: Bytes of the weighted activations one batched product of :func:`_device_grams` may hold.
 _DEVICE_GRAM_BYTES = 1 << 28
@@ -418,18 +411,20 @@ def _device_grams(H, root, scale: float, out) -> None:
 
 
 def _shed_columns(C, shed: float):
-    """``C`` (n, K) with, per column, the lightest rows that carry at most ``shed`` of its total set
-    to 0 where they are at least half of the rows (:meth:`CurvatureModel.build`'s rule, all
-    columns at once: device sorts instead of one sort and one host sync per column)."""
+    """:meth:`CurvatureModel.build`'s shedding: per column of ``C`` (n, K), the lightest rows that
+    together carry at most ``shed`` of the column's total, where they are at least half of the rows
+    (only then does leaving them out halve the work). All columns at once (on a device: a few sorts
+    instead of one sort and one host sync per column). Returns ``C`` with those entries set to 0,
+    and the mask of the entries kept (n, K)."""
     xp = get_namespace(C)
     n = C.shape[0]
     order = xp.argsort(C, axis=0)
     light = (xp.cumsum(xp.take_along_axis(C, order, axis=0), axis=0) <= shed * C.sum(axis=0)).sum(
         axis=0
     )
-    light = xp.where(2 * light >= n, light, 0)  # only where it halves the work at least
-    rank = xp.argsort(order, axis=0)  # each row's place in its column's order
-    return xp.where(rank < light[None, :], xp.zeros((), dtype=C.dtype), C)
+    light = xp.where(2 * light >= n, light, 0)
+    keep = xp.argsort(order, axis=0) >= light[None, :]  # (each row's place in its column's order)
+    return xp.where(keep, C, xp.zeros((), dtype=C.dtype)), keep
 
 
 def _restore_diagonal(B, lost):
