@@ -329,9 +329,10 @@ class CurvatureModel:
             # has weight 0): a few launches and one copy to the host instead of K gathers,
             # products and copies, each waiting for the card (c26 on an H200: 22 ms per build)
             _device_grams(H32, root[:, :cols], scale, B)
-        for k in range(0 if device else cols):
-            S = H32[rows[k]] * root[rows[k], k : k + 1]
-            np.multiply(to_numpy(S.T @ S), scale, out=B[k])
+        else:
+            for k in range(cols):
+                S = H32[rows[k]] * root[rows[k], k : k + 1]
+                np.multiply(to_numpy(S.T @ S), scale, out=B[k])
         if lost is not None:
             _restore_diagonal(B, scale * to_numpy(tdot(H32 * H32, lost)).T)
         C64 = C32.astype(np.float64) if shedding else C  # the weights the matrices were built with

@@ -340,41 +340,6 @@ def test_a_shed_curvature_model_builds_on_the_device(fake_cupy, gram_bytes, monk
     np.testing.assert_allclose(dev.s, host.s, rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["relu", "tanh"])
-def test_the_device_ascent_takes_the_host_ascents_steps_without_asking_which_moved(
-    fake_cupy, name, monkeypatch
-):
-    # on a device the ascent takes every unit's gradient each iteration and keeps it where the
-    # unit moved: no iteration waits for the card to say which units moved (no nonzero), and the
-    # iterates are the host's, whose loop recomputes the moved units' gradients only
-    from boostnet import refine as refine_module
-    from boostnet.refine import refine_units
-    from boostnet.samplers import RandomDirections
-
-    monkeypatch.setattr(refine_module, "_COMPILED_WORK", 0)  # the host's array loop
-    rng = np.random.default_rng(5)
-    X, G = rng.standard_normal((200, 6)), rng.standard_normal((200, 3)) / 200
-    act = ACTIVATIONS[name]
-    W, c = RandomDirections().sample(X, G, 9, np.random.default_rng(6), act, 2.0)
-    c = c + 0.05  # off the training points (relu's kink: see test_math's ascent test)
-    s0 = reference_scores(X, W, c, G, act, GroupL1)
-    host = refine_units(X, G, W, c, s0, act, GroupL1, 2.0, steps=20)
-
-    def no_nonzero(*a, **k):
-        raise AssertionError("the device ascent asked which units moved")
-
-    cp = fake_cupy
-    monkeypatch.setattr(cp, "flatnonzero", no_nonzero, raising=False)
-    monkeypatch.setattr(cp, "nonzero", no_nonzero, raising=False)
-    dev = refine_units(
-        cp.asarray(X), cp.asarray(G), cp.asarray(W), cp.asarray(c), cp.asarray(s0), act,
-        GroupL1, 2.0, steps=20,
-    )  # fmt: skip
-    for h, d in zip(host, dev, strict=True):
-        np.testing.assert_allclose(cp.asnumpy(d), h, rtol=1e-9, atol=1e-12)
-    assert np.any(host[2] > s0 * 1.01)
-
-
 def test_the_whitened_slide_runs_on_the_device(fake_cupy, small_digits, monkeypatch):
     # the whitening metric's moment is formed on the device, inverted on the host, and sent back
     # once per fit: the same descent as on the CPU

@@ -458,6 +458,36 @@ def test_refinement_is_the_plain_ascent(name, pen, compiled, rng, monkeypatch):
     assert np.any(s1 > s0 * 1.01)
 
 
+@pytest.mark.parametrize("name", ["relu", "tanh"])
+def test_the_device_ascent_takes_the_host_ascents_steps_without_asking_which_moved(
+    fake_cupy, name, monkeypatch
+):
+    # on a device the ascent takes every unit's gradient each iteration and keeps it where the
+    # unit moved: no iteration waits for the card to say which units moved (no nonzero), and the
+    # iterates are the host's, whose loop recomputes the moved units' gradients only
+    monkeypatch.setattr(refine_module, "_COMPILED_WORK", 0)  # the host's array loop
+    X, G, act, W, c, _ = _refinement_problem(
+        np.random.default_rng(5), name, GroupL1, n=200, d=6, K=3, q=9, seed=6
+    )
+    c = c + 0.05  # off the training points (relu's kink: see the test above)
+    s0 = reference_scores(X, W, c, G, act, GroupL1)
+    host = refine_units(X, G, W, c, s0, act, GroupL1, 2.0, steps=20)
+
+    def no_nonzero(*a, **k):
+        raise AssertionError("the device ascent asked which units moved")
+
+    cp = fake_cupy
+    monkeypatch.setattr(cp, "flatnonzero", no_nonzero, raising=False)
+    monkeypatch.setattr(cp, "nonzero", no_nonzero, raising=False)
+    dev = refine_units(
+        cp.asarray(X), cp.asarray(G), cp.asarray(W), cp.asarray(c), cp.asarray(s0), act,
+        GroupL1, 2.0, steps=20,
+    )  # fmt: skip
+    for h, d in zip(host, dev, strict=True):
+        np.testing.assert_allclose(cp.asnumpy(d), h, rtol=1e-9, atol=1e-12)
+    assert np.any(host[2] > s0 * 1.01)
+
+
 @pytest.mark.parametrize("name", ["relu", "sigmoid"])
 def test_refinement_in_the_transposed_layout_is_the_same_ascent(name, rng):
     # XT_fast only changes the layout of the products with the rows (the CPU scorer's faster
