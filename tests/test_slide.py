@@ -305,14 +305,15 @@ def _budget(hard, m, d, K, slide_steps=3):
     return _Loop.slide_budget(_fake_loop(hard, m, d, K, slide_steps), m)
 
 
-def _fake_loop(hard, m, d, K, slide_steps=3, thin=False):
-    # the default pools: 2048 candidates; in the tail 16 refined by 30 ascent steps, 2784 passes
+def _fake_loop(hard, m, d, K, slide_steps=3, thin=False, penalty=True):
+    # the default pools: 2048 candidates; in the tail 16 refined by 30 ascent steps, 2784 passes;
+    # penalty None: lambda not yet known (the first pool, which lambda_max is read from)
     fields = [("n_candidates", int, 2048), ("top_k", int, 32), ("n_refine", int, 1),
               ("refine_steps", int, 10)]  # fmt: skip
     config = dataclasses.make_dataclass("Config", fields)()
     loop = SimpleNamespace(
         hard=hard, thin=thin, slide_steps=slide_steps, config=config, X=np.zeros((5, d)),
-        Y=np.zeros((5, K)), state=SimpleNamespace(n_units=m),
+        Y=np.zeros((5, K)), state=SimpleNamespace(n_units=m), penalty=penalty or None,
     )  # fmt: skip
     for name in ("search_config", "search_work", "harder_pays"):
         setattr(loop, name, getattr(_Loop, name).__get__(loop))
@@ -333,6 +334,8 @@ def test_a_thin_pool_searches_harder_where_that_costs_less_than_the_curvature_mo
     # not thin yet: the plain pool, whatever the costs; in the tail: the harder one
     assert _fake_loop(False, 190, 16, 26).search_config().n_refine == 1
     assert _fake_loop(True, 28, 64, 10).search_config().n_refine == 16
+    # the first pool of a fit whose lambda is a share of lambda_max searches harder too
+    assert _fake_loop(False, 0, 64, 10, penalty=False).search_config().n_refine == 16
 
 
 def test_the_tail_slides_as_far_as_a_search_costs():
