@@ -486,7 +486,9 @@ def estimate_lambda_max(scorer, Y, a, datafit, sampler, config: GreedyConfig, rn
     b = xp.asarray(datafit.intercept(Y, a), dtype=xp.float64)
     F = xp.zeros((n, K)) + b
     G = datafit.raw_grad(Y, F, a)
-    pool = search_pool(scorer, G, sampler, lambda_max_config(config), rng, PENALTIES[config.penalty])
+    pool = search_pool(
+        scorer, G, sampler, lambda_max_config(config), rng, PENALTIES[config.penalty]
+    )
     return _lambda_max(to_float(pool.scores.max()))
 
 
