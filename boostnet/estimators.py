@@ -689,6 +689,9 @@ class BoostNetClassifier(ClassifierMixin, _BaseBoostNet):
         ``early_stopping``.
     alpha_ratio : float in (0, 1], default=0.0075
         lambda as a fraction of lambda_max (the best score at the intercept-only model), scale-free.
+        lambda_max is read from a first pool searched as the certificate's tail searches (16
+        candidates refined by 30 ascent steps): the same value, to 5 digits, whatever the seed or
+        device draws (``boostnet._greedy.lambda_max_config``).
     n_alphas : int, default=20
         Lambdas on the path's grid (``alpha="auto"`` and :meth:`path`).
     alpha_min_ratio : float in (0, 1], default=1e-3
