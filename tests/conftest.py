@@ -65,6 +65,20 @@ def fake_cupy(monkeypatch):
         sys.modules.update(saved)
 
 
+@pytest.fixture(scope="session")
+def eleven_classes():
+    """300 x 10 standardised rows, 11 classes (``make_classification``): many classes, where a
+    plain first pool's best falls short of lambda_max by a seed's luck."""
+    from sklearn.datasets import make_classification
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_classification(
+        n_samples=300, n_features=10, n_informative=8, n_redundant=0, n_classes=11,
+        n_clusters_per_class=1, class_sep=1.5, random_state=0,
+    )  # fmt: skip
+    return StandardScaler().fit_transform(X), y
+
+
 @pytest.fixture
 def relu_dictionary(rng):
     """A finite relu dictionary scored exhaustively (60 units; 150 points in 3-D, 3 classes):

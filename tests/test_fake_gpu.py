@@ -370,20 +370,13 @@ def test_working_set_refits_run_on_the_device(fake_cupy, small_digits, monkeypat
     assert all(np.isfinite(r.objective) for r in gpu.history_)
 
 
-def test_both_devices_read_the_same_lambda_max(fake_cupy):
+def test_both_devices_read_the_same_lambda_max(fake_cupy, eleven_classes):
     # each device draws its own pools, yet lambda_max (the supremum of the score at the
     # intercept-only model) comes from a harder-searched first pool, found on both: the default
     # lambda names one problem on either device (with _EXACT_LAMBDA_MAX off: 0.2005-0.2022)
-    from sklearn.datasets import make_classification
-    from sklearn.preprocessing import StandardScaler
-
     from boostnet import BoostNetClassifier
 
-    X, y = make_classification(
-        n_samples=300, n_features=10, n_informative=8, n_redundant=0, n_classes=11,
-        n_clusters_per_class=1, class_sep=1.5, random_state=0,
-    )  # fmt: skip
-    X = StandardScaler().fit_transform(X)
+    X, y = eleven_classes
     lm = {
         dev: [
             BoostNetClassifier(device=dev, max_units=1, random_state=s).fit(X, y).lambda_max_
