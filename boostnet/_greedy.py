@@ -7,6 +7,8 @@ Phases (each a method of :class:`_Loop`; :func:`fit_greedy` runs them):
 2. ``search``: a fresh pool of candidate units from the sampler (``sample``); every candidate's
    ``dual_norm(h^T G)`` at the current gradient ``G``, the top-k re-scored exactly in float64
    (``score``); the best few improved by projected gradient ascent on their scores (``refine``).
+   A fit whose lambda is a share of lambda_max reads lambda_max from its first pool, searched as
+   the tail searches (:func:`lambda_max_config`).
 3. ``certify``: if the best score is ``<= alpha (1 + tol)``, no unit of the searched pool can lower
    the objective. One lucky pool is weak evidence in many dimensions, so the certificate needs
    ``certify_pools`` consecutive fresh pools that find nothing, searched at a re-fit solved to
