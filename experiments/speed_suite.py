@@ -30,9 +30,12 @@ Names joined by ``+`` take each value together (two switches of one change, say)
         --ablation boostnet.refit._DEVICE_BATCHED+boostnet.refine._DEVICE_NO_SYNC=false,true
 
 ``--seeds 0,1,2`` fits both methods once per seed (``random_state``; the split stays fixed) and
-prints the means (the ratio is mean time over mean time); the CSV keeps one row per seed. One
-boostnet fit's time moves by 10-30 % with its trajectory (which units a pool happens to find), so a
-single seed cannot separate changes smaller than that:
+prints the means (the ratio is mean time over mean time) and the range of the seeds' own ratios;
+the CSV keeps one row per seed. One boostnet fit's time moves by 10-30 % with its trajectory (which
+units a pool happens to find; c26's seeds 2.8-5.2x), so a single seed cannot separate changes
+smaller than that. With ``--ablation`` the tables are followed by each variant paired with the
+first, seed by seed: the mean of the time quotients and their range, on how many seeds it was
+faster, the certified objective's mean relative change and the steps:
 
     python experiments/speed_suite.py --sets digits c11 --seeds 0,1,2,3 --ablation slide_steps=1,3
 """
@@ -250,24 +253,87 @@ def summarise(rows):
                 "steps": round(float(np.mean([r["steps"] for r in rs]))),
                 "stop": stops.pop() if len(stops) == 1 else f"{n_cert}/{len(rs)} certificate",
                 "ratio": mean["boostnet_s"] / mean["mlp_s"],
+                "ratio_lo": min(r["ratio"] for r in rs),
+                "ratio_hi": max(r["ratio"] for r in rs),
                 "seeds": len(rs),
             }
         )
     return out
 
 
+def paired(rows, variants):
+    """The ablation's variants against the first, set by set, seed by seed (the same seed's fits
+    ran back to back): one dict per (data, variant) with the mean of the per-seed time quotients
+    (variant / first), on how many seeds the variant was faster, the mean relative change of the
+    certified objective, and the mean steps of both. A change smaller than the seeds' spread of
+    these quotients is not a speed change (module doc)."""
+    keys = [json.dumps(p, sort_keys=True) for p in variants]
+    by = {(r["data"], r["params"], r["seed"]): r for r in rows}
+    out = []
+    for data in dict.fromkeys(r["data"] for r in rows):
+        for key in keys[1:]:
+            pairs = [
+                (by[data, keys[0], seed], r)
+                for (d, k, seed), r in by.items()
+                if d == data and k == key and (data, keys[0], seed) in by
+            ]
+            if not pairs:
+                continue
+            q = [b["boostnet_s"] / a["boostnet_s"] for a, b in pairs]
+            out.append(
+                {
+                    "data": data,
+                    "params": key,
+                    "time": float(np.mean(q)),
+                    "time_lo": min(q),
+                    "time_hi": max(q),
+                    "faster": sum(x < 1.0 for x in q),
+                    "seeds": len(pairs),
+                    "objective": float(
+                        np.mean(
+                            [
+                                (b["objective"] - a["objective"]) / abs(a["objective"])
+                                for a, b in pairs
+                            ]
+                        )
+                    ),  # fmt: skip
+                    "steps": (
+                        float(np.mean([a["steps"] for a, _ in pairs])),
+                        float(np.mean([b["steps"] for _, b in pairs])),
+                    ),
+                }
+            )
+    return out
+
+
+def print_paired(pairs, first: str):
+    """The lines of :func:`paired`, after the tables."""
+    print(f"\npaired against {first} (same seed, fitted back to back):")
+    for c in pairs:
+        print(
+            f"  {c['data']:<14} {c['params']}: time x{c['time']:.2f} "
+            f"(x{c['time_lo']:.2f}-x{c['time_hi']:.2f}; faster on {c['faster']}/{c['seeds']} "
+            f"seeds), objective {100 * c['objective']:+.3f} %, steps {c['steps'][0]:.0f} -> "
+            f"{c['steps'][1]:.0f}"
+        )
+
+
 def print_table(rows):
+    spread = any("ratio_lo" in r for r in rows)  # several seeds: their ratios' range too
     head = (
         f"| {'data':<14}| {'metric':<8}| {'boostnet':>9}| {'MLP':>7}| {'units':>5}| {'steps':>5}| "
         f"{'stop':<12}| {'objective':>10}| {'boostnet s':>10}| {'MLP s':>7}| {'ratio':>6}|"
+        + (f" {'per seed':>11}|" if spread else "")
     )
     print(head)
     print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
     for r in rows:
+        lo_hi = f"{r['ratio_lo']:.2f}-{r['ratio_hi']:.2f}" if "ratio_lo" in r else ""
         print(
             f"| {r['data']:<14}| {r['metric']:<8}| {r['boostnet']:>9.4f}| {r['mlp']:>7.4f}| "
             f"{r['units']:>5}| {r['steps']:>5}| {r['stop']:<12}| {r['objective']:>10.5f}| "
             f"{r['boostnet_s']:>10.2f}| {r['mlp_s']:>7.2f}| {r['ratio']:>6.2f}|"
+            + (f" {lo_hi:>11}|" if spread else "")
         )
     ratios = [r["ratio"] for r in rows]
     gm = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
@@ -373,6 +439,8 @@ def main(argv=None):
         sel = [r for r in summary if r["params"] == json.dumps(p, sort_keys=True)]
         print(f"\nboostnet parameters: {json.dumps(p, sort_keys=True)}")
         print_table(sel)
+    if len(variants) > 1:
+        print_paired(paired(rows, variants), json.dumps(variants[0], sort_keys=True))
     plot([r for r in summary if r["params"] == summary[0]["params"]], out / "speed.png")
     print(f"\nwrote {out / 'speed.csv'} and {out / 'speed.png'}")
 

@@ -162,3 +162,29 @@ def test_slide_replay_replays_a_fits_slides_both_ways_and_restores_the_library(m
         cells = [c.strip() for c in row.strip("|").split("|")]
         figures = [float(v) for part in cells[3:5] for v in part.split(" / ")]
         assert all(v >= 0 for v in figures)  # a slide never raises the loss
+
+
+def test_speed_suite_pairs_each_variant_with_the_first_seed_by_seed(monkeypatch):
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    speed_suite = importlib.import_module("speed_suite")
+    a, b = {"x": 1}, {"x": 2}
+    ka, kb = (json.dumps(p, sort_keys=True) for p in (a, b))
+
+    def row(params, seed, secs, objective, steps):
+        return {"data": "d", "params": params, "seed": seed, "boostnet_s": secs, "mlp_s": 1.0,
+                "objective": objective, "steps": steps, "ratio": secs}  # fmt: skip
+
+    rows = [row(ka, 0, 2.0, 1.0, 10), row(kb, 0, 1.0, 0.99, 8),
+            row(ka, 1, 4.0, 2.0, 20), row(kb, 1, 6.0, 2.0, 30)]  # fmt: skip
+    (c,) = speed_suite.paired(rows, [a, b])
+    assert c["params"] == kb and c["seeds"] == 2 and c["faster"] == 1
+    assert (c["time"], c["time_lo"], c["time_hi"]) == pytest.approx((1.0, 0.5, 1.5))
+    assert c["objective"] == pytest.approx(-0.005)
+    assert c["steps"] == (15.0, 19.0)
+    # a variant's seed without the first's is left out, not paired with another seed
+    assert speed_suite.paired([rows[1]], [a, b]) == []
+    # the table's per-seed spread of the ratios
+    for r in rows:
+        r.update(data="d", metric="accuracy", boostnet=1.0, mlp=1.0, units=1, stop="certificate")
+    (s,) = [r for r in speed_suite.summarise(rows) if r["params"] == ka]
+    assert (s["ratio_lo"], s["ratio_hi"]) == (2.0, 4.0)
