@@ -53,11 +53,12 @@ import numpy as np
 from ._backend import get_namespace, synchronize, to_float, to_numpy
 from .activations import Activation
 from .exceptions import DataError
+from .metrics import improves
 from .network import NetworkState
 from .oracle import append_exact
 from .penalties import PENALTIES, get_penalty
 from .refine import refine_units
-from .refit import CurvatureModel, RefitResult, primal, refit
+from .refit import _TINY, CurvatureModel, RefitResult, primal, refit
 from .samplers import draw
 from .scoring import transform
 from .slide import slide, whitening_metric
@@ -602,7 +603,7 @@ class _Loop:
         at or below the configured ``refit_tol``)."""
         xp = self.xp
         self.requested_tol = tol
-        self.refit_tol = tol if r.converged else max(tol, r.gap / max(abs(r.objective), 1e-12))
+        self.refit_tol = tol if r.converged else max(tol, r.gap / max(abs(r.objective), _TINY))
         keep = to_numpy((r.coef != 0).any(axis=1))
         model = r.model if r.model is not None and r.model.n_units == H.shape[1] else None
         # the activations and the curvature model of the active units, carried to the next
@@ -775,7 +776,7 @@ class _Loop:
             best_score=float(max(b for _, b, _ in self.clean)),
             alpha=float(self.alpha),
             tol=float(self.config.tol),
-            refit_gap=float(r.gap / max(abs(r.objective), 1e-12)),
+            refit_gap=float(r.gap / max(abs(r.objective), _TINY)),
             duality_gap=float(r.gap),
         )
 
@@ -892,7 +893,7 @@ class _Loop:
     def _reached(r: RefitResult, tol: float) -> bool:
         """Whether a re-fit's relative duality gap is within ``tol`` (a working set's re-fit is
         never marked converged: its gap is the working set's)."""
-        return r.gap <= tol * max(abs(r.objective), 1e-12)
+        return r.gap <= tol * max(abs(r.objective), _TINY)
 
     @staticmethod
     def _entered(r: RefitResult, n_new: int) -> bool:
@@ -983,7 +984,7 @@ class _Loop:
                     if since_better >= _STALL_WINDOW and stop_reason is None:
                         stop_reason = "stalled"
                 if self.validation is not None:
-                    if best_val is None or self.val > best_val + 1e-12:
+                    if best_val is None or improves(self.val, best_val):
                         best_val, best_state, no_improve = self.val, self.state, 0
                     else:
                         no_improve += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import time
 from numbers import Integral, Real
 
@@ -84,6 +85,29 @@ def _check_signal(X, Y, sw, classifier: bool):
             if classifier
             else "the target is constant over the training samples: the intercept alone fits "
             "it, there is nothing for hidden units to learn"
+        )
+
+
+def _check_range(X, activation: str):
+    """Raise :class:`DataError` where relu units' activations would overflow the re-fit.
+
+    A relu unit on the unit sphere reaches ``|h_t| <= ||[x_t, 1]||``, unbounded; the re-fit's
+    curvature model holds weighted sums of ``h^2`` in float32 (:class:`boostnet.refit.CurvatureModel`),
+    so rows whose squared norm nears float32's largest number give infinite curvatures, and the
+    fit used to end "stalled" with no unit (rows of ~1e20). Bounded activations never get there.
+    """
+    if activation != "relu" or X.size == 0:
+        return
+    top = float(np.max(np.abs(X)))
+    if top == 0.0:
+        return
+    # the rows' largest norm, scaled so that no square overflows on the way
+    norm = top * math.sqrt(float(np.max(np.einsum("ij,ij->i", X / top, X / top)))) + 1.0
+    limit = math.sqrt(float(np.finfo(np.float32).max) / 16)
+    if not norm < limit:
+        raise DataError(
+            f"the rows of X reach a norm of {norm:.3g}, beyond what the float32 re-fit can square "
+            f"(relu units' activations are as large; up to {limit:.3g}): standardise the features"
         )
 
 
@@ -244,6 +268,7 @@ class _BaseBoostNet(TransformerMixin, BaseEstimator):
         else:
             Y, datafit = self._encode_targets(y)
         _check_signal(X, Y, sw, isinstance(self, ClassifierMixin))
+        _check_range(X, self.activation)
         return X, y, Y, datafit, sw
 
     def _scorer(self, X, xp):

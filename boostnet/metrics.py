@@ -52,3 +52,12 @@ def accuracy(y, labels) -> float:
 
 
 __all__ = ["accuracy", "r2", "r2_rows"]
+
+
+def improves(score: float, best: float) -> bool:
+    """Whether a validation score (higher is better) beats ``best`` beyond rounding: by more than
+    ``1e-12`` of its size, so at any scale of the targets (a held-out squared error of targets of
+    ~1e-8 is ~1e-16: an absolute margin would count no point of a path as better). ``best`` may be
+    ``-inf`` (nothing seen yet)."""
+    margin = 1e-12 * abs(best) if np.isfinite(best) else 0.0
+    return bool(score > best + margin)

@@ -20,6 +20,7 @@ import numpy as np
 from ._backend import to_numpy
 from ._greedy import GreedyConfig, _call, fit_greedy
 from .exceptions import ConfigError
+from .metrics import improves
 from .network import NetworkState
 
 #: Reasons that end a path early: a callback or Ctrl-C inside a point.
@@ -291,7 +292,7 @@ def compute_path(
             stop = requested if isinstance(requested, str) else "callback"
             break
         if validation is not None and patience is not None:
-            if point.val_score > best_val + 1e-12:
+            if improves(point.val_score, best_val):
                 best_val, no_improve = point.val_score, 0
             else:
                 no_improve += 1

@@ -91,10 +91,17 @@ from .datafits import affine_point
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 40
 _ROUNDING = 4 * np.finfo(np.float64).eps
+#: The floor of the objective in relative tests (a gap or a decrease relative to it): only a
+#: guard against an objective of exactly 0, never binding at any scale of the targets (an
+#: absolute floor such as 1e-12 turned relative tests absolute for targets of ~1e-8: re-fits
+#: stopped at once and the fit went wrong).
+_TINY = np.finfo(np.float64).tiny
 #: Inner coordinate descent: stop when a sweep changes the model's gradient by less than this share
 #: of the current optimality violation, or after this many sweeps (the outer iteration goes on
 #: from wherever it stopped: the line search keeps every step a descent step).
 _INNER_TOL = 1e-1
+#: Floor of the sweeps' tolerance, relative to lambda (see :func:`refit`).
+_SWEEP_FLOOR = 1e-12
 _MAX_SWEEPS = 100
 #: The same share in a loose re-fit (a relative gap above ``_NEWTON_TOL``: the greedy loop's, far
 #: from the certificate) of a softmax, whose class-diagonal model leaves out the classes'
@@ -469,7 +476,7 @@ def refit(
         Warm start.
     intercept0 : array, shape (K,)
     tol : float
-        Stop when ``gap <= tol * max(objective, 1e-12)``.
+        Stop when ``gap <= tol * objective`` (relative, at any scale of the targets).
     max_iter : int
         Most outer (proximal Newton) iterations.
     offset : array, shape (n, K), optional
@@ -542,7 +549,7 @@ def refit(
     gap = gap_at(obj)
     obj_start, start = obj, (W_host, b, F, loss, pen, G, HtG, gb, obj, gap)
     n_iter, sweeps = 0, 0
-    converged = gap <= tol * max(obj, 1e-12) and min_iter <= 0
+    converged = gap <= tol * max(obj, _TINY) and min_iter <= 0
     stalled = False  # stopped by decrease_tol, before the gap reached tol
     # a model carried over from the previous re-fit (same units), if any
     cache = model if model is not None and m > 0 and model.n_units == m else None
@@ -608,14 +615,17 @@ def refit(
             g = to_numpy(HtG).astype(np.float64) - mu.T * gb_h  # (m, K), centred per output
             viol = to_float(penalty.violation(W_host, g))
             # the model with curvature rho A has the minimiser of g / rho, A and alpha / rho (and
-            # the sweeps' changes, in gradient units, scale by 1 / rho): A is never copied
+            # the sweeps' changes, in gradient units, scale by 1 / rho): A is never copied. The
+            # sweeps' tolerance has a floor in gradient units, whose scale is lambda's (an
+            # active unit's gradient is lambda at the optimum): an absolute floor (1e-15) stopped
+            # the tight re-fits of targets of ~1e-8 short of their gap
             W_new, nsw = _cd.solve(
                 penalty.name,
                 A,
                 g / rho,
                 W_host,
                 penalty.alpha / rho,
-                max(inner * viol, 1e-15) / rho,
+                max(inner * viol, _SWEEP_FLOOR * penalty.alpha) / rho,
                 _MAX_SWEEPS,
             )
             sweeps += int(nsw)
@@ -703,7 +713,7 @@ def refit(
         obj_before, gap_before = obj, gap
         loss, pen, G, HtG, gb = evaluate(F, W_host)
         obj = loss + pen
-        decrease = (obj_before - obj) / max(abs(obj), 1e-12)
+        decrease = (obj_before - obj) / max(abs(obj), _TINY)
         if newton:
             # keep to Newton steps while they converge fast; a slow one means the active set is
             # still wrong (a unit that should enter, which only coordinate descent can add)
@@ -712,7 +722,7 @@ def refit(
             # on the new one, whatever the gap did meanwhile)
             newton = (t == 1.0 and gap <= _NEWTON_RATE * gap_before) or dropped
             if not newton:
-                reach = min(reach, _NEWTON_BACKOFF * gap_before / max(obj_before, 1e-12))
+                reach = min(reach, _NEWTON_BACKOFF * gap_before / max(obj_before, _TINY))
                 failed = W_host != 0
         else:
             t_cd = t
@@ -725,8 +735,8 @@ def refit(
             # (or once coordinate descent has changed the support where a Newton direction
             # failed: a slow Newton step means a wrong active set, and that one is gone)
             moved = _NEWTON_RETRY and failed is not None and not np.array_equal(W_host != 0, failed)
-            newton = newton and gap <= (_NEWTON_GAP if moved else reach) * max(obj, 1e-12)
-        converged = gap <= tol * max(obj, 1e-12) and n_iter >= min_iter
+            newton = newton and gap <= (_NEWTON_GAP if moved else reach) * max(obj, _TINY)
+        converged = gap <= tol * max(obj, _TINY) and n_iter >= min_iter
         stalled = decrease_tol > 0 and t == 1.0 and decrease <= decrease_tol
     if not math.isfinite(gap):
         gap = gap_at(obj)
@@ -734,7 +744,7 @@ def refit(
         # full steps within rounding of the objective are taken (see the line search): never
         # return an iterate above the warm start, even by rounding
         W_host, b, F, loss, pen, G, HtG, gb, obj, gap = start
-        converged = gap <= tol * max(obj, 1e-12)
+        converged = gap <= tol * max(obj, _TINY)
     R = to_numpy(HtG - mu_a[:, None] * gb)  # the gradient in W with the intercept's centring
     viol = max(
         to_float(penalty.violation(W_host, R)) if m > 0 else 0.0,

@@ -51,6 +51,7 @@ the L1 problem over the dictionary.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -354,8 +355,16 @@ def _descend(
         return to_float(loss), G
 
     # per-unit scaling by 1 / ||w_j|| (module doc); every active unit has a nonzero weight row,
-    # the floor only guards the division
+    # the floor only guards the division. With targets of ~1e-30 the weights' squares vanish in
+    # float32, with ~1e30 they overflow: the norms are then taken in float64, and where even
+    # those are not finite and nonzero, the units stay where they are
     wn = xp.sqrt((coef * coef).sum(axis=1))
+    top = to_float(wn.max())
+    if not (0.0 < top < math.inf):
+        wn = xp.sqrt((coef.astype(xp.float64) ** 2).sum(axis=1))
+        top = to_float(wn.max())
+        if not (0.0 < top < math.inf):
+            return W, c, 0, step
     inv = (1.0 / xp.maximum(wn, _MASS_FLOOR * wn.max())).astype(dt, copy=False)
 
     def direction(G, W, c):

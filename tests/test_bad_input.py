@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import signal
 import subprocess
@@ -198,6 +199,15 @@ train_csv(
     1,
     "standardise the features",
     GOOD + "1e300,1,0\n",
+    "--no-standardize",
+)
+train_csv(
+    # within the screen's range, but relu units' squared activations overflow the float32 re-fit:
+    # the fit used to end "stalled" with no unit, at chance
+    "csv-rows-beyond-relu-squares-unstandardised",
+    1,
+    "standardise the features",
+    GOOD + "1e20,1,0\n",
     "--no-standardize",
 )
 train_csv(
@@ -1324,3 +1334,68 @@ def test_a_fit_that_raises_gives_the_signal_handlers_back():
         est.fit(X, y)
     assert signal.getsignal(signal.SIGINT) is before
     assert seen == [None]
+
+
+@pytest.mark.parametrize("alpha", ["ratio", "auto"])
+def test_the_regressor_fits_one_model_at_any_scale_of_the_targets(alpha):
+    """Targets of ~1e-10 (a quantity in its SI unit) got another model than the same targets
+    scaled to ~1: relative tolerances had absolute floors (1e-12 on the objective, 1e-15 on the
+    sweeps' tolerance, 1e-12 on the path's held-out improvements), which bound at objectives of
+    ~1e-20: ``alpha="auto"`` kept its first point (1 unit, R^2 0.18 instead of 0.92), and the
+    tight re-fits of ``"ratio"`` stopped short of their gap (49 steps instead of 17, 1e-12: no
+    certificate in 20 s). Now the fit is the same, up to rounding, from 1e-15 to 1e16."""
+    from boostnet import BoostNetRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 2))
+    y = np.sin(2 * X[:, 0])
+    fits = {}
+    for scale in (1.0, 1e-10, 1e12):
+        est = BoostNetRegressor(random_state=0, alpha=alpha).fit(X, y * scale)
+        fits[scale] = est
+        assert est.stop_reason_ == "certificate"
+    ref = fits[1.0]
+    for scale, est in fits.items():
+        assert est.n_units_ == ref.n_units_ and est.n_iter_ == ref.n_iter_, scale
+        assert est.alpha_ / scale == pytest.approx(ref.alpha_, rel=1e-9)
+        assert est.score(X, y * scale) == pytest.approx(ref.score(X, y), abs=1e-3)
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e30])
+def test_targets_beyond_float32s_squares_still_fit_without_warnings(scale):
+    """At ~1e-30 the slide's float32 output weights squared to 0 (a division by zero, and 0 units
+    at R^2 0 before the tolerances above were relative); at ~1e30 they overflow. The slide now
+    takes their norms in float64 (or stays put) and the fit is a real one."""
+    from boostnet import BoostNetRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 2))
+    y = np.sin(2 * X[:, 0]) * scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = BoostNetRegressor(random_state=0, max_time=60).fit(X, y)  # alpha="auto"
+    assert est.stop_reason_ == "certificate" and est.n_units_ >= 5
+    assert est.score(X, y) > 0.9
+
+
+def test_relu_rows_whose_squares_overflow_float32_are_refused():
+    from boostnet import BoostNetClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.raises(DataError, match="standardise the features") as info:
+        BoostNetClassifier(random_state=0).fit(X * 1e20, y)
+    assert len(str(info.value).splitlines()) == 1
+    # bounded activations square nothing large: the same rows fit (and the rule leaves 1e17 be)
+    assert BoostNetClassifier(random_state=0, activation="tanh").fit(X * 1e20, y).n_units_ >= 1
+    assert BoostNetClassifier(random_state=0).fit(X * 1e17, y).score(X * 1e17, y) == 1.0
+
+
+def test_a_validation_score_improves_by_a_margin_relative_to_its_size():
+    from boostnet.metrics import improves
+
+    assert improves(-1.0, -math.inf) and not improves(-math.inf, -math.inf)
+    assert improves(-1e-16, -2e-16)  # held-out squared errors of targets of ~1e-8
+    assert not improves(-1.0 + 1e-13, -1.0) and improves(-1.0 + 1e-11, -1.0)
+    assert not improves(0.5, 0.5)
