@@ -58,7 +58,7 @@ from .network import NetworkState
 from .oracle import append_exact
 from .penalties import PENALTIES, get_penalty
 from .refine import refine_units
-from .refit import _TINY, CurvatureModel, RefitResult, primal, refit
+from .refit import CurvatureModel, RefitResult, primal, refit, relative, within
 from .samplers import draw
 from .scoring import transform
 from .slide import slide, whitening_metric
@@ -603,7 +603,7 @@ class _Loop:
         at or below the configured ``refit_tol``)."""
         xp = self.xp
         self.requested_tol = tol
-        self.refit_tol = tol if r.converged else max(tol, r.gap / max(abs(r.objective), _TINY))
+        self.refit_tol = tol if r.converged else max(tol, relative(r.gap, r.objective))
         keep = to_numpy((r.coef != 0).any(axis=1))
         model = r.model if r.model is not None and r.model.n_units == H.shape[1] else None
         # the activations and the curvature model of the active units, carried to the next
@@ -776,7 +776,7 @@ class _Loop:
             best_score=float(max(b for _, b, _ in self.clean)),
             alpha=float(self.alpha),
             tol=float(self.config.tol),
-            refit_gap=float(r.gap / max(abs(r.objective), _TINY)),
+            refit_gap=float(relative(r.gap, r.objective)),
             duality_gap=float(r.gap),
         )
 
@@ -893,7 +893,7 @@ class _Loop:
     def _reached(r: RefitResult, tol: float) -> bool:
         """Whether a re-fit's relative duality gap is within ``tol`` (a working set's re-fit is
         never marked converged: its gap is the working set's)."""
-        return r.gap <= tol * max(abs(r.objective), _TINY)
+        return within(r.gap, tol, r.objective)
 
     @staticmethod
     def _entered(r: RefitResult, n_new: int) -> bool:

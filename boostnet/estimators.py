@@ -102,7 +102,8 @@ def _check_range(X, activation: str):
     if top == 0.0:
         return
     # the rows' largest norm, scaled so that no square overflows on the way
-    norm = top * math.sqrt(float(np.max(np.einsum("ij,ij->i", X / top, X / top)))) + 1.0
+    Xs = X / top
+    norm = top * math.sqrt(float(np.max(np.einsum("ij,ij->i", Xs, Xs)))) + 1.0
     limit = math.sqrt(float(np.finfo(np.float32).max) / 16)
     if not norm < limit:
         raise DataError(

@@ -51,9 +51,6 @@ def accuracy(y, labels) -> float:
     return float(np.mean(np.asarray(y) == np.asarray(labels)))
 
 
-__all__ = ["accuracy", "r2", "r2_rows"]
-
-
 def improves(score: float, best: float) -> bool:
     """Whether a validation score (higher is better) beats ``best`` beyond rounding: by more than
     ``1e-12`` of its size, so at any scale of the targets (a held-out squared error of targets of
@@ -61,3 +58,6 @@ def improves(score: float, best: float) -> bool:
     ``-inf`` (nothing seen yet)."""
     margin = 1e-12 * abs(best) if np.isfinite(best) else 0.0
     return bool(score > best + margin)
+
+
+__all__ = ["accuracy", "improves", "r2", "r2_rows"]

@@ -192,6 +192,17 @@ class RefitResult:
     model: CurvatureModel | None = field(default=None, repr=False)
 
 
+def within(gap: float, tol: float, objective: float) -> bool:
+    """Whether ``gap`` is at most ``tol`` relative to the objective, at any scale of the targets
+    (``_TINY`` only guards an objective of exactly 0)."""
+    return gap <= tol * max(abs(objective), _TINY)
+
+
+def relative(value: float, objective: float) -> float:
+    """``value`` (a gap, a decrease) relative to the objective, at any scale of the targets."""
+    return value / max(abs(objective), _TINY)
+
+
 def tdot(H, M):
     """``H^T M`` for a tall ``H`` (n, m) and a thin ``M`` (n, K), shape (m, K) (a transposed view).
 
@@ -549,7 +560,7 @@ def refit(
     gap = gap_at(obj)
     obj_start, start = obj, (W_host, b, F, loss, pen, G, HtG, gb, obj, gap)
     n_iter, sweeps = 0, 0
-    converged = gap <= tol * max(obj, _TINY) and min_iter <= 0
+    converged = within(gap, tol, obj) and min_iter <= 0
     stalled = False  # stopped by decrease_tol, before the gap reached tol
     # a model carried over from the previous re-fit (same units), if any
     cache = model if model is not None and m > 0 and model.n_units == m else None
@@ -713,7 +724,7 @@ def refit(
         obj_before, gap_before = obj, gap
         loss, pen, G, HtG, gb = evaluate(F, W_host)
         obj = loss + pen
-        decrease = (obj_before - obj) / max(abs(obj), _TINY)
+        decrease = relative(obj_before - obj, obj)
         if newton:
             # keep to Newton steps while they converge fast; a slow one means the active set is
             # still wrong (a unit that should enter, which only coordinate descent can add)
@@ -722,7 +733,7 @@ def refit(
             # on the new one, whatever the gap did meanwhile)
             newton = (t == 1.0 and gap <= _NEWTON_RATE * gap_before) or dropped
             if not newton:
-                reach = min(reach, _NEWTON_BACKOFF * gap_before / max(obj_before, _TINY))
+                reach = min(reach, relative(_NEWTON_BACKOFF * gap_before, obj_before))
                 failed = W_host != 0
         else:
             t_cd = t
@@ -735,8 +746,8 @@ def refit(
             # (or once coordinate descent has changed the support where a Newton direction
             # failed: a slow Newton step means a wrong active set, and that one is gone)
             moved = _NEWTON_RETRY and failed is not None and not np.array_equal(W_host != 0, failed)
-            newton = newton and gap <= (_NEWTON_GAP if moved else reach) * max(obj, _TINY)
-        converged = gap <= tol * max(obj, _TINY) and n_iter >= min_iter
+            newton = newton and within(gap, _NEWTON_GAP if moved else reach, obj)
+        converged = within(gap, tol, obj) and n_iter >= min_iter
         stalled = decrease_tol > 0 and t == 1.0 and decrease <= decrease_tol
     if not math.isfinite(gap):
         gap = gap_at(obj)
@@ -744,7 +755,7 @@ def refit(
         # full steps within rounding of the objective are taken (see the line search): never
         # return an iterate above the warm start, even by rounding
         W_host, b, F, loss, pen, G, HtG, gb, obj, gap = start
-        converged = gap <= tol * max(obj, _TINY)
+        converged = within(gap, tol, obj)
     R = to_numpy(HtG - mu_a[:, None] * gb)  # the gradient in W with the intercept's centring
     viol = max(
         to_float(penalty.violation(W_host, R)) if m > 0 else 0.0,
