@@ -98,13 +98,13 @@ def _check_range(X, activation: str):
     """
     if activation != "relu" or X.size == 0:
         return
-    top = float(np.max(np.abs(X)))
-    if top == 0.0:
-        return
-    # the rows' largest norm, scaled so that no square overflows on the way
-    Xs = X / top
-    norm = top * math.sqrt(float(np.max(np.einsum("ij,ij->i", Xs, Xs)))) + 1.0
     limit = math.sqrt(float(np.finfo(np.float32).max) / 16)
+    top = float(np.max(np.abs(X)))
+    if top < limit:  # no square of these overflows float64: the rows' norms as they are
+        norm = math.sqrt(float(np.max(np.einsum("ij,ij->i", X, X)))) + 1.0
+    else:  # refused anyway; the norm for the message, scaled so that no square overflows
+        Xs = X / top
+        norm = top * math.sqrt(float(np.max(np.einsum("ij,ij->i", Xs, Xs)))) + 1.0
     if not norm < limit:
         raise DataError(
             f"the rows of X reach a norm of {norm:.3g}, beyond what the float32 re-fit can square "
