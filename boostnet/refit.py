@@ -245,6 +245,22 @@ def duality_gap(H, Y, a, G, objective, datafit, penalty, products=None, offset=N
     return objective + conj if math.isfinite(conj) else math.inf
 
 
+def curvature(datafit, Y, F, a):
+    """The curvature weights ``C`` (n, K) of the quadratic models: the datafit's Hessian diagonal
+    in ``F``, floored at ``_CURVATURE_FLOOR`` times the sample weights (every column's sum is
+    positive wherever some weight is)."""
+    return datafit.hess_diag(Y, F, a) + _CURVATURE_FLOOR * a[:, None]
+
+
+def intercept_corrected(G, C):
+    """``G - C diag(1^T G / 1^T C)`` (n, K): the gradient after one Newton step on the intercept
+    alone (per output, curvature weights ``C``); its columns sum to zero, the intercept's
+    optimality condition, which ``G`` meets only up to the re-fit's tolerance. Equal to ``G`` at
+    an exact optimum. A unit's score against it, ``dual_norm(h^T G - (h^T C) (1^T G) / (1^T C))``,
+    is to first order its score once the intercept has moved with it."""
+    return G - C * (G.sum(axis=0) / C.sum(axis=0))
+
+
 def primal(H, Y, a, coef, intercept, datafit, penalty):
     """Return ``F, loss, penalty value`` at ``(coef, intercept)``."""
     F = H @ coef + intercept
@@ -588,7 +604,7 @@ def refit(
             # model's curvature was too low (the softmax's cross-class terms are left out)
             rho = min(2.0 * rho, 1e6) if t_cd < 1.0 else max(0.5 * rho, 1.0)
         if m > 0 and (cache is None or (not constant and cache.age >= _MODEL_EVERY)):
-            C = datafit.hess_diag(Y, F, a) + _CURVATURE_FLOOR * a[:, None]
+            C = curvature(datafit, Y, F, a)
             rows = None if constant else _MODEL_ROWS  # squared error: exact, once
             # with many classes most rows are far from most classes (shed); a binary or
             # regression output's matrix is cheap and its weights spread over the rows

@@ -12,7 +12,7 @@ from boostnet._greedy import PHASES, diverse, phase_times
 from boostnet.activations import ACTIVATIONS
 from boostnet.datafits import Logistic, SoftmaxCrossEntropy, SquaredError
 from boostnet.penalties import L1, GroupL1, resolve_penalty
-from boostnet.refit import duality_gap, refit, tdot
+from boostnet.refit import curvature, duality_gap, intercept_corrected, refit, tdot
 from boostnet.samplers import FixedDictionary, RandomDirections
 from boostnet.scoring import transform
 
@@ -107,6 +107,46 @@ def test_the_dual_point_is_feasible_away_from_the_optimum(datafit, rng):
     gap = duality_gap(H, Y, a, G, obj, datafit, pen)
     best = refit(H, Y, a, datafit, pen, coef, b, tol=1e-12).objective
     assert np.isfinite(gap) and gap >= obj - best - 1e-12
+
+
+@pytest.mark.parametrize("datafit", [SquaredError(), Logistic(), SoftmaxCrossEntropy()])
+def test_the_intercept_corrected_gradient(datafit, rng):
+    """Its columns sum to zero, so a constant unit scores 0; at an intercept that is already
+    optimal it is the gradient itself; for squared error (whose Newton step on the intercept is
+    exact) a unit's score against it is the derivative of the objective minimised over the
+    intercept (central differences)."""
+    n, K = 150, {"squared_error": 2, "logistic": 1, "softmax": 4}[datafit.name]
+    X = rng.standard_normal((n, 3))
+    if datafit.name == "squared_error":
+        Y = rng.standard_normal((n, K))
+    elif datafit.name == "logistic":
+        Y = (rng.random((n, 1)) < 0.3).astype(float)
+    else:
+        Y = np.eye(K)[rng.integers(0, K, n)]
+    a = rng.random(n)
+    a /= a.sum()
+    F = X @ rng.standard_normal((3, K)) + rng.standard_normal(K)
+    G = datafit.raw_grad(Y, F, a)
+    assert abs(G.sum(axis=0)).max() > 1e-3
+    Gc = intercept_corrected(G, curvature(datafit, Y, F, a))
+    np.testing.assert_allclose(Gc.sum(axis=0), 0.0, atol=1e-15)
+    assert abs(np.full(n, 0.7) @ Gc).max() < 1e-15
+    if datafit.name == "squared_error":
+        b_opt = (a @ (Y - F)) / a.sum()  # the intercept's optimum at F
+        G0 = datafit.raw_grad(Y, F + b_opt, a)
+        C0 = curvature(datafit, Y, F + b_opt, a)
+        np.testing.assert_allclose(intercept_corrected(G0, C0), G0, atol=1e-15)
+        h, eps = np.maximum(X[:, 0] - 0.2, 0.0), 1e-6
+
+        def profiled(w):  # min over the intercept of the loss at F + h w
+            Fw = F + w * h[:, None]
+            return float(datafit.value(Y, Fw + (a @ (Y - Fw)) / a.sum(), a))
+
+        for k in range(K):
+            w = np.zeros(K)
+            w[k] = eps
+            slope = (profiled(w) - profiled(-w)) / (2 * eps)
+            assert slope == pytest.approx(h @ Gc[:, k], rel=1e-6)
 
 
 @pytest.mark.parametrize("penalty", [L1(0.004), GroupL1(0.004)], ids=["l1", "group_l1"])

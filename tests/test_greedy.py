@@ -565,5 +565,7 @@ def test_the_loop_draws_fewer_random_directions_where_pairs_from_the_gram_matrix
         assert set(loop_shares) == {None}
         return
     assert loop_shares[0] == 0.5
-    assert min(loop_shares) == _greedy._RANDOM_FLOOR * 0.5
+    # halved at least once, never below the floor (how far it falls depends on the trajectory's
+    # length: the floor itself is tested above)
+    assert _greedy._RANDOM_FLOOR * 0.5 <= min(loop_shares) < 0.5
     assert all(s in {0.5 / 2**k for k in range(4)} for s in loop_shares)
