@@ -82,6 +82,15 @@ def test_cd_group_l1_meets_its_optimality_conditions(dtype, rng):
     np.testing.assert_allclose(R1, g + np.einsum("kij,jk->ik", A64, W1 - W0), atol=1e-10)
 
 
+def _targets(datafit, n, rng):
+    """Encoded targets (n, K) for ``datafit``: 2 real outputs, 1 binary, or 4 one-hot classes."""
+    if datafit.name == "squared_error":
+        return rng.standard_normal((n, 2))
+    if datafit.name == "logistic":
+        return (rng.random((n, 1)) < 0.3).astype(float)
+    return np.eye(4)[rng.integers(0, 4, n)]
+
+
 @pytest.mark.parametrize("datafit", [SquaredError(), Logistic(), SoftmaxCrossEntropy()])
 def test_the_dual_point_is_feasible_away_from_the_optimum(datafit, rng):
     """Away from the optimum (intercept not fitted either) the gap is finite, nonnegative and at
@@ -90,13 +99,8 @@ def test_the_dual_point_is_feasible_away_from_the_optimum(datafit, rng):
     X = rng.standard_normal((n, 3))
     W, c = RandomDirections().sample(X, None, m, rng, ACTIVATIONS["relu"], 1.0)
     H = transform(X, W, c, ACTIVATIONS["relu"])
-    K = {"squared_error": 2, "logistic": 1, "softmax": 4}[datafit.name]
-    if datafit.name == "squared_error":
-        Y = rng.standard_normal((n, K))
-    elif datafit.name == "logistic":
-        Y = (rng.random((n, 1)) < 0.3).astype(float)
-    else:
-        Y = np.eye(K)[rng.integers(0, K, n)]
+    Y = _targets(datafit, n, rng)
+    K = Y.shape[1]
     a = np.full(n, 1.0 / n)
     pen = L1(0.01)
     coef, b = rng.standard_normal((m, K)), rng.standard_normal(K)
@@ -115,14 +119,10 @@ def test_the_intercept_corrected_gradient(datafit, rng):
     optimal it is the gradient itself; for squared error (whose Newton step on the intercept is
     exact) a unit's score against it is the derivative of the objective minimised over the
     intercept (central differences)."""
-    n, K = 150, {"squared_error": 2, "logistic": 1, "softmax": 4}[datafit.name]
+    n = 150
     X = rng.standard_normal((n, 3))
-    if datafit.name == "squared_error":
-        Y = rng.standard_normal((n, K))
-    elif datafit.name == "logistic":
-        Y = (rng.random((n, 1)) < 0.3).astype(float)
-    else:
-        Y = np.eye(K)[rng.integers(0, K, n)]
+    Y = _targets(datafit, n, rng)
+    K = Y.shape[1]
     a = rng.random(n)
     a /= a.sum()
     F = X @ rng.standard_normal((3, K)) + rng.standard_normal(K)
