@@ -1421,3 +1421,19 @@ def test_the_classifier_certifies_features_of_1e_10_as_those_of_1():
         assert est.stop_reason_ == "certificate", scale
         assert est.score(X * scale, y) >= ref.score(X, y) - 0.03
         assert est.n_units_ <= 2 * ref.n_units_ + 5
+
+
+def test_train_without_standardising_features_of_1e_10_certifies(tmp_path):
+    """The command line's side of the case above: ``--no-standardize`` hands the features to the
+    fit as they are; at ~1e-10 the run used to end ``stalled``, now it certifies."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    y = (np.sin(2 * X[:, 0]) + X[:, 1] > 0).astype(int)
+    data = tmp_path / "tiny.csv"
+    np.savetxt(data, np.column_stack([X * 1e-10, y]), delimiter=",", header="a,b,c,y",
+               comments="")  # fmt: skip
+    r = _train("--data", data, "--out", tmp_path / "r", "--json", "--no-standardize",
+               "--no-progress")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout.strip().splitlines()[-1])
+    assert m["stop_reason"] == "certificate" and m["test_accuracy"] >= 0.8, m
