@@ -8,7 +8,7 @@ Phases (each a method of :class:`_Loop`; :func:`fit_greedy` runs them):
    ``dual_norm(h^T G)`` at the current gradient ``G``, the top-k re-scored exactly in float64
    (``score``); the best few improved by projected gradient ascent on their scores (``refine``).
    ``G`` is the last re-fit's gradient after one Newton step on the intercept
-   (:meth:`_Loop.search_gradient`): its columns sum to zero, as they do at the optimum.
+   (:func:`search_gradient`): its columns sum to zero, as they do at the optimum.
    A fit whose lambda is a share of lambda_max reads lambda_max from its first pool, searched as
    the tail searches (:func:`lambda_max_config`).
 3. ``certify``: if the best score is ``<= alpha (1 + tol)``, no unit of the searched pool can lower
@@ -124,7 +124,7 @@ _WORKING_SET_UPTO = math.inf
 #: multi-start ascent, :func:`_harder`) rather than a plain one: see :func:`estimate_lambda_max`.
 _EXACT_LAMBDA_MAX = True
 #: Pools scored against the gradient after a Newton step on the intercept
-#: (:meth:`_Loop.search_gradient`); off: the re-fit's gradient as it is (an experiment's switch).
+#: (:func:`search_gradient`); off: the re-fit's gradient as it is (an experiment's switch).
 _INTERCEPT_SCORES = True
 
 
@@ -216,7 +216,7 @@ class Certificate:
     ``"sampled"`` (the pools are random: a certificate over what was searched) or ``"exact"``
     (the last pool included the exact search over all units, :mod:`boostnet.oracle`: a global
     certificate, for which one clean pool suffices); scores are taken against the re-fit's
-    gradient after a Newton step on the intercept (:meth:`_Loop.search_gradient`; the same
+    gradient after a Newton step on the intercept (:func:`search_gradient`; the same
     gradient at the optimum). ``refit_gap`` is
     the re-fit's relative duality gap, ``duality_gap`` its absolute value.
     """
@@ -497,6 +497,22 @@ def abs_correlations(A, B):
     return to_numpy(abs(Ac.T @ (Ac if B is A else unit(B))))
 
 
+def search_gradient(datafit, Y, F, a, G):
+    """The gradient the pools are scored against: ``G`` (n, K), the datafit's gradient at ``F``,
+    after one Newton step on the intercept (:func:`boostnet.refit.intercept_corrected`), whose
+    columns sum to zero. A loose re-fit leaves ``1^T G`` nonzero, and every unit scores that residue
+    through its curvature-weighted activations: at unit scale it moved the active units'
+    scores by up to 9 % (digits), 14 % (c11) and 53 % (c26, median 3 %) of lambda, against a
+    certificate tolerance of 1 %; with features of ~1e-8 the units' scores and lambda shrink
+    with them while the residue does not, so nearly constant units out-scored every other and
+    the fit stalled (moons: 1e-4 to 1e-12 now certify as at 1; wine at 1e-4: stalled after
+    152 steps, now certified in 28). Squared error's intercept is exact: its fits are
+    unchanged. Measured (experiments/README.md, section 8, nineteenth part)."""
+    if not _INTERCEPT_SCORES:
+        return G
+    return intercept_corrected(G, curvature(datafit, Y, F, a))
+
+
 def estimate_lambda_max(scorer, Y, a, datafit, sampler, config: GreedyConfig, rng) -> float:
     """lambda_max: the best score of one pool at the intercept-only model, searched as the tail
     searches (:func:`lambda_max_config`); for lambda at or above it the empty network is optimal
@@ -506,9 +522,7 @@ def estimate_lambda_max(scorer, Y, a, datafit, sampler, config: GreedyConfig, rn
     n, K = Y.shape
     b = xp.asarray(datafit.intercept(Y, a), dtype=xp.float64)
     F = xp.zeros((n, K)) + b
-    G = datafit.raw_grad(Y, F, a)
-    if _INTERCEPT_SCORES:  # as the loop's pools (:meth:`_Loop.search_gradient`)
-        G = intercept_corrected(G, curvature(datafit, Y, F, a))
+    G = search_gradient(datafit, Y, F, a, datafit.raw_grad(Y, F, a))
     pool = search_pool(
         scorer, G, sampler, lambda_max_config(config), rng, PENALTIES[config.penalty]
     )
@@ -724,28 +738,12 @@ class _Loop:
         extra = self.search_work(_harder(self.config)) - self.search_work(self.config)
         return _THIN_PAYS * extra <= m * m * K
 
-    def search_gradient(self):
-        """The gradient the pools are scored against: the last re-fit's ``G`` after one Newton
-        step on the intercept (:func:`boostnet.refit.intercept_corrected`), whose columns sum to
-        zero. A loose re-fit leaves ``1^T G`` nonzero, and every unit scores that residue
-        through its curvature-weighted activations: at unit scale it moved the active units'
-        scores by up to 9 % (digits), 14 % (c11) and 53 % (c26, median 3 %) of lambda, against a
-        certificate tolerance of 1 %; with features of ~1e-8 the units' scores and lambda shrink
-        with them while the residue does not, so nearly constant units out-scored every other and
-        the fit stalled (moons: 1e-4 to 1e-12 now certify as at 1; wine at 1e-4: stalled after
-        152 steps, now certified in 28). Squared error's intercept is exact: its fits are
-        unchanged. Measured (experiments/README.md, section 8, nineteenth part)."""
-        G = self.fit.G
-        if not _INTERCEPT_SCORES:
-            return G
-        return intercept_corrected(G, curvature(self.datafit, self.Y, self.fit.F, self.a))
-
     def search(self) -> tuple[Pool, float]:
         cfg = self.search_config()
         thr = self.alpha * (1.0 + cfg.tol) if self.alpha is not None else None
         pool = search_pool(
-            self.scorer, self.search_gradient(), self.sampler, cfg, self.rng, self.reducer, thr,
-            self.random_share,
+            self.scorer, search_gradient(self.datafit, self.Y, self.fit.F, self.a, self.fit.G),
+            self.sampler, cfg, self.rng, self.reducer, thr, self.random_share,
         )  # fmt: skip
         self.total += pool.n_drawn
         if self.random_cap is not None:
