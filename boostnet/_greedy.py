@@ -68,6 +68,7 @@ from .refit import (
     primal,
     refit,
     relative,
+    tdot,
     within,
 )
 from .samplers import draw
@@ -339,11 +340,14 @@ class PartialRefit:
             corr = abs_correlations(H[:, :m_old], H[:, m_old:]).max(axis=1)
             near = np.argsort(-corr, kind="stable")[: self.extra]
         ws = np.sort(np.concatenate([near, np.arange(m_old, H.shape[1])]))
-        rest = xp.asarray(np.setdiff1d(np.arange(m_old), ws))
         wi = xp.asarray(ws)
+        # the other units' predictions: one product with every column, the working set's weights
+        # zeroed (gathering the others' columns first copied most of H: c26 22 -> 10 ms)
+        fixed = xp.asarray(coef0, dtype=xp.float64).copy()
+        fixed[wi] = 0.0
         r = refit(
             xp.take(H, wi, axis=1), Y, a, datafit, penalty, coef0[wi], intercept, tol=tol,
-            max_iter=max_iter, offset=xp.take(H, rest, axis=1) @ coef0[rest], decrease_tol=dtol,
+            max_iter=max_iter, offset=H @ fixed, decrease_tol=dtol,
             deadline=deadline, min_iter=1 if n_new > 0 else 0,
         )  # fmt: skip
         coef = xp.asarray(coef0, dtype=xp.float64).copy()
@@ -485,16 +489,26 @@ def diverse(X, W, c, scores, threshold: float, limit: int, activation: Activatio
 
 def abs_correlations(A, B):
     """``|corr(a_i, b_j)|`` between the columns of ``A`` (n, p) and ``B`` (n, q), centred; a
-    constant column correlates 0 with everything. Returns a host array, shape (p, q)."""
+    constant column correlates 0 with everything. Returns a host array, shape (p, q).
+
+    Only ``B`` is centred (``A^T B_c = A_c^T B_c`` since ``1^T B_c = 0``); ``A``'s centred norms
+    follow from its column sums and sums of squares, taken in the same pass as the product and
+    one more: two reads of ``A`` and no copy of it. The working set of the tail's re-fits reads
+    every active unit's correlation with the entering ones (c26: 15 000 x 550 activations, 60 ->
+    8 ms; centring ``A`` itself was half of that re-fit's time)."""
     xp = get_namespace(A)
-
-    def unit(M):
-        M = M - M.mean(axis=0)
-        norms = xp.sqrt((M * M).sum(axis=0))
-        return M / xp.where(norms > 0, norms, 1.0)
-
-    Ac = unit(A)
-    return to_numpy(abs(Ac.T @ (Ac if B is A else unit(B))))
+    n = A.shape[0]
+    Bc = B - B.mean(axis=0)
+    nb = xp.sqrt((Bc * Bc).sum(axis=0))
+    P = tdot(A, xp.concatenate([xp.ones((n, 1), dtype=Bc.dtype), Bc], axis=1))  # (p, 1 + q)
+    sa, cross = P[:, 0], P[:, 1:]
+    sq = xp.einsum("ij,ij->j", A, A)
+    # (the difference leaves a constant column a rounding residue, ~sqrt(n eps) of its size: a
+    # spread below 1e-5 of the column's size counts as none)
+    na = xp.sqrt(xp.maximum(sq - sa * sa / n, 0.0))
+    na = xp.where(na > 1e-5 * xp.sqrt(sq), na, 0.0)
+    den = na[:, None] * nb[None, :]
+    return to_numpy(xp.where(den > 0, abs(cross) / xp.where(den > 0, den, 1.0), 0.0))
 
 
 def search_gradient(datafit, Y, F, a, G):

@@ -8,7 +8,7 @@ from sklearn.linear_model import Lasso
 
 from boostnet import BoostNetClassifier, BoostNetRegressor, DataError
 from boostnet._cd import cd_group_l1, cd_l1, solve
-from boostnet._greedy import PHASES, diverse, phase_times
+from boostnet._greedy import PHASES, abs_correlations, diverse, phase_times
 from boostnet.activations import ACTIVATIONS
 from boostnet.datafits import Logistic, SoftmaxCrossEntropy, SquaredError
 from boostnet.penalties import L1, GroupL1, resolve_penalty
@@ -190,6 +190,28 @@ def test_diverse_skips_near_copies(rng):
     assert list(chosen) == [0, 2, 3]  # the copy of the best (index 1) is skipped; 4 is below 1.0
     assert list(diverse(X, Wd, cd, scores, 1.0, 1, act)) == [0]
     assert list(diverse(X, Wd, cd, scores, 10.0, 8, act)) == []
+
+
+def test_abs_correlations_match_numpys(rng):
+    """``|corr|`` from column sums and squares (no centred copy of ``A``) equals NumPy's, also
+    for a column far from zero (mean 1e3, spread 1), and a constant column correlates 0."""
+    n = 500
+    A = rng.standard_normal((n, 6)) @ rng.standard_normal((6, 6))
+    A[:, 2] += 1e3
+    A[:, 4] = 7.0  # constant
+    B = np.column_stack([A[:, 0] + 0.1 * rng.standard_normal(n), rng.standard_normal(n)])
+    B = np.column_stack([B, np.full(n, -2.0)])
+    with np.errstate(invalid="ignore", divide="ignore"):  # (NumPy's: NaN for the constants)
+        R = np.abs(np.corrcoef(A, B, rowvar=False)[:6, 6:])
+    R[4, :] = 0.0
+    R[:, 2] = 0.0
+    got = abs_correlations(A, B)
+    assert got.shape == (6, 3)
+    np.testing.assert_allclose(got, R, atol=1e-9)
+    assert got[0, 0] > 0.9  # B's first column is a noisy copy of A's first
+    same = abs_correlations(A, A)
+    np.testing.assert_allclose(np.diag(same)[[0, 1, 2, 3, 5]], 1.0, atol=1e-9)
+    assert same[4, 4] == 0.0
 
 
 @pytest.mark.parametrize("units_per_step", [1, 4, 16])
