@@ -42,7 +42,7 @@ def _standard_normal(xp, rng: np.random.Generator, shape, dtype):
 def _finish(W, c, activation: Activation, unit_scale: float, rng, xp):
     """Normalise each ``(v, c)`` to unit norm; bounded activations get a norm drawn in (0.1 R, R].
     Returns ``W, c`` (scaled in place) and the scale of each row."""
-    norms = xp.sqrt((W * W).sum(axis=1) + c * c)
+    norms = xp.sqrt(xp.einsum("ij,ij->i", W, W) + c * c)
     inv = 1.0 / xp.where(norms > 0, norms, 1.0)
     if not activation.homogeneous:
         inv = inv * xp.asarray(rng.uniform(0.1, 1.0, size=W.shape[0]) * unit_scale)
@@ -137,11 +137,13 @@ class DataPairs:
             j[same] = rng.choice(n, size=int(same.sum()), p=p)
         # (a pair left with one point gives v = 0: a constant unit, which scores ~0 and is harmless)
         t = xp.asarray(rng.uniform(0.0, 1.0, size=m))
-        Xi, Xj = X[xp.asarray(i)], X[xp.asarray(j)]
-        D = Xi - Xj
-        W = D.astype(xp.float64)
-        x0 = Xj + t[:, None] * D
-        c = -(x0 * W).sum(axis=1)
+        # W = x_i - x_j through x0 = x_j + t W: c = -(x_j . W + t |W|^2), without forming x0 (the
+        # pool's m x d temporaries were most of a draw: Fashion-MNIST's 784 features, 21 -> 10 ms)
+        Xj = X[xp.asarray(j)].astype(xp.float64, copy=False)
+        # (a gather is a fresh array, never a view of X: written in place)
+        W = X[xp.asarray(i)].astype(xp.float64, copy=False)
+        W -= Xj
+        c = -(xp.einsum("ij,ij->i", Xj, W) + t * xp.einsum("ij,ij->i", W, W))
         W, c, scale = _finish(W, c, activation, unit_scale, rng, xp)
         return W, c, PairRows(np.arange(m), i, j, scale)
 

@@ -235,6 +235,21 @@ def test_random_direction_hyperplanes_cut_the_data(rng):
     assert np.all((Z > 1e-9).any(axis=0) | (Z < -1e-9).any(axis=0))
 
 
+def test_pair_hyperplanes_cut_the_segment_between_their_points(rng):
+    """A data-pair unit is ``v = s (x_i - x_j)`` through a point of the segment from ``x_j`` to
+    ``x_i``: its pre-activations at the two points have opposite signs, their gap is
+    ``s |x_i - x_j|^2``."""
+    X = rng.standard_normal((40, 5)) * 3.0 + 1.0
+    G = rng.standard_normal((40, 2))
+    W, c, pairs = DataPairs().draw(X, G, 200, np.random.default_rng(2), ACTIVATIONS["tanh"], 2.0)
+    zi = (X[pairs.i] * W).sum(axis=1) + c
+    zj = (X[pairs.j] * W).sum(axis=1) + c
+    assert np.all(zi * zj <= 1e-12)
+    D = X[pairs.i] - X[pairs.j]
+    np.testing.assert_allclose(W, pairs.scale[:, None] * D, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(zi - zj, pairs.scale * (D * D).sum(axis=1), rtol=1e-9, atol=1e-12)
+
+
 def test_pairs_sampler_follows_the_gradient(rng):
     """Points with zero gradient are drawn only through the uniform share."""
     X = rng.standard_normal((200, 3))
