@@ -27,9 +27,10 @@ Phases (each a method of :class:`_Loop`; :func:`fit_greedy` runs them):
    leave. While the best score is far above lambda the re-fit only needs to be loose: its relative
    duality-gap tolerance is tied to the certificate gap, ``clip(0.01 (best - alpha) / alpha,
    refit_tol, 1e-3)``. In the tail, where a step adds a unit or two to more than 64 active units
-   (softmax), only a working set is re-fitted: the entering units and the active units most correlated with them
-   (``PartialRefit``, the others' predictions held as an offset); a certificate's re-fit is always
-   totally corrective.
+   (softmax), only a working set is re-fitted: the entering units, the active units most
+   correlated with them and those furthest from their optimality condition (``PartialRefit``,
+   the others' predictions held as an offset); a certificate's re-fit is always totally
+   corrective.
 
 Other stops: ``max_units``, ``max_time``, ``early_stopping`` (validation metric), ``callback`` (a callback
 asked to stop), ``interrupted`` (KeyboardInterrupt), ``stalled`` (the best unit is an active one even
@@ -122,6 +123,10 @@ _WHITEN_SLIDE = False
 #: seeds 0-5, x0.79 without it (170 -> 133 s, certified objectives 0.05 % higher).
 _WORKING_SET = 64
 _WORKING_SET_UPTO = math.inf
+#: The share of a working set's active units chosen by their optimality violation (at the warm
+#: start, against the pools' gradient), the rest by correlation with the entering units; 0: by
+#: correlation only (``PartialRefit``; c26 seeds 0-5 x0.88 with 0.5).
+_WS_VIOLATION = 0.5
 #: lambda_max (``alpha = alpha_ratio * lambda_max``) from a harder-searched first pool (the tail's
 #: multi-start ascent, :func:`_harder`) rather than a plain one: see :func:`estimate_lambda_max`.
 _EXACT_LAMBDA_MAX = True
@@ -315,9 +320,16 @@ class CorrectiveRefit:
 
 
 class PartialRefit:
-    """Only a working set of units is re-fitted: the ``n_new`` entering units and the ``extra``
-    active units whose centred activations are most correlated with theirs; the other units'
-    output weights stay, and their predictions enter the re-fit as a fixed offset.
+    """Only a working set of units is re-fitted: the ``n_new`` entering units and ``extra`` active
+    units, a share ``_WS_VIOLATION`` of them those with the largest optimality violation at the
+    warm start (:meth:`~boostnet.penalties.Penalty.unit_violations` of ``H^T G``, ``G`` the
+    pools' gradient :func:`search_gradient`), the rest those whose centred activations are most
+    correlated with the entering units'; the other units' output weights stay, and their
+    predictions enter the re-fit as a fixed offset. Chosen by correlation alone, a working set
+    never moved the units it left out, and those the optimum drops piled up until the next
+    totally corrective re-fit (c26, seed 0: 40 units left at one tightening); measured
+    (experiments/README.md, section 8, twentieth part): c26 seeds 0-5 x0.88, c11 seeds 0-11
+    x0.94.
 
     ``extra=0`` is plain stagewise boosting (the "no totally corrective re-fit" ablation,
     ``corrective=False``). In the certification tail, where a step adds a unit or two to hundreds,
@@ -339,7 +351,18 @@ class PartialRefit:
         near = np.zeros(0, dtype=np.int64)
         if self.extra > 0 and m_old > 0:
             corr = abs_correlations(H[:, :m_old], H[:, m_old:]).max(axis=1)
-            near = np.argsort(-corr, kind="stable")[: self.extra]
+            by_corr = np.argsort(-corr, kind="stable")
+            n_viol = int(round(_WS_VIOLATION * self.extra)) if F is not None else 0
+            near = by_corr[: self.extra - n_viol]
+            if n_viol > 0:
+                # the active units furthest from their optimality condition (those that should
+                # leave among them): without them a working set never moves the units it leaves out
+                G = search_gradient(datafit, Y, F, a, datafit.raw_grad(Y, F, a))
+                R = to_numpy(tdot(H[:, :m_old], G))
+                v = to_numpy(penalty.unit_violations(to_numpy(coef0[:m_old]), R))
+                rest = np.argsort(-v, kind="stable")
+                rest = rest[~np.isin(rest, near)][:n_viol]
+                near = np.concatenate([near, rest])
         ws = np.sort(np.concatenate([near, np.arange(m_old, H.shape[1])]))
         wi = xp.asarray(ws)
         # the other units' predictions: one product with every column, the working set's weights

@@ -90,6 +90,15 @@ class Penalty:
 
         ``grad`` is the datafit gradient with respect to ``W`` (m, K). Returns a 0-d array.
         """
+        xp = get_namespace(W)
+        if W.size == 0:
+            return xp.asarray(0.0)
+        return self.unit_violations(W, grad).max()
+
+    def unit_violations(self, W, grad):
+        """Each unit's (row's) share of :meth:`violation`, shape (m,): the distance of its
+        ``-grad`` row to ``alpha`` times the penalty's subdifferential at its row of ``W``
+        (group L1), or the largest over its entries (L1)."""
         raise NotImplementedError
 
     def smooth_part(self, W) -> SmoothPart:
@@ -144,13 +153,11 @@ class L1(Penalty):
     def crossing(W, D):
         return W * (W + D) < 0
 
-    def violation(self, W, grad):
+    def unit_violations(self, W, grad):
         xp = get_namespace(W)
-        if W.size == 0:
-            return xp.asarray(0.0)
         on = abs(grad + self.alpha * xp.sign(W))
         off = xp.maximum(abs(grad) - self.alpha, 0.0)
-        return xp.where(W != 0, on, off).max()
+        return xp.where(W != 0, on, off).max(axis=1)
 
     def smooth_part(self, W) -> SmoothPart:
         # on the nonzero entries with their signs fixed the penalty is linear
@@ -200,15 +207,13 @@ class GroupL1(Penalty):
         rows = (W * (W + D)).sum(axis=1) < 0  # the group's direction reversed
         return np.broadcast_to(rows[:, None], W.shape)
 
-    def violation(self, W, grad):
+    def unit_violations(self, W, grad):
         xp = get_namespace(W)
-        if W.size == 0:
-            return xp.asarray(0.0)
         wn = xp.sqrt((W * W).sum(axis=1, keepdims=True))
         on = grad + self.alpha * W / xp.where(wn > 0, wn, 1.0)
         on = xp.sqrt((on * on).sum(axis=1))
         off = xp.maximum(xp.sqrt((grad * grad).sum(axis=1)) - self.alpha, 0.0)
-        return xp.where(wn[:, 0] > 0, on, off).max()
+        return xp.where(wn[:, 0] > 0, on, off)
 
     def smooth_part(self, W) -> SmoothPart:
         # on a nonzero row: gradient alpha u, Hessian alpha (I - u u^T) / ||w||, u = w / ||w||

@@ -415,6 +415,38 @@ def test_a_working_set_refit_moves_only_the_entering_units_and_their_nearest():
     assert r.objective == pytest.approx(df.value(Y, r.F, a) + pen.value(r.coef), rel=1e-12)
 
 
+@pytest.mark.parametrize("share", [0.0, 0.5])
+def test_a_working_set_takes_in_the_active_unit_furthest_from_optimal(share, monkeypatch):
+    """Half of a working set (``_WS_VIOLATION``) goes to the active units with the largest
+    optimality violation at the warm start: a unit carrying a large weight it should not have
+    (a noise feature) is re-fitted, and leaves, although it correlates with no entering unit;
+    chosen by correlation only, it keeps its weight."""
+    from boostnet import _greedy
+    from boostnet._greedy import PartialRefit
+
+    monkeypatch.setattr(_greedy, "_WS_VIOLATION", share)
+    rng = np.random.default_rng(5)
+    n, m_old, K = 300, 8, 3
+    y = rng.integers(0, K, n)
+    signal = 1.5 * (y[:, None] == np.arange(m_old + 1) % K)
+    H = np.tanh(rng.standard_normal((n, m_old + 1)) + signal)
+    noise = 5
+    H[:, noise] = np.tanh(rng.standard_normal(n))  # carries nothing about y
+    Y = np.eye(K)[y]
+    a = np.full(n, 1.0 / n)
+    df, pen = SoftmaxCrossEntropy(), GroupL1(0.03)
+    r0 = refit(H[:, :m_old], Y, a, df, pen, np.zeros((m_old, K)), np.zeros(K), tol=1e-10)
+    assert np.all(r0.coef[noise] == 0) and np.count_nonzero(r0.coef.any(axis=1)) >= 4
+    coef0 = np.vstack([r0.coef, np.zeros((1, K))])
+    coef0[noise] = [2.0, -1.0, -1.0]  # a large weight the optimum does not give it
+    F0 = H @ coef0 + r0.intercept
+    r = PartialRefit(2, "working_set")(H, Y, a, df, pen, coef0, r0.intercept, F0, 1, 1e-8, 200, 0.0)
+    moved = (r.coef[noise] != coef0[noise]).any()
+    assert moved == (share > 0)
+    if share > 0:
+        assert np.all(r.coef[noise] == 0)
+
+
 def test_the_tail_refits_working_sets_and_still_certifies(digits_split, monkeypatch):
     """With a small working set the tail's growing re-fits are partial; the fit still ends by a
     certificate, after a totally corrective re-fit at ``refit_tol``, and a seed gives one model."""

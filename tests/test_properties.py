@@ -159,13 +159,17 @@ def test_dual_norms_against_their_definition(R, seed):
 @PROPS
 @given(W=_matrices, G=_matrices, alpha=_alphas)
 def test_violation_is_the_distance_to_the_subdifferential(W, G, alpha):
-    """``violation`` = largest distance of ``-grad`` to ``alpha dOmega(W)`` (by hand, per entry / row)."""
+    """``violation`` = largest distance of ``-grad`` to ``alpha dOmega(W)`` (by hand, per entry / row);
+    ``unit_violations`` the same per row (the largest over its entries for L1)."""
     m, K = min(W.shape[0], G.shape[0]), min(W.shape[1], G.shape[1])
     W, G = W[:m, :K], G[:m, :K]
     W[0] = 0.0  # at least one zero row: the "off" branch
     # L1: per entry, d(-g, alpha sign(w)) or max(|g| - alpha, 0) at w = 0
     d1 = np.where(W != 0, np.abs(-G - alpha * np.sign(W)), np.maximum(np.abs(G) - alpha, 0))
     assert float(L1(alpha).violation(W, G)) == pytest.approx(d1.max(), rel=1e-12, abs=1e-14)
+    np.testing.assert_allclose(
+        L1(alpha).unit_violations(W, G), d1.max(axis=1), rtol=1e-12, atol=1e-14
+    )
     # group L1: per row, ||-g - alpha w/||w|| ||_2 or max(||g|| - alpha, 0) at w = 0
     dist = []
     for w, g in zip(W, G, strict=True):
@@ -174,6 +178,7 @@ def test_violation_is_the_distance_to_the_subdifferential(W, G, alpha):
             np.linalg.norm(-g - alpha * w / nw) if nw > 0 else max(np.linalg.norm(g) - alpha, 0)
         )
     assert float(GroupL1(alpha).violation(W, G)) == pytest.approx(max(dist), rel=1e-12, abs=1e-14)
+    np.testing.assert_allclose(GroupL1(alpha).unit_violations(W, G), dist, rtol=1e-12, atol=1e-14)
 
 
 # --------------------------------------------------------------------------- datafits
