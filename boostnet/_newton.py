@@ -50,6 +50,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from ._backend import get_namespace, to_numpy
 from ._lapack import spd_inverses
@@ -62,6 +63,28 @@ _CG_MAX = 100
 _BLOCK_BYTES = 1 << 21
 #: Ridge added to the preconditioner's diagonal, relative to its mean (collinear units).
 _RIDGE = 1e-8
+
+
+@njit(cache=True, nogil=True)
+def _gather_cast(H, S, out):  # pragma: no cover - compiled
+    """``out = H[:, S]`` in ``out``'s dtype, in one pass (a gather then a cast wrote and read an
+    n x |S| float64 copy: c26's 15 000 x 550, 16 ms in isolation, up to ~80 ms inside a re-fit,
+    against ~4 ms)."""
+    for i in range(H.shape[0]):
+        for k in range(S.size):
+            out[i, k] = H[i, S[k]]
+
+
+def _active_rows(H, S, f32):
+    """The activations of the active units ``S`` (sorted host indices) in dtype ``f32``."""
+    xp = get_namespace(H)
+    if S.size == H.shape[1]:
+        return H.astype(f32)
+    if xp is not np:
+        return xp.take(H, xp.asarray(S), axis=1).astype(f32)
+    out = np.empty((H.shape[0], S.size), dtype=f32)
+    _gather_cast(H, S.astype(np.int64), out)
+    return out
 
 
 @dataclass
@@ -214,9 +237,7 @@ def newton_direction(H, Y, a, F, HtG, gb, W, datafit, penalty, model, store: dic
     if store is not None and store.get("H") is H and store.get("rows_key") == rows_key:
         Hs = store["Hs"]
     else:
-        Hs = (
-            H.astype(f32) if S.size == H.shape[1] else xp.take(H, xp.asarray(S), axis=1).astype(f32)
-        )
+        Hs = _active_rows(H, S, f32)
         if store is not None:
             store.update(H=H, rows_key=rows_key, Hs=Hs)
     Y32, F32, a32 = Y.astype(f32), F.astype(f32), a.astype(f32)

@@ -382,3 +382,16 @@ def test_weights_taken_back_from_zero_are_not_dropped_again(monkeypatch):
     start = refit(H, Y, a, datafit, penalty, np.zeros((m, K)), datafit.intercept(Y, a), tol=1e-2)
     on, off = _switched(monkeypatch, "_DROP_REVIVED_BAN", (H, Y, a, datafit, penalty), start, 1e-6)
     assert on.n_iter < 0.8 * off.n_iter  # (86 against 160 when written)
+
+
+def test_the_active_units_rows_are_gathered_and_cast_exactly(rng):
+    """``_active_rows``: the active units' activations in float32, as ``H[:, S]`` cast (the
+    compiled gather on NumPy; every unit: a cast)."""
+    from boostnet._newton import _active_rows
+
+    H = rng.standard_normal((37, 9))
+    S = np.array([0, 2, 3, 7])
+    got = _active_rows(H, S, np.float32)
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, H[:, S].astype(np.float32))
+    np.testing.assert_array_equal(_active_rows(H, np.arange(9), np.float32), H.astype(np.float32))
