@@ -39,10 +39,13 @@ def _standard_normal(xp, rng: np.random.Generator, shape, dtype):
     return xp.random.default_rng(seed).standard_normal(shape, dtype=xp.float32).astype(dtype)
 
 
-def _finish(W, c, activation: Activation, unit_scale: float, rng, xp):
+def _finish(W, c, activation: Activation, unit_scale: float, rng, xp, sq=None):
     """Normalise each ``(v, c)`` to unit norm; bounded activations get a norm drawn in (0.1 R, R].
-    Returns ``W, c`` (scaled in place) and the scale of each row."""
-    norms = xp.sqrt(xp.einsum("ij,ij->i", W, W) + c * c)
+    ``sq``: the rows' ``|v|^2``, where the caller has them. Returns ``W, c`` (scaled in place) and
+    the scale of each row."""
+    if sq is None:
+        sq = xp.einsum("ij,ij->i", W, W)
+    norms = xp.sqrt(sq + c * c)
     inv = 1.0 / xp.where(norms > 0, norms, 1.0)
     if not activation.homogeneous:
         inv = inv * xp.asarray(rng.uniform(0.1, 1.0, size=W.shape[0]) * unit_scale)
@@ -143,8 +146,9 @@ class DataPairs:
         # (a gather is a fresh array, never a view of X: written in place)
         W = X[xp.asarray(i)].astype(xp.float64, copy=False)
         W -= Xj
-        c = -(xp.einsum("ij,ij->i", Xj, W) + t * xp.einsum("ij,ij->i", W, W))
-        W, c, scale = _finish(W, c, activation, unit_scale, rng, xp)
+        sq = xp.einsum("ij,ij->i", W, W)
+        c = -(xp.einsum("ij,ij->i", Xj, W) + t * sq)
+        W, c, scale = _finish(W, c, activation, unit_scale, rng, xp, sq)
         return W, c, PairRows(np.arange(m), i, j, scale)
 
 
