@@ -50,6 +50,13 @@ GRAM_MIN_FEATURES = 128
 _GRAM_MAX_LEVERAGE = 100.0
 #: Candidates the activation buffer must still hold beside ``K`` for the scorer to use ``K``.
 _GRAM_MIN_CHUNK = 256
+#: Bytes of activations one chunk of the screen fills at most (half this CPU's 32 MB L3: the
+#: product, the activation and ``Z^T G`` then pass over a chunk still in cache), and the fewest
+#: candidates a chunk holds whatever ``n``. One pool of 2048 candidates: c26 (15 000 rows, chunks
+#: of 279) 38.1 -> 32.6 ms; digits to c11 (at most 1 347 rows: one chunk of 2048 instead of two of
+#: 1024) 2-10 % faster; Fashion-MNIST (419) unchanged (experiments/README.md, section 8).
+_CHUNK_BYTES = 16 * 2**20
+_MIN_CHUNK = 128
 
 
 @njit(cache=True, nogil=True)
@@ -139,7 +146,8 @@ class NumpyScorer:
     memory_budget : int
         Bytes allowed for the Mc x n activation buffer and, where it is used, ``K`` (n x n).
     max_chunk : int
-        Largest chunk of candidates (the CPU design note found 512-1024 fastest).
+        Largest chunk of candidates; a chunk also fills at most about ``_CHUNK_BYTES`` of the
+        buffer (at least ``_MIN_CHUNK`` candidates).
     gram : bool or None
         Screen data-pair candidates from ``K = X X^T`` (module doc). None: where it pays, on NumPy
         arrays with ``d >= GRAM_MIN_FEATURES`` and ``K`` (n x n) within ``memory_budget`` beside
@@ -148,7 +156,7 @@ class NumpyScorer:
 
     device = "cpu"
 
-    def __init__(self, X, dtype="float32", memory_budget=512 * 2**20, max_chunk=1024, gram=None):
+    def __init__(self, X, dtype="float32", memory_budget=512 * 2**20, max_chunk=2048, gram=None):
         xp = get_namespace(X)
         self.X64 = xp.ascontiguousarray(X, dtype=xp.float64)
         self.dtype = np.dtype(dtype)
@@ -159,7 +167,8 @@ class NumpyScorer:
         self.X1[:, :d] = self.X64
         self.X1[:, d] = 1.0
         column = n * self.dtype.itemsize  # bytes per candidate in the buffer
-        self.chunk = int(max(1, min(max_chunk, memory_budget // column)))
+        fits_cache = max(_MIN_CHUNK, _CHUNK_BYTES // column)
+        self.chunk = int(max(1, min(max_chunk, memory_budget // column, fits_cache)))
         # K takes its share of the budget if the buffer keeps room for a chunk the GEMM runs well
         # on (any chunk when asked for K)
         room = (memory_budget - n * column) // column
