@@ -296,6 +296,23 @@ def test_chunked_scorer_matches_the_float64_reference(name, pen, dtype, rng):
     assert np.all(np.diff(res.top_scores) <= 0)
 
 
+def test_a_screen_chunk_fills_at_most_the_cache_share_and_the_budget():
+    # a chunk of candidates holds at most _CHUNK_BYTES of activations (at least _MIN_CHUNK
+    # candidates), at most max_chunk, and never more than the memory budget allows
+    from boostnet import scoring
+
+    def chunk(n, **kw):
+        return NumpyScorer(np.zeros((n, 3)), **kw).chunk
+
+    assert chunk(200) == 2048  # small n: max_chunk binds
+    per = scoring._CHUNK_BYTES // (15000 * 4)
+    assert scoring._MIN_CHUNK < per < 2048
+    assert chunk(15000) == per  # the cache share binds
+    assert chunk(400_000) == scoring._MIN_CHUNK  # huge n: the floor
+    assert chunk(400_000, memory_budget=400_000 * 4 * 37) == 37  # the budget binds below it
+    assert chunk(200, max_chunk=100) == 100
+
+
 @pytest.mark.parametrize(
     "sampler", [Mixture(), DataPairs(), RandomDirections()], ids=lambda s: s.name
 )
