@@ -307,11 +307,12 @@ def group_newton(A, g, W0, W, alpha):
     # column k of every block
     part = GroupL1(alpha).smooth_part(W[S])
     grad += part.grad
+    # its K x K blocks c_j (I - u_j u_j^T) (part.lowrank: every row of W[S] is active), added at
+    # once rather than by applying part.hess to each of the K unit vectors (the same matrix)
+    c, U = part.lowrank
+    blocks = c[:, None, None] * (np.eye(K) - U[:, :, None] * U[:, None, :])
     rows = np.arange(S.size)[:, None] * K + np.arange(K)  # (|S|, K): each unit's indices
-    for k in range(K):
-        E = np.zeros((S.size, K))
-        E[:, k] = 1.0
-        Hm[rows, rows[:, k : k + 1]] += part.hess(E)
+    Hm[rows[:, :, None], rows[:, None, :]] += blocks
     try:
         step = np.linalg.solve(Hm, -grad.ravel())
     except np.linalg.LinAlgError:
