@@ -75,6 +75,18 @@ def _gather_cast(H, S, out):  # pragma: no cover - compiled
             out[i, k] = H[i, S[k]]
 
 
+@njit(cache=True, nogil=True)
+def _gather_blocks(B, S, out):  # pragma: no cover - compiled
+    """``out[k, :|S|, :|S|] = B[k][S][:, S]`` for every block ``k``, in one pass (two ``take``s
+    wrote a K x |S| x m intermediate: c26's 26 x 566 x 580, 13-78 ms in isolation and ~75 ms
+    inside a re-fit, against ~3.5 ms)."""
+    for k in range(B.shape[0]):
+        for i in range(S.size):
+            row = B[k, S[i]]
+            for j in range(S.size):
+                out[k, i, j] = row[S[j]]
+
+
 def _active_rows(H, S, f32):
     """The activations of the active units ``S`` (sorted host indices) in dtype ``f32``."""
     xp = get_namespace(H)
@@ -133,7 +145,10 @@ def _preconditioner(model, S, mask, part) -> Preconditioner | None:
     # factor breaks down
     P = np.empty((K, nS + 1, nS + 1), dtype=np.float32)
     every = nS == model.n_units  # S is sorted: then every unit (no gather)
-    P[:, :nS, :nS] = model.B if every else model.B.take(S, axis=1).take(S, axis=2)
+    if every:
+        P[:, :nS, :nS] = model.B
+    else:
+        _gather_blocks(model.B, S.astype(np.int64), P)
     hc = model.hc[:, S]  # (K, nS)
     P[:, :nS, nS] = hc
     P[:, nS, :nS] = hc

@@ -490,6 +490,26 @@ def test_the_spd_helpers_solve_and_refuse(rng):
     assert spd_inverses(np.stack([M, indefinite]), single=True) is None
 
 
+@pytest.mark.parametrize("single", [False, True])
+def test_large_spd_stacks_split_over_threads_give_each_blocks_inverse(rng, monkeypatch, single):
+    from boostnet import _lapack
+
+    monkeypatch.setattr(_lapack, "_THREADS_FROM", 0)  # every stack goes to the worker threads
+    monkeypatch.setattr(_lapack.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    L = rng.standard_normal((7, 30, 40))
+    P = L @ L.transpose(0, 2, 1) + np.eye(30)
+    inv = _lapack.spd_inverses(P, np.float64, single)
+    assert inv.dtype == np.float64 and np.array_equal(inv, inv.transpose(0, 2, 1))
+    tol = 1e-4 if single else 1e-10
+    np.testing.assert_allclose(inv, np.linalg.inv(P), rtol=tol, atol=tol * np.abs(inv).max())
+    # a block that is not positive definite in the last worker's share: refused as a whole
+    bad = P.copy()
+    bad[6] -= 2 * np.linalg.eigvalsh(bad[6]).max() * np.eye(30)
+    assert _lapack.spd_inverses(bad, np.float64, single) is None
+    bad[6] = np.nan
+    assert _lapack.spd_inverses(bad, np.float64, single) is None
+
+
 @pytest.mark.parametrize("pools", [1, 3])
 def test_the_certificate_needs_consecutive_clean_pools(pools, iris):
     X, y = iris
