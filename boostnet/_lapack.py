@@ -25,28 +25,17 @@ no Newton step).
 from __future__ import annotations
 
 import ctypes
-import os
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import numpy as np
 from numba import njit
 from numba.extending import get_cython_function_address
 from scipy.linalg import lapack
-from threadpoolctl import ThreadpoolController
+
+from ._threads import n_workers, run_parts, single_thread
 
 #: Multiply-adds (blocks x size^3) below which the blocks are inverted on the calling thread only.
 _THREADS_FROM = 1 << 24
-
-
-@cache
-def _controller() -> ThreadpoolController:
-    return ThreadpoolController()
-
-
-def single_thread():
-    """Context manager: BLAS and LAPACK on one thread while it is open."""
-    return _controller().limit(limits=1, user_api="blas")
 
 
 def spd_solve(M: np.ndarray, b: np.ndarray) -> np.ndarray | None:
@@ -69,13 +58,6 @@ def _routines(single: bool):
         kind(get_cython_function_address("scipy.linalg.cython_lapack", prefix + name))
         for name in ("potrf", "potri")
     )
-
-
-@cache
-def _pool(pid: int) -> ThreadPoolExecutor:
-    """The worker threads of process ``pid`` (a forked child gets its own: the parent's threads
-    are not copied, and its pool would never run the work)."""
-    return ThreadPoolExecutor(max(1, len(os.sched_getaffinity(0))), "boostnet-lapack")
 
 
 @njit(nogil=True, cache=True)
@@ -113,15 +95,11 @@ def spd_inverses(P: np.ndarray, dtype=np.float64, single: bool = False) -> np.nd
     K, m = P.shape[0], P.shape[1]
     A = np.empty(P.shape, dtype=np.float32 if single else np.float64)
     potrf, potri = _routines(single)
-    workers = min(K, len(os.sched_getaffinity(0))) if K * m**3 >= _THREADS_FROM else 1
+    workers = min(K, n_workers()) if K * m**3 >= _THREADS_FROM else 1
     bounds = np.linspace(0, K, workers + 1).astype(int)
-    with single_thread():
-        parts = [
-            (P, A, int(lo), int(hi), potrf, potri, np.array([ord("U"), m, 0], dtype=np.int32))
-            for lo, hi in zip(bounds[:-1], bounds[1:])
-        ]
-        if workers == 1:
-            ok = [_invert_blocks(*parts[0])]
-        else:
-            ok = list(_pool(os.getpid()).map(lambda part: _invert_blocks(*part), parts))
+    parts = [
+        (P, A, int(lo), int(hi), potrf, potri, np.array([ord("U"), m, 0], dtype=np.int32))
+        for lo, hi in zip(bounds[:-1], bounds[1:])
+    ]
+    ok = run_parts(lambda part: _invert_blocks(*part), parts)
     return A.astype(dtype, copy=False) if all(ok) else None

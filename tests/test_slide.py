@@ -15,7 +15,7 @@ from boostnet import BoostNetClassifier, BoostNetRegressor, _greedy
 from boostnet import slide as slide_module
 from boostnet._greedy import _Loop
 from boostnet.activations import ACTIVATIONS, project_units
-from boostnet.datafits import DATAFITS
+from boostnet.datafits import DATAFITS, SquaredError
 from boostnet.slide import _WHITEN_RIDGE, _conjugate, slide, units_gradient, whitening_metric
 
 
@@ -113,6 +113,33 @@ def test_slide_lowers_the_loss_and_keeps_units_feasible(seed, activation, datafi
         np.testing.assert_allclose(norms, 1.0, rtol=1e-12)
     else:
         assert (norms <= scale * (1 + 1e-12)).all()
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
+@pytest.mark.parametrize("datafit", ["softmax", "squared_error", "logistic"])
+def test_a_slide_in_row_blocks_takes_the_same_steps(activation, datafit, monkeypatch):
+    # the descent on worker threads over row blocks (slide._Blocks, where it pays: many rows and
+    # units, few features) against the stored n x m arrays (slide._Rows): the same slide to
+    # rounding (float64 here, so the two summation orders agree to ~1e-12 over a few steps)
+    K = 1 if datafit == "logistic" else 3
+    X, Y, a, df, W, c, coef, b, act = _problem(7, n=90, K=K, datafit="squared_error",
+                                               activation=activation)  # fmt: skip
+    if datafit == "logistic":
+        Y, df = (Y > 0).astype(float), get_datafit("logistic")
+    elif datafit == "softmax":
+        Y, df = np.eye(K)[np.argmax(Y, axis=1)], get_datafit("softmax")
+    project_units(W, c, act, 2.0)
+    monkeypatch.setattr(slide_module, "_BLOCK_BYTES", 8 * W.shape[0] * 20)  # 20 rows a block
+    monkeypatch.setattr(slide_module, "n_workers", lambda: 2)
+    out = {}
+    for blocks in (False, True):
+        monkeypatch.setattr(slide_module._Blocks, "pays", staticmethod(lambda X, m: blocks))
+        out[blocks] = slide(X, Y, a, df, W, c, coef, b, act, 2.0, 5)
+    assert out[True].n_steps == out[False].n_steps > 0
+    np.testing.assert_allclose(out[True].W, out[False].W, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(out[True].c, out[False].c, rtol=1e-9, atol=1e-10)
+    assert out[True].loss_after == pytest.approx(out[False].loss_after, rel=1e-10)
+    assert out[True].step == pytest.approx(out[False].step, rel=1e-12)
 
 
 def test_slide_moves_units_towards_a_planted_one():
@@ -458,35 +485,52 @@ def test_the_loop_slides_whitened_when_switched_on(digits_split, monkeypatch):
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
-def test_the_compiled_row_passes_equal_the_array_expressions(activation, rng):
-    # on NumPy arrays the descent's trial and backward pass are compiled loops (boostnet.slide
-    # _Rows); any other array module runs the array expressions: the same figures
-    from boostnet.slide import _Rows
+def test_the_row_passes_give_the_same_losses_and_gradients(activation, rng, monkeypatch):
+    # the descent's passes over the rows: _Rows' compiled loops (NumPy arrays), its array
+    # expressions (any other array module), and _Blocks (row blocks shared by worker threads,
+    # nothing n x m kept): the same trial loss and gradient as the direct float64 formulas
+    from boostnet import slide as S
 
     act = ACTIVATIONS[activation]
     n, d, m, K = 70, 4, 9, 3
+    monkeypatch.setattr(S, "_BLOCK_BYTES", 16 * m * 4)  # blocks of 16 rows: 5 blocks
+    monkeypatch.setattr(S, "n_workers", lambda: 2)
     X = rng.standard_normal((n, d)).astype(np.float32)
     W, c = rng.standard_normal((m, d)), rng.standard_normal(m)
     gW, gc = rng.standard_normal((m, d)), rng.standard_normal(m)
-    G, coef = rng.standard_normal((n, K)), rng.standard_normal((m, K))
+    coef = rng.standard_normal((m, K)).astype(np.float32)
+    b = rng.standard_normal(K).astype(np.float32)
+    Y, a = rng.standard_normal((n, K)), np.full(n, 1.0 / n)
     s = rng.random(m) + 0.5
+    W_t, c_t = (W - 0.3 * gW) * s[:, None], (c - 0.3 * gc) * s
+    fit = SquaredError()
+
+    def at(A, F=None):
+        loss, G = fit.value_grad(Y, A @ coef + b if F is None else F, a)
+        return float(loss), G
+
+    assert S._Blocks.pays(np.zeros((n, d), np.float32), m)
     out = []
-    for compiled in (True, False):
-        rows = _Rows(X, m, act, None)
-        if not compiled:
-            rows.code = None
-        rows.start(W, c)
-        rows.preactivations(gW, gc, rows.D)
-        A = rows.trial(0.3, s).copy()
+    for kind in ("compiled", "expressions", "blocks"):
+        if kind == "blocks":
+            rows = S._Blocks(X, m, act, None, at, coef, b, K)
+            assert len(rows.shares) == 2
+        else:
+            rows = S._Rows(X, m, act, None, at)
+            rows.code = rows.code if kind == "compiled" else None
+        loss0, _ = rows.start(W, c)
+        rows.direction(gW, gc)
+        loss_t, G_t = rows.trial(0.3, s, W_t, c_t)
         rows.accept()
-        out.append((A, rows.Z.copy(), *rows.gradient(G, coef)))
-    Z_ref = ((X @ W.T + c) - 0.3 * (X @ gW.T + gc)) * s
-    np.testing.assert_allclose(out[0][1], Z_ref, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(out[0][0], act(Z_ref), rtol=1e-5, atol=1e-5)
-    ref_gW, ref_gc = units_gradient(X.astype(float), Z_ref, G, coef, act)
-    for A, Z, gW_, gc_ in out:
-        np.testing.assert_allclose(Z, out[0][1], rtol=1e-6, atol=1e-6)
-        np.testing.assert_allclose(A, out[0][0], rtol=1e-6, atol=1e-6)
+        out.append((loss0, loss_t, *rows.gradient(G_t, coef)))
+    X64 = X.astype(float)
+    Z_ref = X64 @ W_t.T + c_t
+    loss_ref, G_ref = fit.value_grad(Y, act(Z_ref) @ coef + b, a)
+    ref_gW, ref_gc = units_gradient(X64, Z_ref, G_ref, coef.astype(float), act)
+    loss0_ref = fit.value(Y, act(X64 @ W.T + c) @ coef + b, a)
+    for loss0, loss_t, gW_, gc_ in out:
+        assert loss0 == pytest.approx(loss0_ref, rel=1e-5)
+        assert loss_t == pytest.approx(loss_ref, rel=1e-5)
         np.testing.assert_allclose(gW_, ref_gW, rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(gc_, ref_gc, rtol=1e-4, atol=1e-4)
 
