@@ -85,6 +85,7 @@ import numpy as np
 
 from . import _cd, _newton
 from ._backend import get_namespace, to_float, to_numpy
+from ._threads import run_parts
 from .datafits import affine_point
 
 #: Armijo constant and the most halvings of the line search.
@@ -364,9 +365,17 @@ class CurvatureModel:
             # products and copies, each waiting for the card (c26 on an H200: 22 ms per build)
             _device_grams(H32, root[:, :cols], scale, B)
         else:
-            for k in range(cols):
+            # the outputs' matrices are independent: on the CPU shared out to the cores, each
+            # product on one thread (boostnet._threads)
+            def gram(k):
                 S = H32[rows[k]] * root[rows[k], k : k + 1]
                 np.multiply(to_numpy(S.T @ S), scale, out=B[k])
+
+            if xp is np and cols > 1:
+                run_parts(gram, range(cols))
+            else:
+                for k in range(cols):
+                    gram(k)
         if lost is not None:
             _restore_diagonal(B, scale * to_numpy(tdot(H32 * H32, lost)).T)
         C64 = C32.astype(np.float64) if shedding else C  # the weights the matrices were built with

@@ -15,6 +15,9 @@ feasible set: the unit sphere for relu, the ball of radius ``unit_scale`` for si
 The projection multiplies each unit by a factor ``s_j``, so a trial's pre-activations are
 ``s_j (z_j - t d_j)`` with ``d_j = X g_j + g_cj``: one pass over the rows per direction (``D``),
 none per trial; a step costs two passes (``D`` and the gradient), however often it backtracks.
+With few features and many rows and units (c26: 15 000 x 16, ~550 units) those passes are bound
+by memory traffic over n x m arrays; there the descent instead recomputes ``X W^T`` block by
+block in the core's cache and keeps no n x m array (``_Blocks``).
 
 Each unit's gradient is divided by the norm of its output weights, ``||w_j||``: unit ``j`` moves
 along ``-X^T (act'(z_j) * (G w_j / ||w_j||))``, the gradient of the loss per unit of output mass.
@@ -398,7 +401,7 @@ class _Blocks:
         )
 
     def _activations(self, r, Z, WT, c):
-        """Block ``r``'s activations (or, for relu, pre-activations clipped at 0) in ``Z``."""
+        """Block ``r``'s activations ``act(X_r W^T + c)``, written into the buffer ``Z``."""
         Z = np.matmul(self.X[r], WT, out=Z[: r.stop - r.start])
         if self.code == _RELU:
             _bias_relu(Z, c)
@@ -513,7 +516,8 @@ def _descend(
     dW, dc = gW, gc  # the search direction: the scaled gradient (conjugate: see _CONJUGATE)
     while n_steps < steps:
         # the projection scales each unit, so the trial units' pre-activations are
-        # s (Z - t D) with D = X dW^T + dc: one pass over the rows per direction, none per trial
+        # s (Z - t D) with D = X dW^T + dc: _Rows takes one pass over the rows per direction and
+        # none per trial; _Blocks computes each block's from the trial units, in the core's cache
         rows.direction(dW, dc)
         for _ in range(_MAX_HALVINGS):
             W_new, c_new = W - t * dW, c - t * dc
