@@ -85,7 +85,7 @@ import numpy as np
 
 from . import _cd, _newton
 from ._backend import get_namespace, to_float, to_numpy
-from ._threads import run_parts
+from ._threads import n_workers, run_parts
 from .datafits import affine_point
 
 #: Armijo constant and the most halvings of the line search.
@@ -197,6 +197,61 @@ def within(gap: float, tol: float, objective: float) -> bool:
     """Whether ``gap`` is at most ``tol`` relative to the objective, at any scale of the targets
     (``_TINY`` only guards an objective of exactly 0)."""
     return gap <= tol * max(abs(objective), _TINY)
+
+
+#: Bytes of one row block of the activations in :func:`_full_step` (this CPU's L2 per core).
+_ROW_BLOCK_BYTES = 1 << 21
+
+
+def _fuses(Hp) -> bool:
+    """Whether the re-fit takes a full step's products in one pass (:func:`_full_step`): NumPy
+    activations of at least two row blocks (smaller ones stay in the cache between passes)."""
+    return get_namespace(Hp) is np and Hp.nbytes >= 2 * _ROW_BLOCK_BYTES
+
+
+@dataclass
+class _FullStep:
+    """A full step's products: ``dF = H dW + 1 db^T`` and ``F1 = F + dF`` (n, K), the loss at
+    ``F1``, its gradient ``G`` (n, K) and ``H^T G`` (m, K); float64."""
+
+    dF: np.ndarray
+    F: np.ndarray
+    loss: float
+    G: np.ndarray
+    HtG: np.ndarray
+
+
+def _full_step(Hp, F, dW, db, Y, a, datafit) -> _FullStep:
+    """The products of the full step ``(dW, db)`` from ``F``, in one pass over the rows of ``Hp``
+    (n, m; NumPy).
+
+    A coordinate-descent iteration reads the activations three times: ``H dW`` for the line
+    search, ``H v`` for the shift that follows it (softmax), ``H^T G`` at the new point. The
+    shift is taken into the step (:func:`refit`) and, as the line search takes the full step
+    almost always, the other two are taken together in row blocks: each block's ``H_r dW``, the
+    loss and gradient of its rows, then ``H_r^T G_r`` while the block is still in the core's
+    cache; the blocks are shared out to the cores (:mod:`boostnet._threads`). Where the line
+    search shortens the step, ``dF`` still serves and the rest is recomputed.
+    """
+    n, m = Hp.shape
+    rows = max(64, _ROW_BLOCK_BYTES // (Hp.itemsize * m))
+    blocks = [slice(i, min(n, i + rows)) for i in range(0, n, rows)]
+    workers = min(n_workers(), len(blocks))
+    D = np.ascontiguousarray(dW, dtype=Hp.dtype)
+    dF, F1, G = (np.empty(F.shape) for _ in range(3))
+
+    def share(w):
+        loss, HtG = 0.0, np.zeros((m, F.shape[1]))
+        for r in blocks[w::workers]:
+            np.add(Hp[r] @ D, db, out=dF[r])
+            np.add(F[r], dF[r], out=F1[r])
+            value, G[r] = datafit.value_grad(Y[r], F1[r], a[r])
+            loss += to_float(value)
+            HtG += tdot(Hp[r], G[r].astype(Hp.dtype, copy=False))
+        return loss, HtG
+
+    parts = run_parts(share, range(workers))
+    return _FullStep(dF, F1, sum(p[0] for p in parts), G, sum(p[1] for p in parts))
 
 
 def relative(value: float, objective: float) -> float:
@@ -676,8 +731,18 @@ def refit(
             dW_h, W_new = np.zeros((0, gb_h.shape[0])), W_host
             db_h = -gb_h / s
         # ---- line search on the true objective --------------------------------------------
+        full = None  # the full step's products, from one pass over the rows (_full_step)
+        if not newton and m > 0 and _fuses(Hp):
+            if datafit.shift_invariant:
+                # the shift taken after the step (below) taken into it instead: the same loss,
+                # a penalty no higher at the full step, and no pass over the rows of its own
+                v = penalty.best_shift(W_new)
+                if v.any():
+                    dW_h = dW_h - v[:, None]
+                    W_new = W_host + dW_h
+            full = _full_step(Hp, F, dW_h, db_h, Y, a, datafit)
         dW, db = xp.asarray(dW_h), xp.asarray(db_h)
-        dF = times(dW_h) + db
+        dF = times(dW_h) + db if full is None else full.dF
         if newton:
             # a trust region in the predictions: far from the optimum (a near-separable model at a
             # tiny lambda) the Newton step can be huge, and only its direction is worth keeping
@@ -703,8 +768,11 @@ def refit(
         t, accepted = 1.0, False
         for _ in range(_MAX_HALVINGS):
             W_t = W_host + t * dW_h
-            F_t = F + t * dF
-            loss_t = to_float(datafit.value(Y, F_t, a))
+            if full is not None and t == 1.0:
+                F_t, loss_t = full.F, full.loss
+            else:
+                F_t = F + t * dF
+                loss_t = to_float(datafit.value(Y, F_t, a))
             obj_t = loss_t + to_float(penalty.value(W_t))
             # near the optimum the decrease is below rounding: a full step that does not raise the
             # objective beyond it is taken (the duality gap, not the objective, decides the stop)
@@ -724,7 +792,8 @@ def refit(
         if _DROP_REVIVED_BAN and not newton and was_dropped.any():
             # (taken back by coordinate descent's step itself, not by the shift below)
             banned |= was_dropped & (W_host != 0)
-        if datafit.shift_invariant and m > 0:
+        reuse = full is not None and t == 1.0  # the full step's loss and gradient stand
+        if datafit.shift_invariant and m > 0 and not reuse:
             # the loss does not change when a unit's K weights move by a common shift v_j: take
             # the shift that minimises the penalty (exactly: a median for L1, the mean for group
             # L1), a step along the loss's null space that the per-output model cannot see
@@ -750,8 +819,13 @@ def refit(
                     obj_x = to_float(datafit.value(Y, F_x, a)) + to_float(penalty.value(W_x))
                     if obj_x < loss_t + to_float(penalty.value(W_host)):
                         W_host, b, F = W_x, b_x, F_x
+                        reuse = False
         obj_before, gap_before = obj, gap
-        loss, pen, G, HtG, gb = evaluate(F, W_host)
+        if reuse:
+            loss, pen, G, HtG = full.loss, to_float(penalty.value(W_host)), full.G, full.HtG
+            gb = G.sum(axis=0)
+        else:
+            loss, pen, G, HtG, gb = evaluate(F, W_host)
         obj = loss + pen
         decrease = relative(obj_before - obj, obj)
         if newton:

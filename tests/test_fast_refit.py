@@ -510,6 +510,51 @@ def test_large_spd_stacks_split_over_threads_give_each_blocks_inverse(rng, monke
     assert _lapack.spd_inverses(bad, np.float64, single) is None
 
 
+@pytest.mark.parametrize(
+    "datafit, penalty",
+    [(SoftmaxCrossEntropy(), GroupL1(0.02)), (SoftmaxCrossEntropy(), L1(0.01)),
+     (Logistic(), L1(0.01)), (SquaredError(), L1(0.05))],
+    ids=["softmax-group_l1", "softmax-l1", "logistic", "squared_error"],
+)  # fmt: skip
+@pytest.mark.parametrize("tol", [3e-2, 1e-9], ids=["loose", "tight"])
+def test_a_refit_with_the_full_steps_in_one_pass_reaches_the_same_point(
+    datafit, penalty, tol, rng, monkeypatch
+):
+    # refit._full_step (the full step's H dW, loss, gradient and H^T G in one pass over row
+    # blocks, shared out to threads; the softmax shift taken into the step) against the separate
+    # passes: every re-fit reaches its tolerance, the tight ones the same optimum
+    from boostnet import refit as refit_module
+
+    n, m, K = 300, 12, (4 if datafit.coupled else 1)
+    X = rng.standard_normal((n, 5))
+    H = np.maximum(X @ rng.standard_normal((5, m)) + 0.3, 0.0)
+    logits = X @ rng.standard_normal((5, K)) + 0.5 * rng.standard_normal((n, K))
+    if datafit.coupled:
+        Y = np.eye(K)[logits.argmax(axis=1)]
+    elif isinstance(datafit, Logistic):
+        Y = (logits > 0).astype(float)
+    else:
+        Y = logits
+    a = np.full(n, 1.0 / n)
+    monkeypatch.setattr(refit_module, "_ROW_BLOCK_BYTES", 40 * m * 8)  # 8 blocks of 40 rows
+    monkeypatch.setattr(refit_module, "n_workers", lambda: 3)
+    calls = []
+    real = refit_module._full_step
+    monkeypatch.setattr(refit_module, "_full_step", lambda *args: calls.append(1) or real(*args))
+    out = {}
+    for fused in (False, True):
+        monkeypatch.setattr(refit_module, "_fuses", lambda Hp, fused=fused: fused)
+        out[fused] = refit(H, Y, a, datafit, penalty, np.zeros((m, K)), datafit.intercept(Y, a),
+                           tol=tol, max_iter=5000)  # fmt: skip
+        assert out[fused].converged
+        np.testing.assert_allclose(out[fused].F, H @ out[fused].coef + out[fused].intercept,
+                                   rtol=1e-10, atol=1e-12)  # fmt: skip
+    assert calls  # the fused path ran
+    if tol < 1e-6:
+        assert out[True].objective == pytest.approx(out[False].objective, rel=1e-8)
+        np.testing.assert_allclose(out[True].coef, out[False].coef, atol=1e-4)
+
+
 @pytest.mark.parametrize("pools", [1, 3])
 def test_the_certificate_needs_consecutive_clean_pools(pools, iris):
     X, y = iris
