@@ -99,7 +99,7 @@ def spd_inverses(P: np.ndarray, dtype=np.float64, single: bool = False) -> np.nd
     bounds = np.linspace(0, K, workers + 1).astype(int)
     parts = [
         (P, A, int(lo), int(hi), potrf, potri, np.array([ord("U"), m, 0], dtype=np.int32))
-        for lo, hi in zip(bounds[:-1], bounds[1:])
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
     ]
     ok = run_parts(lambda part: _invert_blocks(*part), parts)
     return A.astype(dtype, copy=False) if all(ok) else None

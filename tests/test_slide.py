@@ -133,7 +133,7 @@ def test_a_slide_in_row_blocks_takes_the_same_steps(activation, datafit, monkeyp
     monkeypatch.setattr(slide_module, "n_workers", lambda: 2)
     out = {}
     for blocks in (False, True):
-        monkeypatch.setattr(slide_module._Blocks, "pays", staticmethod(lambda X, m: blocks))
+        monkeypatch.setattr(slide_module._Blocks, "pays", staticmethod(lambda X, m, b=blocks: b))
         out[blocks] = slide(X, Y, a, df, W, c, coef, b, act, 2.0, 5)
     assert out[True].n_steps == out[False].n_steps > 0
     np.testing.assert_allclose(out[True].W, out[False].W, rtol=1e-9, atol=1e-10)
