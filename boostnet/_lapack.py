@@ -32,10 +32,7 @@ from numba import njit
 from numba.extending import get_cython_function_address
 from scipy.linalg import lapack
 
-from ._threads import n_workers, run_parts, single_thread
-
-#: Multiply-adds (blocks x size^3) below which the blocks are inverted on the calling thread only.
-_THREADS_FROM = 1 << 24
+from ._threads import MIN_WORK, n_workers, run_parts, single_thread
 
 
 def spd_solve(M: np.ndarray, b: np.ndarray) -> np.ndarray | None:
@@ -95,7 +92,7 @@ def spd_inverses(P: np.ndarray, dtype=np.float64, single: bool = False) -> np.nd
     K, m = P.shape[0], P.shape[1]
     A = np.empty(P.shape, dtype=np.float32 if single else np.float64)
     potrf, potri = _routines(single)
-    workers = min(K, n_workers()) if K * m**3 >= _THREADS_FROM else 1
+    workers = min(K, n_workers()) if K * m**3 >= MIN_WORK else 1
     bounds = np.linspace(0, K, workers + 1).astype(int)
     parts = [
         (P, A, int(lo), int(hi), potrf, potri, np.array([ord("U"), m, 0], dtype=np.int32))

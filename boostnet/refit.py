@@ -85,7 +85,7 @@ import numpy as np
 
 from . import _cd, _newton
 from ._backend import get_namespace, to_float, to_numpy
-from ._threads import n_workers, run_parts
+from ._threads import MIN_WORK, n_workers, run_parts
 from .datafits import affine_point
 
 #: Armijo constant and the most halvings of the line search.
@@ -426,7 +426,7 @@ class CurvatureModel:
                 S = H32[rows[k]] * root[rows[k], k : k + 1]
                 np.multiply(to_numpy(S.T @ S), scale, out=B[k])
 
-            if xp is np and cols > 1:
+            if xp is np and cols > 1 and cols * H32.shape[0] * H32.shape[1] ** 2 >= MIN_WORK:
                 run_parts(gram, range(cols))
             else:
                 for k in range(cols):

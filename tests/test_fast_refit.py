@@ -494,7 +494,7 @@ def test_the_spd_helpers_solve_and_refuse(rng):
 def test_large_spd_stacks_split_over_threads_give_each_blocks_inverse(rng, monkeypatch, single):
     from boostnet import _lapack
 
-    monkeypatch.setattr(_lapack, "_THREADS_FROM", 0)  # every stack goes to the worker threads
+    monkeypatch.setattr(_lapack, "MIN_WORK", 0)  # every stack goes to the worker threads
     monkeypatch.setattr(_lapack, "n_workers", lambda: 3)
     L = rng.standard_normal((7, 30, 40))
     P = L @ L.transpose(0, 2, 1) + np.eye(30)
@@ -553,6 +553,21 @@ def test_a_refit_with_the_full_steps_in_one_pass_reaches_the_same_point(
     if tol < 1e-6:
         assert out[True].objective == pytest.approx(out[False].objective, rel=1e-8)
         np.testing.assert_allclose(out[True].coef, out[False].coef, atol=1e-4)
+
+
+def test_the_curvature_models_output_matrices_built_on_threads_are_the_same(rng, monkeypatch):
+    from boostnet import refit as refit_module
+
+    H = np.maximum(rng.standard_normal((300, 12)), 0.0)
+    Y = np.eye(5)[rng.integers(0, 5, 300)]
+    F = rng.standard_normal((300, 5))
+    C = curvature(SoftmaxCrossEntropy(), Y, F, np.full(300, 1 / 300))
+    models = []
+    for least in (0, 2**62):  # every build shared out to the threads / none
+        monkeypatch.setattr(refit_module, "MIN_WORK", least)
+        models.append(refit_module.CurvatureModel.build(H, C, False, None, 0.01))
+    np.testing.assert_array_equal(models[0].B, models[1].B)
+    assert (models[0].B != 0).any()
 
 
 @pytest.mark.parametrize("pools", [1, 3])
