@@ -42,7 +42,6 @@ import numpy as np
 from numba import njit
 
 from ._backend import get_namespace
-from ._threads import n_workers, run_parts
 from .activations import COMPILED_CODES, Activation, chained, project_units
 from .scoring import exact_scores, rows_product
 
@@ -51,9 +50,6 @@ from .scoring import exact_scores, rows_product
 #: than the arithmetic (module doc); above it BLAS's products are faster (breast-cancer's 16 x 426
 #: x 31 about even, c11's 16 x 750 x 21 15 % slower compiled).
 _COMPILED_WORK = 1 << 17
-#: Smallest ``units x rows x (features + outputs)`` whose ascent the CPU shares out to its cores
-#: (:func:`_ascend_shared`).
-_SHARED_WORK = 1 << 16
 #: On a device, the generic ascent takes every unit's gradient each iteration (no copy to the host
 #: of which units moved; see :func:`_ascend`).
 _DEVICE_NO_SYNC = True
@@ -129,8 +125,8 @@ def refine_units(
         return W, c, best
     if X_fast is not None:
         W_in, c_in, s_in = W, c, best
-        Wr, cr, _ = _ascend_shared(X_fast, G.astype(X_fast.dtype), W, c, activation, penalty,
-                                   unit_scale, steps, XT_fast)  # fmt: skip
+        Wr, cr, _ = _ascend(X_fast, G.astype(X_fast.dtype), W, c, activation, penalty,
+                            unit_scale, steps, None, XT_fast)  # fmt: skip
         exact = exact_scores(X, Wr, cr, G, activation, penalty)
         up = exact > s_in
         return (
@@ -139,33 +135,6 @@ def refine_units(
             xp.where(up, exact, s_in),
         )
     return _ascend(X, G, W, c, activation, penalty, unit_scale, steps, best)
-
-
-def _ascend_shared(X, G, W, c, activation, penalty, unit_scale, steps, XT):
-    """:func:`_ascend` from scores it computes; on the CPU, where each core's share of the units
-    runs the compiled loop (:func:`_ascend_rows`), the units are shared out to the cores
-    (boostnet._threads): they never interact, so each share is an ascent of its own, with no
-    exchange between iterations. Measured (16 units, 30 steps, medians): c11's 750 x 10 rows
-    2.7 -> 1.9 ms (the whole 16 units are beyond the compiled loop's size, 8 are within it),
-    c2-noisy 0.87 -> 0.73 ms. Larger shares stay with BLAS's threaded products (shared out with
-    one BLAS thread each: c26 unchanged, digits 6.1 -> 8.3 ms, Fashion-MNIST 224 -> 380 ms)."""
-    q = W.shape[0]
-    work = q * X.shape[0] * (X.shape[1] + G.shape[1])
-    workers = min(n_workers(), q)
-    compiled = (
-        get_namespace(X) is np
-        and activation.name in COMPILED_CODES
-        and getattr(penalty, "name", None) in _NORM_CODES
-    )
-    if not (compiled and workers > 1 and _SHARED_WORK <= work <= workers * _COMPILED_WORK):
-        return _ascend(X, G, W, c, activation, penalty, unit_scale, steps, None, XT)
-    shares = np.array_split(np.arange(q), workers)
-
-    def ascend(ix):
-        return _ascend(X, G, W[ix], c[ix], activation, penalty, unit_scale, steps, None, XT)
-
-    parts = run_parts(ascend, shares)
-    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
 
 def _ascend(X, G, W, c, activation, penalty, unit_scale, steps, best, XT=None):

@@ -534,23 +534,6 @@ def test_refinement_in_the_transposed_layout_is_the_same_ascent(name, rng):
     assert np.any(moved[2] > s0 * 1.01)
 
 
-@pytest.mark.parametrize("name", ["relu", "tanh"])
-@pytest.mark.parametrize("pen", [GroupL1, L1])
-def test_refinement_shared_out_to_threads_is_the_same_ascent(name, pen, rng, monkeypatch):
-    # the units never interact: each core's share is an ascent of its own (compiled loop, unit
-    # by unit), so the shares give the very units of one ascent over all of them
-    X, G, act, W, c, s0 = _refinement_problem(rng, name, pen, n=150, d=7, K=3, q=9, seed=2)
-    monkeypatch.setattr(refine_module, "_SHARED_WORK", 0)
-    out = {}
-    for cores in (1, 3):
-        monkeypatch.setattr(refine_module, "n_workers", lambda cores=cores: cores)
-        out[cores] = refine_units(X, G, W, c, s0, act, pen, 2.0, steps=20, X_fast=X,
-                                  XT_fast=np.ascontiguousarray(X.T))  # fmt: skip
-    for a, b in zip(out[1], out[3], strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert np.any(out[3][2] > s0 * 1.01)
-
-
 def test_scorer_keeps_the_transposed_copy_of_its_fast_rows(rng):
     X = rng.standard_normal((40, 6))
     scorer = NumpyScorer(X)
