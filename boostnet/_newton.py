@@ -54,7 +54,6 @@ from numba import njit
 
 from ._backend import get_namespace, to_numpy
 from ._lapack import spd_inverses
-from ._threads import n_workers, run_parts
 
 #: Relative residual (in the preconditioned norm) at which conjugate gradients stop.
 _CG_TOL = 1e-2
@@ -268,25 +267,16 @@ def newton_direction(H, Y, a, F, HtG, gb, W, datafit, penalty, model, store: dic
         for i in range(0, n, rows)
     ]  # fmt: skip
     maskf = mask.astype(np.float64)
-    # on the CPU the blocks are shared out to the cores, each share's products on one thread
-    # (boostnet._threads: c26-sized, 9.4-14 -> 8.6-10 ms per product)
-    workers = min(n_workers(), len(blocks)) if xp is np else 1
-    shares = [blocks[w::workers] for w in range(workers)]
 
     def hess(D, db):
         D32, db32 = xp.asarray(D, dtype=f32), xp.asarray(db, dtype=f32)
-
-        def share_product(share):
-            HtQ, qb = 0.0, 0.0
-            for r, product in share:
-                Q = product(Hs[r] @ D32 + db32)
-                HtQ = HtQ + Hs[r].T @ Q
-                qb = qb + Q.sum(axis=0)
-            return to_numpy(HtQ).astype(np.float64), to_numpy(qb).astype(np.float64)
-
-        parts = run_parts(share_product, shares) if workers > 1 else [share_product(blocks)]
-        HtQ, qb = sum(p[0] for p in parts), sum(p[1] for p in parts)
-        return HtQ * maskf + part.hess(D), qb
+        HtQ, qb = 0.0, 0.0
+        for r, product in blocks:
+            Q = product(Hs[r] @ D32 + db32)
+            HtQ = HtQ + Hs[r].T @ Q
+            qb = qb + Q.sum(axis=0)
+        HtQ = to_numpy(HtQ).astype(np.float64)
+        return HtQ * maskf + part.hess(D), to_numpy(qb).astype(np.float64)
 
     def precondition(rW, rb):
         zW, zb = prec(rW, rb)

@@ -6,6 +6,14 @@ the Newton preconditioner's block inverses (:mod:`boostnet._lapack`) and the sli
 many small products threaded by OpenBLAS wait on each other whenever the host takes a core away
 for a moment (measured on the 2-core VM: a c26-sized slide with 2-thread products alternates
 between 175 and 330 ms from one run to the next; one thread per row share, 137-146 ms).
+
+Where it does not pay: OpenBLAS's worker threads keep spinning for ~0.1 s after each threaded
+product, so inside a fit (where one product follows another) a worker thread shares its core
+with a spinning one. Measured right after a threaded product (experiments/README.md, section 8):
+the slide's row shares 240-279 -> 184-191 ms (8 steps, c26), the 26 inverses 130 -> ~90 ms; but
+the Newton Hessian product 10 -> 17 ms, a re-fit step's one pass 11.7 -> 18.3 ms, the curvature
+model's per-output matrices 19 -> 26 ms (Fashion-MNIST's shapes) and the refinement's ascent
+(c11: no change in a fit) lose or gain nothing, so those stay on the calling thread.
 """
 
 from __future__ import annotations

@@ -374,8 +374,10 @@ class _Blocks:
     run on the cores in parallel, BLAS on one thread each (:mod:`boostnet._threads`).
 
     Measured (8 steps of a 15 000 x 16 problem with 550 units, 26 classes; medians): 220-297 ->
-    137-146 ms; with 300 units 134-150 -> 92-97 ms. Where it does not pay (arrays of less than two
-    blocks, many features) the descent keeps :class:`_Rows`."""
+    137-146 ms; with 300 units 134-150 -> 92-97 ms; timed right after a threaded product, as in
+    a fit (OpenBLAS's threads still spinning), 240-279 -> 184-191 ms. Where it does not pay
+    (arrays of less than two blocks; many features: Fashion-MNIST's 784, 482-491 -> 672-764 ms)
+    the descent keeps :class:`_Rows`."""
 
     def __init__(self, X, m, activation: Activation, XT, at, coef, intercept, n_classes):
         self.X, self.act, self.at = X, activation, at

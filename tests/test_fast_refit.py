@@ -521,7 +521,7 @@ def test_a_refit_with_the_full_steps_in_one_pass_reaches_the_same_point(
     datafit, penalty, tol, rng, monkeypatch
 ):
     # refit._full_step (the full step's H dW, loss, gradient and H^T G in one pass over row
-    # blocks, shared out to threads; the softmax shift taken into the step) against the separate
+    # blocks; the softmax shift taken into the step) against the separate
     # passes: every re-fit reaches its tolerance, the tight ones the same optimum
     from boostnet import refit as refit_module
 
@@ -537,7 +537,6 @@ def test_a_refit_with_the_full_steps_in_one_pass_reaches_the_same_point(
         Y = logits
     a = np.full(n, 1.0 / n)
     monkeypatch.setattr(refit_module, "_ROW_BLOCK_BYTES", 40 * m * 8)  # 8 blocks of 40 rows
-    monkeypatch.setattr(refit_module, "n_workers", lambda: 3)
     calls = []
     real = refit_module._full_step
     monkeypatch.setattr(refit_module, "_full_step", lambda *args: calls.append(1) or real(*args))
@@ -553,21 +552,6 @@ def test_a_refit_with_the_full_steps_in_one_pass_reaches_the_same_point(
     if tol < 1e-6:
         assert out[True].objective == pytest.approx(out[False].objective, rel=1e-8)
         np.testing.assert_allclose(out[True].coef, out[False].coef, atol=1e-4)
-
-
-def test_the_curvature_models_output_matrices_built_on_threads_are_the_same(rng, monkeypatch):
-    from boostnet import refit as refit_module
-
-    H = np.maximum(rng.standard_normal((300, 12)), 0.0)
-    Y = np.eye(5)[rng.integers(0, 5, 300)]
-    F = rng.standard_normal((300, 5))
-    C = curvature(SoftmaxCrossEntropy(), Y, F, np.full(300, 1 / 300))
-    models = []
-    for least in (0, 2**62):  # every build shared out to the threads / none
-        monkeypatch.setattr(refit_module, "MIN_WORK", least)
-        models.append(refit_module.CurvatureModel.build(H, C, False, None, 0.01))
-    np.testing.assert_array_equal(models[0].B, models[1].B)
-    assert (models[0].B != 0).any()
 
 
 @pytest.mark.parametrize("pools", [1, 3])

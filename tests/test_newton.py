@@ -65,19 +65,13 @@ def test_the_smooth_part_is_the_penalty_on_its_active_entries(penalty, rng):
         assert part.hess_diag[j, k] == pytest.approx(part.hess(E)[j, k], rel=1e-12, abs=1e-15)
 
 
-@pytest.mark.parametrize(
-    "blocks, cores", [(False, 1), (True, 1), (True, 3)],
-    ids=["one-block", "row-blocks", "row-blocks-on-threads"],
-)  # fmt: skip
+@pytest.mark.parametrize("blocks", [False, True], ids=["one-block", "row-blocks"])
 @pytest.mark.parametrize("penalty", [L1(0.01), GroupL1(0.1)], ids=["l1", "group_l1"])
-def test_the_newton_direction_solves_the_restricted_system(
-    penalty, blocks, cores, rng, monkeypatch
-):
+def test_the_newton_direction_solves_the_restricted_system(penalty, blocks, rng, monkeypatch):
     """With a tight CG tolerance the direction is the dense Newton solve of the problem on the
     active entries, up to the null directions of softmax (a common shift of a row's K outputs,
     which only the group penalty sees); the same when the Hessian products take the rows in
-    blocks (here two: 64 + 56 rows), on this thread or shared out to worker threads."""
-    monkeypatch.setattr(_newton, "n_workers", lambda: cores)
+    blocks (here two: 64 + 56 rows)."""
     if blocks:
         monkeypatch.setattr(_newton, "_BLOCK_BYTES", 1)
     H, Y, a = _softmax_problem(rng, n=120, m=8, K=4)
