@@ -32,7 +32,12 @@ from numba import njit
 from numba.extending import get_cython_function_address
 from scipy.linalg import lapack
 
-from ._threads import MIN_WORK, n_workers, run_parts, single_thread
+from ._threads import n_workers, run_parts, single_thread
+
+#: Fewest multiply-adds (blocks x size^3) for which the blocks are shared out to the cores:
+#: right after a threaded product (as in a re-fit) smaller stacks gain nothing (11 blocks of 170^2
+#: 3.5 / 3.7 ms on the calling thread / shared out, 26 of 300^2 26.9 / 27.2 ms; 26 of 566^2 111 / 88)
+_THREADS_FROM = 1 << 30
 
 
 def spd_solve(M: np.ndarray, b: np.ndarray) -> np.ndarray | None:
@@ -92,7 +97,7 @@ def spd_inverses(P: np.ndarray, dtype=np.float64, single: bool = False) -> np.nd
     K, m = P.shape[0], P.shape[1]
     A = np.empty(P.shape, dtype=np.float32 if single else np.float64)
     potrf, potri = _routines(single)
-    workers = min(K, n_workers()) if K * m**3 >= MIN_WORK else 1
+    workers = min(K, n_workers()) if K * m**3 >= _THREADS_FROM else 1
     bounds = np.linspace(0, K, workers + 1).astype(int)
     parts = [
         (P, A, int(lo), int(hi), potrf, potri, np.array([ord("U"), m, 0], dtype=np.int32))

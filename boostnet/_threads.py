@@ -24,9 +24,6 @@ from functools import cache
 
 from threadpoolctl import ThreadpoolController
 
-#: Fewest multiply-adds worth sharing out: handing parts to the threads and back costs ~0.1 ms.
-MIN_WORK = 1 << 24
-
 
 @cache
 def _controller() -> ThreadpoolController:

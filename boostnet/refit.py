@@ -229,8 +229,8 @@ def _full_step(Hp, F, dW, db, Y, a, datafit) -> _FullStep:
     shift is taken into the step (:func:`refit`) and, as the line search takes the full step
     almost always, the other two are taken together in row blocks: each block's ``H_r dW``, the
     loss and gradient of its rows, then ``H_r^T G_r`` while the block is still in the core's
-    cache; the blocks are shared out to the cores (:mod:`boostnet._threads`). Where the line
-    search shortens the step, ``dF`` still serves and the rest is recomputed. Measured on c26's
+    cache. Where the line search shortens the step, ``dF`` still serves and the rest is
+    recomputed. Measured on c26's
     shapes (15 000 x 550 float32 activations, 26 outputs; right after a threaded product, as in
     a re-fit): 15.0-15.6 -> 11.6-12.2 ms an iteration. (The blocks shared out to worker threads
     instead, one BLAS thread each: 18.3 ms, as OpenBLAS's own threads keep spinning for ~0.1 s

@@ -494,7 +494,7 @@ def test_the_spd_helpers_solve_and_refuse(rng):
 def test_large_spd_stacks_split_over_threads_give_each_blocks_inverse(rng, monkeypatch, single):
     from boostnet import _lapack
 
-    monkeypatch.setattr(_lapack, "MIN_WORK", 0)  # every stack goes to the worker threads
+    monkeypatch.setattr(_lapack, "_THREADS_FROM", 0)  # every stack goes to the worker threads
     monkeypatch.setattr(_lapack, "n_workers", lambda: 3)
     L = rng.standard_normal((7, 30, 40))
     P = L @ L.transpose(0, 2, 1) + np.eye(30)
