@@ -108,6 +108,14 @@ def to_numpy(a) -> np.ndarray:
     return np.asarray(a)
 
 
+def row_blocks(n: int, row_bytes: int, block_bytes: int) -> list[slice]:
+    """The rows ``0..n`` in consecutive blocks of about ``block_bytes`` (at least 64 rows) for a
+    pass whose rows take ``row_bytes`` each: sized so that a block stays in a core's cache between
+    the products that read it."""
+    rows = max(64, block_bytes // max(row_bytes, 1))
+    return [slice(i, min(n, i + rows)) for i in range(0, n, rows)]
+
+
 def to_float(a) -> float:
     """Return a 0-d array (NumPy or CuPy) as a Python float."""
     return float(to_numpy(a))

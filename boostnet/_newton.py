@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from ._backend import get_namespace, to_numpy
+from ._backend import get_namespace, row_blocks, to_numpy
 from ._lapack import spd_inverses
 
 #: Relative residual (in the preconditioned norm) at which conjugate gradients stop.
@@ -260,12 +260,8 @@ def newton_direction(H, Y, a, F, HtG, gb, W, datafit, penalty, model, store: dic
     # _BLOCK_BYTES, so that the second read finds the block in the core's cache (c26-sized, 15 000
     # x 550 x 26: ~10 -> ~7.5 ms per CG iteration); one block on a GPU
     n = H.shape[0]
-    rows = n if xp is not np else max(64, _BLOCK_BYTES // (Hs.itemsize * S.size))
-    blocks = [
-        (slice(i, i + rows), datafit.hessian_product(Y32[i : i + rows], F32[i : i + rows],
-                                                     a32[i : i + rows]))
-        for i in range(0, n, rows)
-    ]  # fmt: skip
+    spans = [slice(0, n)] if xp is not np else row_blocks(n, Hs.itemsize * S.size, _BLOCK_BYTES)
+    blocks = [(r, datafit.hessian_product(Y32[r], F32[r], a32[r])) for r in spans]
     maskf = mask.astype(np.float64)
 
     def hess(D, db):

@@ -84,7 +84,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _cd, _newton
-from ._backend import get_namespace, to_float, to_numpy
+from ._backend import get_namespace, row_blocks, to_float, to_numpy
 from .datafits import affine_point
 
 #: Armijo constant and the most halvings of the line search.
@@ -237,12 +237,10 @@ def _full_step(Hp, F, dW, db, Y, a, datafit) -> _FullStep:
     after each product and take the second core.)
     """
     n, m = Hp.shape
-    rows = max(64, _ROW_BLOCK_BYTES // (Hp.itemsize * m))
     D = np.ascontiguousarray(dW, dtype=Hp.dtype)
     dF, F1, G = (np.empty(F.shape) for _ in range(3))
     loss, HtG = 0.0, np.zeros((m, F.shape[1]))
-    for i in range(0, n, rows):
-        r = slice(i, min(n, i + rows))
+    for r in row_blocks(n, Hp.itemsize * m, _ROW_BLOCK_BYTES):
         np.add(Hp[r] @ D, db, out=dF[r])
         np.add(F[r], dF[r], out=F1[r])
         value, G[r] = datafit.value_grad(Y[r], F1[r], a[r])

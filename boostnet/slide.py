@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from ._backend import get_namespace, to_float, to_numpy
+from ._backend import get_namespace, row_blocks, to_float, to_numpy
 from ._threads import n_workers, run_parts
 from .activations import COMPILED_CODES, Activation, chained, projection_scale
 from .scoring import preactivations, rows_product, transform
@@ -385,8 +385,8 @@ class _Blocks:
         self.coefT = np.ascontiguousarray(coef.T)
         self.code = _CODES[activation.name]
         n, dt = X.shape[0], X.dtype
-        rows = max(64, _BLOCK_BYTES // (dt.itemsize * m))
-        blocks = [slice(i, min(n, i + rows)) for i in range(0, n, rows)]
+        blocks = row_blocks(n, dt.itemsize * m, _BLOCK_BYTES)
+        rows = blocks[0].stop - blocks[0].start
         workers = min(n_workers(), len(blocks))
         self.shares = [(blocks[w::workers], np.empty((rows, m), dtype=dt),
                         np.empty((rows, m), dtype=dt)) for w in range(workers)]  # fmt: skip
