@@ -92,7 +92,7 @@ class ScoreResult:
     top_scores: np.ndarray
 
 
-def transform(X, W, c, activation: Activation):
+def transform(X, W, c, activation: Activation, out=None):
     """Hidden activations ``H = act(X W^T + c)``.
 
     Parameters
@@ -101,13 +101,20 @@ def transform(X, W, c, activation: Activation):
     W : array, shape (m, d)
     c : array, shape (m,)
     activation : Activation
+    out : array, shape (n, m), dtype of ``X``, optional
+        Written in place; a view of a wider array serves (the greedy loop's activations of the
+        old and the entering units, side by side in one array, without a copy of the old ones).
 
     Returns
     -------
-    H : array, shape (n, m), dtype of ``X``.
+    H : array, shape (n, m), dtype of ``X`` (``out`` where given).
     """
-    Z = preactivations(X, W, c)
-    return activation(Z, out=Z)
+    xp = get_namespace(X)
+    if out is None or xp is np:  # NumPy's products write into a strided view directly
+        Z = preactivations(X, W, c, out=out)
+        return activation(Z, out=Z)
+    out[...] = transform(X, W, c, activation)
+    return out
 
 
 def preactivations(X, W, c, out=None):

@@ -195,6 +195,7 @@ def slide(
     XT_fast=None,
     step=None,
     metric=None,
+    H_out=None,
 ) -> Slide:
     """Projected gradient descent (scaled per unit) on the active units at fixed output weights (module doc).
 
@@ -231,6 +232,10 @@ def slide(
         moves the unit with the largest gradient by 5 % of its radius.
     metric : array, shape (d + 1, d + 1), optional
         :func:`whitening_metric` of ``X``: the units move along whitened directions (module doc).
+    H_out : array, shape (n, m), float64, optional
+        Where the moved units' activations are written (a view of a wider array serves: the
+        greedy loop's array for the moved and the entering units); its contents are undefined
+        when the units do not move.
 
     Returns
     -------
@@ -239,8 +244,9 @@ def slide(
     """
     if F is None:
         if H is None:
-            H = transform(X, W, c, activation)
-        F = H @ coef + intercept
+            H, F = outputs(X, W, c, activation, coef, intercept)
+        else:
+            F = H @ coef + intercept
     loss0 = to_float(datafit.value(Y, F, a))
     if steps <= 0 or W.shape[0] == 0:
         return Slide(W, c, H, F, loss0, loss0, 0)
@@ -256,12 +262,35 @@ def slide(
         )  # fmt: skip
     if n_steps == 0:
         return Slide(W, c, H, F, loss0, loss0, 0, t)
-    H1 = transform(X, W1, c1, activation)
-    F1 = H1 @ coef + intercept
+    H1, F1 = outputs(X, W1, c1, activation, coef, intercept, out=H_out)
     loss1 = to_float(datafit.value(Y, F1, a))
     if not loss1 < loss0:
         return Slide(W, c, H, F, loss0, loss0, 0, t)
     return Slide(W1, c1, H1, F1, loss0, loss1, n_steps, t)
+
+
+def outputs(X, W, c, activation: Activation, coef, intercept, out=None):
+    """The units' activations ``H = act(X W^T + c)`` (n, m; into ``out`` if given) and the
+    network's predictions ``F = H coef + intercept`` (n, K), in the dtype of ``X``.
+
+    On NumPy arrays of at least two row blocks (``_BLOCK_BYTES``) each block's predictions are
+    taken while its activations are in the core's cache: one pass over ``H`` instead of a write
+    and a read (c26's 15 000 x 500 float64 activations and 26 outputs, with the entering units'
+    columns written beside them instead of concatenated: 46 -> 35 ms right after a threaded
+    product; experiments/README.md, section 8).
+    """
+    xp = get_namespace(X)
+    n, m = X.shape[0], W.shape[0]
+    if xp is not np or n * m * X.dtype.itemsize < 2 * _BLOCK_BYTES:
+        H = transform(X, W, c, activation, out=out)
+        return H, H @ coef + intercept
+    H = np.empty((n, m), dtype=X.dtype) if out is None else out
+    F = np.empty((n, coef.shape[1]), dtype=X.dtype)
+    for r in row_blocks(n, m * X.dtype.itemsize, _BLOCK_BYTES):
+        transform(X[r], W, c, activation, out=H[r])
+        np.matmul(H[r], coef, out=F[r])
+        F[r] += intercept
+    return H, F
 
 
 # ---- the descent's passes over the rows on the CPU: one compiled loop each ------------------------

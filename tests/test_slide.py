@@ -540,3 +540,48 @@ def test_the_derivative_from_the_activation_equals_the_derivative(activation, rn
     act = ACTIVATIONS[activation]
     z = rng.standard_normal(200) * 3
     np.testing.assert_allclose(act.derivative_at(act(z.copy())), act.derivative(z), atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "sign"])
+@pytest.mark.parametrize("blocks", [False, True])
+def test_outputs_write_the_activations_into_a_wider_array(activation, blocks, rng, monkeypatch):
+    # the moved units' activations go into the first columns of the greedy loop's array (the
+    # entering units' beside them) and the predictions come with them, in row blocks or not:
+    # the same figures as the direct formulas, the other columns untouched
+    from boostnet import slide as S
+
+    act = ACTIVATIONS[activation]
+    n, d, m, K = 70, 4, 9, 3
+    if blocks:
+        monkeypatch.setattr(S, "_BLOCK_BYTES", 16 * m * 8)  # blocks of 16 rows: 5 blocks
+    X = rng.standard_normal((n, d))
+    W, c = rng.standard_normal((m, d)), rng.standard_normal(m)
+    coef, b = rng.standard_normal((m, K)), rng.standard_normal(K)
+    wide = np.full((n, m + 2), 7.0)
+    H, F = S.outputs(X, W, c, act, coef, b, out=wide[:, :m])
+    H_ref = act(X @ W.T + c)
+    np.testing.assert_allclose(wide[:, :m], H_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(F, H_ref @ coef + b, rtol=1e-12, atol=1e-12)
+    assert np.shares_memory(H, wide) and (wide[:, m:] == 7.0).all()
+    H2, F2 = S.outputs(X, W, c, act, coef, b)  # no array given: a new one
+    np.testing.assert_array_equal(H2, wide[:, :m])
+    np.testing.assert_array_equal(F2, F)
+
+
+def test_outputs_on_a_device_write_into_the_view(fake_cupy):
+    from boostnet import slide as S
+    from boostnet.scoring import transform
+
+    cp = fake_cupy
+    rng = np.random.default_rng(0)
+    act = ACTIVATIONS["relu"]
+    X = rng.standard_normal((40, 3))
+    W, c = rng.standard_normal((5, 3)), rng.standard_normal(5)
+    coef, b = rng.standard_normal((5, 2)), rng.standard_normal(2)
+    wide = cp.zeros((40, 7))
+    Xd, Wd, cd = cp.asarray(X), cp.asarray(W), cp.asarray(c)
+    H, F = S.outputs(Xd, Wd, cd, act, cp.asarray(coef), cp.asarray(b), out=wide[:, :5])
+    transform(Xd, Wd[:2], cd[:2], act, out=wide[:, 5:])
+    H_ref = np.maximum(X @ W.T + c, 0)
+    np.testing.assert_allclose(cp.asnumpy(wide), np.hstack([H_ref, H_ref[:, :2]]), atol=1e-12)
+    np.testing.assert_allclose(cp.asnumpy(F), H_ref @ coef + b, atol=1e-12)
