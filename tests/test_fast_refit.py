@@ -212,6 +212,10 @@ def test_abs_correlations_match_numpys(rng):
     same = abs_correlations(A, A)
     np.testing.assert_allclose(np.diag(same)[[0, 1, 2, 3, 5]], 1.0, atol=1e-9)
     assert same[4, 4] == 0.0
+    M = rng.standard_normal((n, 4))
+    got2, AtM = abs_correlations(A, B, M)  # A^T M from the same pass
+    np.testing.assert_array_equal(got2, got)
+    np.testing.assert_allclose(AtM, A.T @ M, rtol=1e-12, atol=1e-9)
 
 
 @pytest.mark.parametrize("units_per_step", [1, 4, 16])
@@ -709,3 +713,23 @@ def test_a_loose_refit_starts_from_the_given_predictions_a_tight_one_does_not(rn
     assert moved.objective != plain.objective  # a loose re-fit trusted them
     tight, tight_wrong = refit(*args, tol=1e-8), refit(*args, tol=1e-8, F0=wrong)
     np.testing.assert_array_equal(tight_wrong.coef, tight.coef)  # a tight one recomputed them
+
+
+@pytest.mark.parametrize("max_iter", [0, 1, 50])
+def test_a_refit_that_must_iterate_reports_the_gap_of_its_result(max_iter, rng):
+    """Where units entered (``min_iter=1``) the warm start's duality gap is not taken up front;
+    whatever the re-fit returns, its gap is the duality gap of the weights it returns (the warm
+    start's where no iteration ran)."""
+    n, m, K = 200, 6, 3
+    H = np.tanh(rng.standard_normal((n, m)))
+    Y = np.eye(K)[rng.integers(0, K, n)]
+    a = np.full(n, 1.0 / n)
+    df, pen = SoftmaxCrossEntropy(), GroupL1(0.02)
+    coef0 = np.vstack([0.5 * rng.standard_normal((m - 1, K)), np.zeros((1, K))])
+    r = refit(H, Y, a, df, pen, coef0, np.zeros(K), tol=1e-3, max_iter=max_iter, min_iter=1)
+    F = H @ r.coef + r.intercept
+    _, G = df.value_grad(Y, F, a)
+    expected = duality_gap(H, Y, a, G, r.objective, df, pen)
+    assert np.isfinite(r.gap) and r.gap >= 0
+    assert r.gap == pytest.approx(expected, rel=1e-6, abs=1e-12)
+    assert r.n_iter == min(max_iter, r.n_iter) and (max_iter == 0) == (r.n_iter == 0)
