@@ -415,32 +415,6 @@ def test_a_working_set_refit_moves_only_the_entering_units_and_their_nearest():
     assert r.objective == pytest.approx(df.value(Y, r.F, a) + pen.value(r.coef), rel=1e-12)
 
 
-def test_a_working_sets_offset_from_the_warm_start_predictions_is_the_others_product(monkeypatch):
-    """The units outside a working set enter its re-fit as fixed predictions: taken from the
-    warm start's predictions less the working set's (``F`` given) or as the product of the
-    others' columns (``F`` not given), the same re-fit."""
-    from boostnet import _greedy
-    from boostnet._greedy import PartialRefit
-
-    monkeypatch.setattr(_greedy, "_WS_VIOLATION", 0.0)  # the same working set either way
-    rng = np.random.default_rng(6)
-    n, m_old, K = 150, 10, 3
-    H = np.tanh(rng.standard_normal((n, m_old + 2)))
-    Y = np.eye(K)[rng.integers(0, K, n)]
-    a = np.full(n, 1.0 / n)
-    df, pen = SoftmaxCrossEntropy(), GroupL1(0.01)
-    coef0 = np.vstack([0.4 * rng.standard_normal((m_old, K)), np.zeros((2, K))])
-    b = 0.1 * rng.standard_normal(K)
-    F0 = H @ coef0 + b
-    args = (Y, a, df, pen, coef0, b)
-    r_f = PartialRefit(3, "working_set")(H, *args, F0, 2, 1e-10, 300, 0.0)
-    r_p = PartialRefit(3, "working_set")(H, *args, None, 2, 1e-10, 300, 0.0)
-    assert (r_f.coef != coef0).any()
-    np.testing.assert_allclose(r_f.coef, r_p.coef, atol=1e-7)
-    np.testing.assert_allclose(r_f.F, r_p.F, atol=1e-9)
-    assert r_f.objective == pytest.approx(r_p.objective, rel=1e-10)
-
-
 @pytest.mark.parametrize("share", [0.0, 0.5])
 def test_a_working_set_takes_in_the_active_unit_furthest_from_optimal(share, monkeypatch):
     """Half of a working set (``_WS_VIOLATION``) goes to the active units with the largest
