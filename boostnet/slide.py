@@ -275,9 +275,9 @@ def outputs(X, W, c, activation: Activation, coef, intercept, out=None):
 
     On NumPy arrays of at least two row blocks (``_BLOCK_BYTES``) each block's predictions are
     taken while its activations are in the core's cache: one pass over ``H`` instead of a write
-    and a read (c26's 15 000 x 500 float64 activations and 26 outputs, with the entering units'
-    columns written beside them instead of concatenated: 46 -> 35 ms right after a threaded
-    product; experiments/README.md, section 8).
+    and a read. c26's shapes (15 000 x 500 float64 activations, 26 outputs, 3 entering units
+    written beside them instead of concatenated), right after a threaded product: 36 -> 28 ms
+    (experiments/README.md, section 8, twenty-third part).
     """
     xp = get_namespace(X)
     n, m = X.shape[0], W.shape[0]
