@@ -270,8 +270,9 @@ def slide(
 
 
 def outputs(X, W, c, activation: Activation, coef, intercept, out=None):
-    """The units' activations ``H = act(X W^T + c)`` (n, m; into ``out`` if given) and the
-    network's predictions ``F = H coef + intercept`` (n, K), in the dtype of ``X``.
+    """The units' activations ``H = act(X W^T + c)`` (n, m, the dtype of ``X``; into ``out`` if
+    given) and the network's predictions ``F = H coef + intercept`` (n, K; the slide's are
+    float64, as its ``X``).
 
     On NumPy arrays of at least two row blocks (``_BLOCK_BYTES``) each block's predictions are
     taken while its activations are in the core's cache: one pass over ``H`` instead of a write
