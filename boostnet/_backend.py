@@ -108,6 +108,13 @@ def to_numpy(a) -> np.ndarray:
     return np.asarray(a)
 
 
+def in_row_blocks(xp, nbytes: int, block_bytes: int) -> bool:
+    """Whether a pass over an n x m array of ``nbytes`` on the array module ``xp`` is taken in
+    row blocks (:func:`row_blocks`): on NumPy, where it spans at least two blocks (a smaller one
+    stays in the cache between passes anyway; a device has no such cache to keep it in)."""
+    return xp is np and nbytes >= 2 * block_bytes
+
+
 def row_blocks(n: int, row_bytes: int, block_bytes: int) -> list[slice]:
     """The rows ``0..n`` in consecutive blocks of about ``block_bytes`` (at least 64 rows) for a
     pass whose rows take ``row_bytes`` each: sized so that a block stays in a core's cache between

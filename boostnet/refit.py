@@ -84,7 +84,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _cd, _newton
-from ._backend import get_namespace, row_blocks, to_float, to_numpy
+from ._backend import get_namespace, in_row_blocks, row_blocks, to_float, to_numpy
 from .datafits import affine_point
 
 #: Armijo constant and the most halvings of the line search.
@@ -205,7 +205,7 @@ _ROW_BLOCK_BYTES = 1 << 21
 def _fuses(Hp) -> bool:
     """Whether the re-fit takes a full step's products in one pass (:func:`_full_step`): NumPy
     activations of at least two row blocks (smaller ones stay in the cache between passes)."""
-    return get_namespace(Hp) is np and Hp.nbytes >= 2 * _ROW_BLOCK_BYTES
+    return in_row_blocks(get_namespace(Hp), Hp.nbytes, _ROW_BLOCK_BYTES)
 
 
 @dataclass

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from ._backend import get_namespace, row_blocks, to_float, to_numpy
+from ._backend import get_namespace, in_row_blocks, row_blocks, to_float, to_numpy
 from ._threads import n_workers, run_parts
 from .activations import COMPILED_CODES, Activation, chained, projection_scale
 from .scoring import preactivations, rows_product, transform
@@ -282,7 +282,7 @@ def outputs(X, W, c, activation: Activation, coef, intercept, out=None):
     """
     xp = get_namespace(X)
     n, m = X.shape[0], W.shape[0]
-    if xp is not np or n * m * X.dtype.itemsize < 2 * _BLOCK_BYTES:
+    if not in_row_blocks(xp, n * m * X.dtype.itemsize, _BLOCK_BYTES):
         H = transform(X, W, c, activation, out=out)
         return H, H @ coef + intercept
     H = np.empty((n, m), dtype=X.dtype) if out is None else out
@@ -426,10 +426,9 @@ class _Blocks:
     @staticmethod
     def pays(X, m) -> bool:
         """Whether :class:`_Blocks` beats :class:`_Rows` for ``X`` (n, d) and ``m`` units."""
-        return (
-            get_namespace(X) is np
-            and X.shape[1] <= _BLOCKS_MAX_FEATURES
-            and X.shape[0] * m * X.dtype.itemsize >= 2 * _BLOCK_BYTES
+        nbytes = X.shape[0] * m * X.dtype.itemsize
+        return X.shape[1] <= _BLOCKS_MAX_FEATURES and in_row_blocks(
+            get_namespace(X), nbytes, _BLOCK_BYTES
         )
 
     def _activations(self, r, Z, WT, c):
