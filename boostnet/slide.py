@@ -293,14 +293,8 @@ def outputs(X, W, c, activation: Activation, coef, intercept, out=None):
     F = np.empty((n, coef.shape[1]), dtype=X.dtype)
     WT, cc = W.T.astype(X.dtype, copy=False), c.astype(X.dtype, copy=False)
     code = _CODES.get(activation.name)
-
     for r in row_blocks(n, m * X.dtype.itemsize, _BLOCK_BYTES):
-        Z = np.matmul(X[r], WT, out=H[r])
-        if code == _RELU:
-            _bias_relu(Z, cc)
-        else:
-            Z += cc
-            activation(Z, out=Z)
+        Z = _block_activations(X[r], WT, cc, activation, code, H[r])
         np.matmul(Z, coef, out=F[r])
         F[r] += intercept
     return H, F
@@ -406,6 +400,19 @@ def _bias_relu(Z, c):  # pragma: no cover - compiled
             Z[i, j] = v if v > 0 else 0.0
 
 
+def _block_activations(Xr, WT, c, activation: Activation, code, out):
+    """A row block's activations ``act(Xr WT + c)`` written into ``out`` (NumPy; ``code``: the
+    activation's compiled code or None). For relu the bias and the activation are one compiled
+    pass, the same figures as ``Z += c`` then ``max(Z, 0)``."""
+    Z = np.matmul(Xr, WT, out=out)
+    if code == _RELU:
+        _bias_relu(Z, c)
+    else:
+        Z += c
+        activation(Z, out=Z)
+    return Z
+
+
 class _Blocks:
     """The descent's passes in row blocks on the CPU, with nothing n x m kept (:class:`_Rows`'
     interface): a trial computes each block's pre-activations from the trial units themselves
@@ -445,13 +452,7 @@ class _Blocks:
 
     def _activations(self, r, Z, WT, c):
         """Block ``r``'s activations ``act(X_r W^T + c)``, written into the buffer ``Z``."""
-        Z = np.matmul(self.X[r], WT, out=Z[: r.stop - r.start])
-        if self.code == _RELU:
-            _bias_relu(Z, c)
-        else:
-            Z += c
-            self.act(Z, out=Z)
-        return Z
+        return _block_activations(self.X[r], WT, c, self.act, self.code, Z[: r.stop - r.start])
 
     def _units(self, W, c):
         dt = self.X.dtype
