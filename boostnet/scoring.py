@@ -110,11 +110,28 @@ def transform(X, W, c, activation: Activation, out=None):
     H : array, shape (n, m), dtype of ``X`` (``out`` where given).
     """
     xp = get_namespace(X)
+    if xp is np and activation.name == "relu":
+        # the bias and the activation in one compiled pass: NumPy's two elementwise passes over
+        # a strided view (the greedy loop's wider array) cost twice their contiguous time (c26:
+        # 7-8 ms each); the same arithmetic, hence the same figures
+        Z = np.matmul(X, W.T.astype(X.dtype, copy=False), out=out)
+        _bias_relu(Z, c.astype(X.dtype, copy=False))
+        return Z
     if out is None or xp is np:  # NumPy's products write into a strided view directly
         Z = preactivations(X, W, c, out=out)
         return activation(Z, out=Z)
     out[...] = transform(X, W, c, activation)
     return out
+
+
+@njit(cache=True, nogil=True)
+def _bias_relu(Z, c):  # pragma: no cover - compiled
+    """``Z = max(Z + c, 0)`` in place (columns shifted by ``c``; NaN stays NaN, as NumPy's)."""
+    n, m = Z.shape
+    for i in range(n):
+        for j in range(m):
+            v = Z[i, j] + c[j]
+            Z[i, j] = 0.0 if v <= 0 else v
 
 
 def preactivations(X, W, c, out=None):

@@ -278,11 +278,8 @@ def outputs(X, W, c, activation: Activation, coef, intercept, out=None):
     taken while its activations are in the core's cache: one pass over ``H`` instead of a write
     and a read. c26's shapes (15 000 x 500 float64 activations, 26 outputs, 3 entering units
     written beside them instead of concatenated), right after a threaded product: 36 -> 28 ms
-    (experiments/README.md, section 8, twenty-third part). For relu each block's bias and
-    activation are one compiled pass (``_bias_relu``, the same sums as ``Z += c`` then
-    ``max(Z, 0)``): NumPy's two elementwise passes over the strided view of the wider array took
-    7-8 ms each at c26's shapes, twice their time on a contiguous array (outputs 27-43 -> 25-29
-    ms, the same figures to the bit).
+    (experiments/README.md, section 8, twenty-third part); for relu :func:`transform` takes
+    each block's bias and activation in one compiled pass (27-43 -> 25-29 ms, the same figures).
     """
     xp = get_namespace(X)
     n, m = X.shape[0], W.shape[0]
@@ -291,11 +288,8 @@ def outputs(X, W, c, activation: Activation, coef, intercept, out=None):
         return H, H @ coef + intercept
     H = np.empty((n, m), dtype=X.dtype) if out is None else out
     F = np.empty((n, coef.shape[1]), dtype=X.dtype)
-    WT, cc = W.T.astype(X.dtype, copy=False), c.astype(X.dtype, copy=False)
-    code = _CODES.get(activation.name)
     for r in row_blocks(n, m * X.dtype.itemsize, _BLOCK_BYTES):
-        Z = _block_activations(X[r], WT, cc, activation, code, H[r])
-        np.matmul(Z, coef, out=F[r])
+        np.matmul(transform(X[r], W, c, activation, out=H[r]), coef, out=F[r])
         F[r] += intercept
     return H, F
 
@@ -390,29 +384,6 @@ _BLOCK_BYTES = 1 << 21
 _BLOCKS_MAX_FEATURES = 64
 
 
-@njit(cache=True, nogil=True)
-def _bias_relu(Z, c):  # pragma: no cover - compiled
-    """``Z = max(Z + c, 0)`` in place (columns shifted by ``c``)."""
-    n, m = Z.shape
-    for i in range(n):
-        for j in range(m):
-            v = Z[i, j] + c[j]
-            Z[i, j] = v if v > 0 else 0.0
-
-
-def _block_activations(Xr, WT, c, activation: Activation, code, out):
-    """A row block's activations ``act(Xr WT + c)`` written into ``out`` (NumPy; ``code``: the
-    activation's compiled code or None). For relu the bias and the activation are one compiled
-    pass, the same figures as ``Z += c`` then ``max(Z, 0)``."""
-    Z = np.matmul(Xr, WT, out=out)
-    if code == _RELU:
-        _bias_relu(Z, c)
-    else:
-        Z += c
-        activation(Z, out=Z)
-    return Z
-
-
 class _Blocks:
     """The descent's passes in row blocks on the CPU, with nothing n x m kept (:class:`_Rows`'
     interface): a trial computes each block's pre-activations from the trial units themselves
@@ -452,7 +423,7 @@ class _Blocks:
 
     def _activations(self, r, Z, WT, c):
         """Block ``r``'s activations ``act(X_r W^T + c)``, written into the buffer ``Z``."""
-        return _block_activations(self.X[r], WT, c, self.act, self.code, Z[: r.stop - r.start])
+        return transform(self.X[r], WT.T, c, self.act, out=Z[: r.stop - r.start])
 
     def _units(self, W, c):
         dt = self.X.dtype
