@@ -35,10 +35,12 @@ Phases (each a method of :class:`_Loop`; :func:`fit_greedy` runs them):
 Other stops: ``max_units``, ``max_time``, ``early_stopping`` (validation metric), ``callback`` (a callback
 asked to stop), ``interrupted`` (KeyboardInterrupt), ``stalled`` (the best unit is an active one even
 after re-fitting to 1e-14, or the objective has not decreased for ``_STALL_WINDOW`` steps: only
-rounding separates the best unit from lambda; or twice in a row the entering units all left at
-once and the second step's re-fit, continued, could neither reach its tolerance nor take a unit in:
-the re-fit cannot make progress: a safety net, once hit by a curvature model that gave an
-entering unit zero curvature, see ``boostnet.refit.CurvatureModel.build``). The model is only
+rounding separates the best unit from lambda; or ``_FAILED_TIGHTENINGS`` tightenings in a row
+ended short of ``refit_tol``: the re-fit cannot reach the certificate's tolerance; or twice in a
+row the entering units all left at once and the second step's re-fit, continued, could neither
+reach its tolerance nor take a unit in: the re-fit cannot make progress: a safety net, once hit
+by a curvature model that gave an entering unit zero curvature, see
+``boostnet.refit.CurvatureModel.build``). The model is only
 replaced once a step has completed, so every stop leaves a complete, valid network. Library code
 never prints; progress goes through callbacks.
 """
@@ -78,6 +80,11 @@ from .slide import slide, whitening_metric
 
 #: Steps without any decrease of the objective after which the loop stops as ``stalled``.
 _STALL_WINDOW = 50
+#: Tightenings in a row (no unit entering between them) whose re-fit ends short of ``refit_tol``
+#: after which the loop stops as ``stalled``: the re-fit cannot reach the certificate's tolerance
+#: (features of ~1e-7 left unstandardised: each tightening lowered the objective by a hair, so
+#: ``_STALL_WINDOW`` never ran out, and the fit ran until ``max_time``).
+_FAILED_TIGHTENINGS = 3
 #: Loosest re-fit tolerance (relative duality gap) while growing.
 _LOOSE_REFIT_TOL = 1e-3
 #: A loose re-fit (tolerance ``tol``) also stops after a step lowering the objective by less than
@@ -637,6 +644,7 @@ class _Loop:
         self.slide_step = None  # the last slide's step length, where the next one starts
         self.futile = False  # the last growing step's entering units all left, re-fit short
         self.stuck = False  # a growing step's re-fit could neither converge nor take a unit in
+        self.failed_tightenings = 0  # tightenings in a row that ended short of refit_tol
         self._metric = None  # the slide's whitening metric (built at the first slide, if used)
 
     # ---- bookkeeping ------------------------------------------------------------------------
@@ -958,6 +966,13 @@ class _Loop:
             futile = not self._reached(r, tol) and not self._entered(r, n_new)
             self.stuck = futile and (self.deadline is None or time.perf_counter() < self.deadline)
         self.futile = futile
+        if n_new > 0:
+            self.failed_tightenings = 0
+        elif tighten:
+            short = not self._reached(r, tol)
+            self.failed_tightenings = self.failed_tightenings + 1 if short else 0
+            if self.failed_tightenings >= _FAILED_TIGHTENINGS:
+                self.stuck = True
         _, t_refit = _clock(xp, t1)
         n_before = st.n_units
         n_removed = self.commit(W_all, c_all, r, H, tol)

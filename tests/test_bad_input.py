@@ -1423,6 +1423,23 @@ def test_the_classifier_certifies_features_of_1e_10_as_those_of_1():
         assert est.n_units_ <= 2 * ref.n_units_ + 5
 
 
+def test_a_regression_on_features_of_1e_7_ends_instead_of_tightening_forever():
+    """Unstandardised features of ~1e-7 under squared error: every tightening's re-fit ended
+    short of ``refit_tol`` (200 outer iterations, the relative gap stuck at ~3e-3), the next
+    pool was clean, the loop tightened again, and each try lowered the objective by a hair, so
+    the stall window never ran out: the fit ran until ``max_time`` (300 steps in 5 s, for ever
+    without one). Three such tightenings in a row now stop it as ``stalled``."""
+    from boostnet import BoostNetRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    y = X[:, 0] + np.sin(X[:, 1])
+    est = BoostNetRegressor(random_state=0, alpha="ratio", max_time=60).fit(X * 1e-7, y)
+    assert est.stop_reason_ in ("certificate", "stalled"), est.stop_reason_
+    assert est.n_iter_ < 100
+    assert est.score(X * 1e-7, y) >= 0.9  # the network it stopped with still fits
+
+
 def test_train_without_standardising_features_of_1e_10_certifies(tmp_path):
     """The command line's side of the case above: ``--no-standardize`` hands the features to the
     fit as they are; at ~1e-10 the run used to end ``stalled``, now it certifies."""
