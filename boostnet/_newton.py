@@ -120,6 +120,11 @@ class Preconditioner:
     inv: np.ndarray
     U: np.ndarray | None = None
     core: np.ndarray | None = None
+    #: The model's offsets of the active units ``o`` (|S|,) times the active entries' mask
+    #: (|S|, K), where the model has offsets: its blocks are then those of ``[H_S - 1 o^T, 1]``,
+    #: the Hessian in the variables ``(W, b + o^T W)``, and each application changes variables
+    #: on the way in and out.
+    shift: np.ndarray | None = None
 
     def _blocks(self, rW, rb):
         v = np.concatenate([rW, rb[None, :]]).T[:, :, None].astype(self.inv.dtype)
@@ -127,10 +132,14 @@ class Preconditioner:
 
     def __call__(self, rW, rb):
         """``(zW (|S|, K), zb (K,))`` for the residual ``(rW, rb)``."""
+        if self.shift is not None:
+            rW = rW - self.shift * rb[None, :]
         z = self._blocks(rW, rb)
         if self.core is not None:
             t = self.core @ (self.U * z[:-1]).sum(axis=1)
             z += self._blocks(self.U * t[:, None], np.zeros_like(rb))
+        if self.shift is not None:
+            z[-1] -= (self.shift * z[:-1]).sum(axis=0)
         return z[:-1], z[-1]
 
 
@@ -138,6 +147,14 @@ def _preconditioner(model, S, mask, part) -> Preconditioner | None:
     """The preconditioner of the problem on the active units ``S`` (module doc) from the model's
     per-output blocks and the penalty's smooth part ``part``; masked entries get an identity row
     and column. None if a block is not numerically positive definite."""
+    prec = _block_preconditioner(model, S, mask, part)
+    if prec is not None and model.offset is not None:
+        prec.shift = model.offset[S][:, None] * mask
+    return prec
+
+
+def _block_preconditioner(model, S, mask, part) -> Preconditioner | None:
+    """:func:`_preconditioner` in the model's own variables."""
     nS, K = mask.shape
     # the blocks in float32, as the model holds them (c26's 26 blocks of 560^2: a build ~130 ->
     # ~105 ms): applied once per conjugate-gradient iteration, a pass over K (|S|+1)^2 numbers, the

@@ -23,7 +23,11 @@ from the previous solution. Each outer iteration
 
    (the quadratic model minimised over ``b_k`` for fixed ``w_k``: ``db_k = -(1^T G_k) / s_k -
    mu_k . dw_k``). These are the only products with the n rows: ``O(n m^2 K)`` once per outer
-   iteration, plus ``O(n m K)`` for the gradient;
+   iteration, plus ``O(n m K)`` for the gradient. ``A_k`` does not change when a unit's
+   activations move by a constant: a nearly constant unit (a relu unit whose bias dominates, on
+   inputs of ~1e-7) has its mean taken off before the float32 products, whose rounding would
+   otherwise swallow its curvature (:func:`_offsets`); for softmax, the intercepts' common part,
+   which the loss does not see, is taken off where it drifts far (:func:`_recentred`);
 3. minimises the quadratic model plus the penalty by coordinate descent in the m x K space
    (:mod:`boostnet._cd`, compiled; for softmax on float32 matrices, which halves the sweeps' memory
    traffic), to an inner tolerance tied to the current optimality violation;
@@ -146,6 +150,17 @@ _NEWTON_SPAN = 4.0
 #: run at twice the rate (c26's 15 000 x 550 activations: 7.2 -> 3.4 ms and 7.7 -> 4.3 ms). A tight
 #: re-fit (a certificate's) stays in float64 and recomputes its predictions from the weights.
 _FAST_ENTRIES = 1 << 21
+#: A unit whose activations over the model's rows spread by at most this share of their size is
+#: modelled with its mean taken off (:func:`_offsets`). Float32 keeps 24 bits; a unit's centred
+#: curvature is about its spread squared over 12 times its size squared, so at 1/2 the difference
+#: of ``A_k = B_k - s_k mu_k mu_k^T`` loses ~6 of them, at 1e-2 ~17 (a 5-class table at 1e-6:
+#: a unit of spread 0.011 made the model indefinite, and coordinate descent stepped 1e20). No
+#: unit of the speed suite's ten sets spreads by less than 0.9 (each is zero on some rows).
+_OFFSET_SPREAD = 0.5
+_OFFSET_ROWS = 128
+#: Largest common part of a shift-invariant loss's intercepts (softmax) left in place
+#: (:func:`_recentred`): logits of 1e3 keep ~2e-13 of the loss's precision.
+_DRIFT = 1e3
 #: Curvature floor, relative to the sample weights: keeps every model strictly convex where the
 #: loss is flat (probabilities at 0 or 1), so the coordinate steps stay finite.
 _CURVATURE_FLOOR = 1e-10
@@ -303,6 +318,27 @@ def curvature(datafit, Y, F, a):
     return datafit.hess_diag(Y, F, a) + _CURVATURE_FLOOR * a[:, None]
 
 
+def _recentred(datafit, b, F):
+    """``(b, F)`` with the intercepts' common part taken off where it exceeds ``_DRIFT`` (a
+    shift-invariant loss, softmax: the same model); as they were elsewhere.
+
+    The intercept's step eliminates it from each output's model (``mu_k . dw_k``); for a unit
+    that is nearly constant (bias-dominated relu units on inputs of ~1e-8) ``mu_k`` is its
+    constant, and a step of its weights by a common amount ``v`` (which the penalty's best
+    shift then takes back, along the loss's null space) moved every intercept by ``~ mu v``:
+    an 11-unit re-fit of a 4-class table took the intercepts from 6 to 1.6e6, where the
+    predictions keep ~1e-10 of their size and the loss ~1e-10 of its value. The re-fits that
+    followed could not bring the relative duality gap below ~2e-6 (200 iterations each), and
+    the fit ended ``stalled``. Logits below ``_DRIFT`` are left as they are, so that other fits
+    keep their arithmetic."""
+    if not datafit.shift_invariant or b.shape[0] < 2:
+        return b, F
+    drift = to_float(b.mean())
+    if abs(drift) <= _DRIFT:
+        return b, F
+    return b - drift, F - drift
+
+
 def intercept_corrected(G, C):
     """``G - C diag(1^T G / 1^T C)`` (n, K): the gradient after one Newton step on the intercept
     alone (per output, curvature weights ``C``); its columns sum to zero, the intercept's
@@ -349,6 +385,10 @@ class CurvatureModel:
     lost : array, shape (n_rows, K), or None
         The weights shed from ``C`` (:meth:`build`; float32, device), for the diagonal entries
         they carried most of; None where none were shed.
+    offset : ndarray, shape (m,), float64, or None
+        Per unit, the constant ``o_j`` taken off its activations before the float32 products:
+        ``B`` and ``hc`` are those of ``H - 1 o^T`` (:func:`_offsets`); None: no unit has one
+        (``o = 0``, the usual case).
     """
 
     B: np.ndarray
@@ -359,6 +399,7 @@ class CurvatureModel:
     scale: float
     age: int = 0
     lost: object = field(default=None, repr=False)
+    offset: np.ndarray | None = field(default=None, repr=False)
     _centred: tuple | None = field(default=None, repr=False)
 
     @classmethod
@@ -388,6 +429,9 @@ class CurvatureModel:
             H, C = H[::stride], C[::stride]
         scale = n / H.shape[0]
         cols = 1 if constant else C.shape[1]
+        offset = _offsets(H)
+        if offset is not None:
+            H = H - xp.asarray(offset)
         # the model only steers the step (the line search and the gap are exact): float32
         # products halve its cost, the largest of a re-fit with many units and outputs. Each
         # matrix is formed as ``S^T S`` with ``S = sqrt(C_k) H``: one operand seen twice, which
@@ -423,7 +467,7 @@ class CurvatureModel:
         C64 = C32.astype(np.float64) if shedding else C  # the weights the matrices were built with
         hc = scale * to_numpy(tdot(H, C64)).T.astype(np.float64)
         s = scale * to_numpy(C64.sum(axis=0)).astype(np.float64)
-        return cls(B, hc, np.maximum(s, 1e-300), C32, stride, scale, lost=lost)
+        return cls(B, hc, np.maximum(s, 1e-300), C32, stride, scale, lost=lost, offset=offset)
 
     @property
     def n_units(self) -> int:
@@ -432,16 +476,30 @@ class CurvatureModel:
     def select(self, keep) -> CurvatureModel:
         """The model of the units ``keep`` (host indices) only."""
         ix = np.ix_(np.arange(self.B.shape[0]), keep, keep)
+        offset = None if self.offset is None else self.offset[keep]
+        if offset is not None and not offset.any():
+            offset = None
         return CurvatureModel(
             self.B[ix], self.hc[:, keep], self.s, self.C, self.stride, self.scale, self.age,
-            self.lost,
+            self.lost, offset,
         )  # fmt: skip
 
     def extend(self, H) -> CurvatureModel:
         """The model of ``H`` (n, m_old + m_new), whose first ``m_old`` columns are this model's
         units, under the same weights."""
         m_old = self.n_units
-        Hs = H[:: self.stride].astype(np.float32)
+        xp = get_namespace(H)
+        Hs = H[:: self.stride]
+        new = _offsets(Hs[:, m_old:])
+        if new is None and self.offset is None:
+            offset = None
+        else:
+            offset = np.concatenate([
+                np.zeros(m_old) if self.offset is None else self.offset,
+                np.zeros(H.shape[1] - m_old) if new is None else new,
+            ])  # fmt: skip
+            Hs = Hs - xp.asarray(offset)
+        Hs = Hs.astype(np.float32)
         Hn = Hs[:, m_old:]
         cols = self.B.shape[0]
         m = H.shape[1]
@@ -455,13 +513,20 @@ class CurvatureModel:
             _restore_diagonal(
                 B[:, m_old:, m_old:], self.scale * to_numpy(tdot(Hn * Hn, self.lost)).T
             )
-        hc_new = self.scale * to_numpy(H[:: self.stride, m_old:].T @ self.C).T
+        Hn64 = H[:: self.stride, m_old:]
+        if offset is not None:
+            Hn64 = Hn64 - xp.asarray(offset[m_old:])
+        hc_new = self.scale * to_numpy(Hn64.T @ self.C).T
         hc = np.concatenate([self.hc, hc_new.astype(np.float64)], axis=1)
-        return CurvatureModel(B, hc, self.s, self.C, self.stride, self.scale, self.age, self.lost)
+        return CurvatureModel(
+            B, hc, self.s, self.C, self.stride, self.scale, self.age, self.lost, offset
+        )
 
     def centred(self, dtype=np.float64):
         """``A_k = B_k - s_k mu_k mu_k^T`` (stored as ``dtype``), ``s`` and ``mu_k = hc_k / s_k``:
-        the model with the intercept eliminated (computed once per model)."""
+        the model with the intercept eliminated (computed once per model). ``A_k`` is the same
+        for activations shifted by constants, so the offsets' matrices give it directly; the
+        means returned are the activations' own, ``mu_k + o``."""
         if self._centred is None or self._centred[0].dtype != dtype:
             mu = self.hc / self.s[:, None]
             A = np.empty(self.B.shape, dtype=dtype)  # one pass over B (c26: 0.19 -> 0.08 s)
@@ -469,9 +534,45 @@ class CurvatureModel:
             v = (self.s[:, None] * mu).astype(dtype)  # (26 blocks of 502^2: 8.8 -> 2.5 ms)
             for k in range(A.shape[0]):
                 np.subtract(self.B[k], np.outer(v[k], u[k]), out=A[k], casting="same_kind")
-            self._centred = (A, mu)
+            self._centred = (A, mu if self.offset is None else mu + self.offset)
         A, mu = self._centred
         return A, self.s, mu
+
+
+def _offsets(H):
+    """The constants taken off the activations ``H`` (rows, m) before the model's float32
+    products: a unit's mean over the rows where its activations vary by at most
+    ``_OFFSET_SPREAD`` of their size, 0 elsewhere; None where no unit does.
+
+    The model keeps ``H^T diag(C_k) H`` and ``H^T C_k`` and takes the intercept out by a
+    difference, ``A_k = B_k - s_k mu_k mu_k^T`` (:meth:`CurvatureModel.centred`). For a unit
+    that is nearly constant over the rows (a relu unit ``max(0, x . v + c)`` whose bias
+    dominates: inputs of ~1e-7 left unstandardised) the difference is its spread squared, below
+    float32's rounding of ``B``: its curvature came out as rounding noise, up to 1e9 times too
+    large, coordinate descent hardly moved its weight, and fits ended ``stalled`` with a
+    network that had learnt nothing (a binary table at 1e-7: accuracy 0.51). ``A`` is the same
+    for ``H - 1 o^T`` whatever ``o``: with the unit's mean taken off first, the products hold its
+    spread itself. Where no unit is nearly constant (standardised inputs) the products are the
+    usual ones, to the last bit."""
+    xp = get_namespace(H)
+    if H.shape[0] < 2 or H.shape[1] == 0:
+        return None
+
+    def flat(rows):  # (columns,): spread within _OFFSET_SPREAD of the size on these rows
+        hi, lo = rows.max(axis=0), rows.min(axis=0)
+        size = xp.maximum(abs(hi), abs(lo))
+        return to_numpy(((hi - lo) <= _OFFSET_SPREAD * size) & (size > 0))
+
+    # a unit that spreads on the first rows spreads on all of them: those rows first (c26's
+    # ~550 units on 2048 rows: ~1 ms a build on all of them)
+    cols = np.flatnonzero(flat(H[:_OFFSET_ROWS]))
+    if cols.size and H.shape[0] > _OFFSET_ROWS:
+        cols = cols[flat(H[:, xp.asarray(cols)])]
+    if not cols.size:
+        return None
+    offset = np.zeros(H.shape[1])
+    offset[cols] = to_numpy(H[:, xp.asarray(cols)].mean(axis=0))
+    return offset
 
 
 #: On a device, the curvature model's products batched over the outputs (:func:`_device_grams`)
@@ -601,6 +702,7 @@ def refit(
         F = H @ W + b
         if offset is not None:
             F = F + offset
+    b, F = _recentred(datafit, b, F)
     # the operand of the products with the rows: float32 in a large loose re-fit (_FAST_ENTRIES)
     Hp = H.astype(xp.float32) if loose and H.size >= _FAST_ENTRIES else H
 
@@ -791,6 +893,10 @@ def refit(
             if v.any():
                 W_host = W_host - v[:, None]
                 F = F - times(v[:, None])
+        b_old = b
+        b, F = _recentred(datafit, b, F)
+        if b is not b_old:
+            iterates.clear()  # (the iterates' intercepts are the old ones)
         # ---- Anderson extrapolation of the last iterates (the outer iterations converge
         # linearly for softmax; skglm's AndersonCD does the same over CD epochs) -------------
         if newton:

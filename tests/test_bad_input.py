@@ -1440,6 +1440,49 @@ def test_a_regression_on_features_of_1e_7_ends_instead_of_tightening_forever():
     assert est.score(X * 1e-7, y) >= 0.9  # the network it stopped with still fits
 
 
+@pytest.mark.parametrize(
+    "task, n_classes, seed, scale",
+    [
+        ("regression", 0, 0, 1e-8),  # stalled after 3 steps, R^2 0.12
+        ("classification", 2, 0, 1e-7),  # stalled after 3 steps, accuracy 0.51 (chance)
+        ("classification", 4, 0, 1e-8),  # intercepts drifted to 1.6e6 (refit._recentred)
+        ("classification", 5, 2, 1e-6),  # a unit of spread 0.011: an indefinite model
+    ],
+)
+def test_nearly_constant_units_on_tiny_features_still_reach_a_certificate(
+    task, n_classes, seed, scale
+):
+    """Unstandardised features of ~1e-8..1e-6: relu units whose bias dominates vary by a hair
+    around a constant. The re-fit's float32 curvature model lost their curvature (the centred
+    ``B - s mu mu^T`` is their spread squared), the intercepts drifted along softmax's null space,
+    and fits ended ``stalled`` with networks that had learnt little or nothing. With the units'
+    means taken off before the float32 products and the intercepts re-centred, they certify and
+    fit as the unscaled data does."""
+    from sklearn.datasets import make_classification
+
+    from boostnet import BoostNetClassifier, BoostNetRegressor
+
+    if task == "regression":
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((200, 3))
+        y = X[:, 0] + np.sin(X[:, 1])
+        Est = BoostNetRegressor
+        kw = {"alpha": "ratio"}
+    else:
+        X, y = make_classification(
+            n_samples=300 if n_classes < 5 else 240, n_features=4 if n_classes < 5 else 5,
+            n_informative=3, n_redundant=0, n_classes=n_classes, n_clusters_per_class=1,
+            random_state=seed,
+        )  # fmt: skip
+        Est, kw = BoostNetClassifier, {}
+    ref = Est(random_state=seed, **kw).fit(X, y)
+    est = Est(random_state=seed, max_time=60, **kw).fit(X * scale, y)
+    assert est.stop_reason_ == "certificate"
+    # (the unit sphere holds the bias too, so the problem at another scale is another one: a
+    # few points apart, where the failures were tens)
+    assert est.score(X * scale, y) >= ref.score(X, y) - 0.05
+
+
 def test_train_without_standardising_features_of_1e_10_certifies(tmp_path):
     """The command line's side of the case above: ``--no-standardize`` hands the features to the
     fit as they are; at ~1e-10 the run used to end ``stalled``, now it certifies."""

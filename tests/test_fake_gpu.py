@@ -340,6 +340,26 @@ def test_a_shed_curvature_model_builds_on_the_device(fake_cupy, gram_bytes, monk
     np.testing.assert_allclose(dev.s, host.s, rtol=1e-6)
 
 
+def test_a_nearly_constant_unit_s_offset_is_taken_on_the_device(fake_cupy):
+    # the model's offsets (refit._offsets: a bias-dominated unit's mean taken off before the
+    # float32 products) are found from device arrays, built and carried as on the host
+    from boostnet.refit import CurvatureModel
+
+    rng = np.random.default_rng(4)
+    H = np.column_stack([rng.standard_normal(300), 0.4 + 1e-7 * rng.standard_normal(300)])
+    C = rng.random((300, 3)) + 0.2
+    host = CurvatureModel.build(H, C, False)
+    dH, dC = fake_cupy.asarray(H), fake_cupy.asarray(C)
+    for dev in (
+        CurvatureModel.build(dH, dC, False),
+        CurvatureModel.build(dH[:, :1], dC, False).extend(dH),
+    ):
+        assert dev.offset is not None and dev.offset[1] == pytest.approx(0.4)
+        np.testing.assert_allclose(dev.offset, host.offset, rtol=1e-12)
+        np.testing.assert_allclose(dev.B, host.B, rtol=1e-5, atol=1e-6 * abs(host.B).max())
+        np.testing.assert_allclose(dev.centred()[0], host.centred()[0], rtol=1e-4)
+
+
 def test_the_whitened_slide_runs_on_the_device(fake_cupy, small_digits, monkeypatch):
     # the whitening metric's moment is formed on the device, inverted on the host, and sent back
     # once per fit: the same descent as on the CPU

@@ -330,6 +330,115 @@ def test_the_carried_curvature_model_equals_a_fresh_one(K, constant, rng):
     np.testing.assert_allclose(A[0], A[0].T, atol=1e-5 * abs(A[0]).max())
 
 
+def _centred_exactly(H, C, k):
+    """The intercept-eliminated matrix of output ``k``, formed from centred columns in float64."""
+    mu = H.T @ C[:, k] / C[:, k].sum()
+    Hc = H - mu
+    return (Hc * C[:, k : k + 1]).T @ Hc
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_a_nearly_constant_unit_keeps_its_curvature(K, rng):
+    # a relu unit whose bias dominates (inputs of ~1e-7 left unstandardised) varies by a hair
+    # around its constant: its centred curvature is the spread squared, below float32's rounding
+    # of H^T diag(C) H. The model takes the unit's mean off first (refit._offsets), so the centred
+    # matrices match the ones formed from centred columns in float64; built or carried
+    from boostnet import refit as R
+    from boostnet.refit import CurvatureModel
+
+    n = 400
+    z = rng.standard_normal((n, 3))
+    H = np.column_stack([
+        np.maximum(z[:, 0], 0.0),  # an ordinary relu unit (zero on half of the rows)
+        0.6 + 1e-7 * z[:, 1],  # bias-dominated: spread ~1e-6 of its size
+        0.3 + 2e-3 * z[:, 2],  # spread ~1e-2 of its size
+    ])  # fmt: skip
+    C = rng.random((n, K)) + 0.2
+    built = CurvatureModel.build(H, C, K == 1)
+    carried = CurvatureModel.build(H[:, :1], C, K == 1).extend(H)
+    assert built.offset is not None and built.offset[0] == 0 and built.offset[1] != 0
+    for model in (built, carried):
+        A, _, mu = model.centred()
+        for k in range(A.shape[0]):
+            exact = _centred_exactly(H, C, k)
+            np.testing.assert_allclose(np.diag(A[k]), np.diag(exact), rtol=1e-3)
+            np.testing.assert_allclose(A[k], exact, rtol=1e-3, atol=1e-3 * abs(exact).max())
+            np.testing.assert_allclose(mu[k], H.T @ C[:, k] / C[:, k].sum(), rtol=1e-6)
+    # without the offsets the bias-dominated unit's curvature is rounding noise
+    old = R._OFFSET_SPREAD
+    try:
+        R._OFFSET_SPREAD = 0.0
+        A, _, _ = CurvatureModel.build(H, C, K == 1).centred()
+    finally:
+        R._OFFSET_SPREAD = old
+    exact = _centred_exactly(H, C, 0)
+    assert not np.isclose(A[0, 1, 1], exact[1, 1], rtol=0.5)
+    # leaving units keep the others' offsets; with no offset left, none is kept
+    assert CurvatureModel.build(H, C, K == 1).select(np.array([0])).offset is None
+
+
+def test_a_model_with_offsets_preconditions_as_the_plain_one(rng):
+    # the Newton preconditioner from a model whose units' means were taken off (the Hessian in
+    # the variables (W, b + o^T W)) changes variables on the way in and out: it must apply the
+    # same operator as the plain model's, whatever entries are masked
+    from boostnet import refit as R
+    from boostnet._newton import _preconditioner
+    from boostnet.penalties import get_penalty
+    from boostnet.refit import CurvatureModel
+
+    n, m, K = 300, 5, 3
+    H = np.maximum(rng.standard_normal((n, m)) + 1.0, 0.0)
+    C = rng.random((n, K)) + 0.2
+    W = rng.standard_normal((m, K))
+    W[1, 2] = 0.0
+    for name in ("group_l1", "l1"):
+        penalty = get_penalty(name, 0.05)
+        S = np.arange(m)
+        part = penalty.smooth_part(W[S])
+        mask = np.asarray(part.mask)
+        plain = _preconditioner(CurvatureModel.build(H, C, False), S, mask, part)
+        old = R._OFFSET_SPREAD
+        try:
+            R._OFFSET_SPREAD = 1.5  # every unit gets an offset
+            model = CurvatureModel.build(H, C, False)
+        finally:
+            R._OFFSET_SPREAD = old
+        assert model.offset is not None and (model.offset > 0).all()
+        shifted = _preconditioner(model, S, mask, part)
+        for _ in range(3):
+            rW, rb = rng.standard_normal((m, K)) * mask, rng.standard_normal(K)
+            zW0, zb0 = plain(rW, rb)
+            zW1, zb1 = shifted(rW, rb)
+            np.testing.assert_allclose(
+                zW1 * mask, zW0 * mask, rtol=2e-3, atol=2e-3 * abs(zW0).max()
+            )
+            np.testing.assert_allclose(zb1, zb0, rtol=2e-3, atol=2e-3 * abs(zb0).max())
+
+
+def test_a_softmax_refit_takes_the_intercepts_common_part_off(rng):
+    # softmax does not see a common shift of the intercepts; a warm start carrying one of 1e6
+    # (where nearly constant units had pushed it) leaves the predictions ~1e-10 of precision,
+    # and the re-fit could not reach its gap. Re-centred, the re-fit is the one from the centred
+    # warm start: the same objective and probabilities
+    from boostnet import refit as R
+    from boostnet.datafits import DATAFITS
+    from boostnet.penalties import get_penalty
+
+    n, m, K = 200, 6, 3
+    H = np.maximum(rng.standard_normal((n, m)), 0.0)
+    y = rng.integers(0, K, n)
+    Y = np.eye(K)[y]
+    a = np.full(n, 1.0 / n)
+    df, pen = DATAFITS["softmax"](), get_penalty("group_l1", 1e-3)
+    W0, b0 = 0.1 * rng.standard_normal((m, K)), 0.1 * rng.standard_normal(K)
+    ref = R.refit(H, Y, a, df, pen, W0, b0, tol=1e-8)
+    far = R.refit(H, Y, a, df, pen, W0, b0 + 1e6, tol=1e-8)
+    assert ref.converged and far.converged
+    assert abs(np.mean(far.intercept)) <= R._DRIFT
+    assert far.objective == pytest.approx(ref.objective, rel=1e-9)
+    np.testing.assert_allclose(df.inverse_link(far.F), df.inverse_link(ref.F), atol=1e-6)
+
+
 def test_a_unit_on_an_output_s_shed_rows_keeps_its_curvature(rng):
     # unit 1 is active only on rows that output 0's shed model leaves out: its diagonal there
     # must stay positive, carried (extend) as built. With a zero diagonal, coordinate descent
