@@ -157,6 +157,7 @@ _FAST_ENTRIES = 1 << 21
 #: a unit of spread 0.011 made the model indefinite, and coordinate descent stepped 1e20). No
 #: unit of the speed suite's ten sets spreads by less than 0.9 (each is zero on some rows).
 _OFFSET_SPREAD = 0.5
+#: Rows :func:`_offsets` looks at first (a unit that spreads on them spreads on all the rows).
 _OFFSET_ROWS = 128
 #: Largest common part of a shift-invariant loss's intercepts (softmax) left in place
 #: (:func:`_recentred`): logits of 1e3 keep ~2e-13 of the loss's precision.
