@@ -500,6 +500,7 @@ class CurvatureModel:
                 np.zeros(H.shape[1] - m_old) if new is None else new,
             ])  # fmt: skip
             Hs = Hs - xp.asarray(offset)
+        Hn64 = Hs[:, m_old:]  # the entering units' (shifted) activations, float64, for hc
         Hs = Hs.astype(np.float32)
         Hn = Hs[:, m_old:]
         cols = self.B.shape[0]
@@ -514,9 +515,6 @@ class CurvatureModel:
             _restore_diagonal(
                 B[:, m_old:, m_old:], self.scale * to_numpy(tdot(Hn * Hn, self.lost)).T
             )
-        Hn64 = H[:: self.stride, m_old:]
-        if offset is not None:
-            Hn64 = Hn64 - xp.asarray(offset[m_old:])
         hc_new = self.scale * to_numpy(Hn64.T @ self.C).T
         hc = np.concatenate([self.hc, hc_new.astype(np.float64)], axis=1)
         return CurvatureModel(
