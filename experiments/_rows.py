@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import platform
 import time
 from pathlib import Path
@@ -29,11 +30,29 @@ except ImportError:
         return []
 
 
+try:
+    from boostnet.app.bench import cpu_name
+except ImportError:
+
+    def cpu_name():
+        return platform.processor() or platform.machine()
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def provenance(device: str = "cpu") -> dict:
-    """What a figure depends on beyond its seed: versions, machine, BLAS kernels, device, date.
+    """What a figure depends on beyond its seed: versions, machine, CPU, BLAS kernels, device,
+    date.
 
     The BLAS kernels decide absolute times (OpenBLAS on an unknown CPU falls back to AVX2): compare
-    seconds only between rows with the same ``blas``.
+    seconds only between rows with the same ``blas`` and ``cpu``. Ratios to a baseline fitted in
+    the same process move with the CPU too (experiments/README.md, section 8, twenty-seventh part:
+    the same code and trajectories, c26's ratio 3.29 on one 2-core VM, 2.48 on another).
     """
     return {
         "boostnet_version": boostnet.__version__,
@@ -41,6 +60,8 @@ def provenance(device: str = "cpu") -> dict:
         "sklearn": sklearn.__version__,
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "cpu": cpu_name(),
+        "cores": _cores(),
         "device": device,
         "blas": "; ".join(blas_libraries()),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from boostnet import BoostNetClassifier, __version__
+from boostnet.app import bench
 from boostnet.app.cli import app
 
 runner = CliRunner()
@@ -79,6 +80,7 @@ def test_train_default_reaches_the_target_and_writes_the_run_dir(default_run):
     ):
         assert (out / f).exists(), f
     assert json.loads((out / "metrics.json").read_text())["test_accuracy"] == m["test_accuracy"]
+    assert m["cpu"] == bench.cpu_name() and m["cpu"]  # the fit time's provenance names the CPU
     assert _is_png(out / "objective.png") and _is_png(out / "metric.png")
     # the per-phase profile: in metrics.json and, per step, in history.csv
     phases = m["phase_time_s"]
@@ -97,8 +99,6 @@ def test_train_default_reaches_the_target_and_writes_the_run_dir(default_run):
 
 @pytest.mark.parametrize("hint", [None, "OpenBLAS runs its Haswell (AVX2) kernels"])
 def test_train_summary_shows_where_the_time_went(hint, tmp_path, monkeypatch):
-    from boostnet.app import bench
-
     monkeypatch.setattr(bench, "blas_hint", lambda: hint)
     r = _run("train", "--data", "iris", "--out", tmp_path / "r", *FAST)
     assert r.exit_code == 0, r.output
@@ -271,8 +271,6 @@ def test_info_says_when_openblas_runs_avx2_kernels_on_an_avx512_cpu(
     flags, arch, hinted, monkeypatch
 ):
     import threadpoolctl
-
-    from boostnet.app import bench
 
     lib = {"user_api": "blas", "internal_api": "openblas", "version": "0.3.31",
            "architecture": arch, "num_threads": 2, "filepath": "/x/libopenblas.so"}  # fmt: skip

@@ -114,6 +114,7 @@ def test_compare_writes_rows_resumes_and_matches_units(tmp_path):
     assert len(rows) == 2 * 3 * 2 and all(r["status"] == "ok" for r in rows)
     inv = json.loads((tmp_path / "c" / "invocation.json").read_text())
     assert "environment" in inv and inv["config"]["seeds"] == 2
+    assert inv["cpu"]  # fit times depend on the CPU: its model is recorded
     # mlp-matched has as many hidden units as boostnet chose on the same split
     by = {_key(r): r for r in res.rows}
     for (ds, m, seed, fold), r in by.items():

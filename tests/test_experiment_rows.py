@@ -53,6 +53,9 @@ def test_provenance_names_what_a_figure_depends_on(rows_mod):
     assert prov["device"] == "gpu"
     for key in ("numpy", "sklearn", "python", "machine", "blas", "date"):
         assert key in prov
+    # the CPU's model and the cores: ratios to a baseline fitted alongside move with them
+    assert prov["cpu"] and isinstance(prov["cpu"], str)
+    assert isinstance(prov["cores"], int) and prov["cores"] >= 1
 
 
 def test_speed_suite_writes_one_tidy_row_per_set_and_seed(monkeypatch, tmp_path, capsys):

@@ -36,7 +36,9 @@ def _cpuinfo(key: str) -> str | None:
     return None
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux), else what :mod:`platform` knows. Fit
+    times, and their ratios to another method's, depend on it: results files record it."""
     return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
@@ -168,7 +170,7 @@ def run_bench(
         t_gemm.append(time.perf_counter() - t0)
     scoring_s = statistics.median(t_score)
     gemm_s = statistics.median(t_gemm[1:])
-    name = gpu_status()[1] if backend.name == "gpu" else _cpu_name()
+    name = gpu_status()[1] if backend.name == "gpu" else cpu_name()
     return {
         "device": backend.name,
         "device_name": name,

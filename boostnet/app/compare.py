@@ -33,6 +33,7 @@ from ..metrics import r2
 from ..penalties import L1
 from ..samplers import get_sampler
 from ..scoring import transform
+from .bench import cpu_name
 
 # ---- methods -------------------------------------------------------------------------------------
 
@@ -694,6 +695,7 @@ def _compare(cfg, first, second, out, rows_path, resume, jobs, client, progress,
             "environment": _env(),
             "cpu_threads": os.cpu_count(),
             "machine": platform.machine(),
+            "cpu": cpu_name(),  # fit times depend on it (the rows keep their columns: resumable)
         }
         (out / "invocation.json").write_text(json.dumps(env, indent=2, default=str) + "\n")
     done_keys = {(r["dataset"], r["method"], int(r["seed"]), int(r["fold"])) for r in done_rows}

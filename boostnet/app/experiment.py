@@ -453,6 +453,8 @@ def _provenance(est) -> dict:
     import scipy  # noqa: PLC0415
     import sklearn  # noqa: PLC0415
 
+    from .bench import cpu_name  # noqa: PLC0415
+
     return {
         "boostnet": __version__,
         "python": platform.python_version(),
@@ -461,6 +463,7 @@ def _provenance(est) -> dict:
         "scikit-learn": sklearn.__version__,
         "host": platform.node(),
         "machine": platform.machine(),
+        "cpu": cpu_name(),
         "cpu_threads": os.cpu_count(),
         "device": getattr(est, "device_", None),
     }
