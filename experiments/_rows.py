@@ -31,18 +31,15 @@ except ImportError:
 
 
 try:
+    from boostnet._threads import n_workers
     from boostnet.app.bench import cpu_name
 except ImportError:
 
     def cpu_name():
         return platform.processor() or platform.machine()
 
-
-def _cores() -> int:
-    """The cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    def n_workers():
+        return os.cpu_count() or 1
 
 
 def provenance(device: str = "cpu") -> dict:
@@ -61,7 +58,7 @@ def provenance(device: str = "cpu") -> dict:
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "cpu": cpu_name(),
-        "cores": _cores(),
+        "cores": n_workers(),  # the cores this process may run on
         "device": device,
         "blas": "; ".join(blas_libraries()),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
