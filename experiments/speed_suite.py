@@ -6,8 +6,9 @@ defaults (plus ``--params``) and scikit-learn's ``MLPClassifier((100,), max_iter
 random_state=0)`` (``MLPRegressor`` for regression) fitted in the same process. Printed per set:
 accuracy or R^2, units, steps, stop reason, both fit times and their ratio; then the geometric mean
 of the ratios, and issue 11's targets, each marked met or missed with its figures to three
-decimals (a ratio of 3.004 prints as 3.00 in the table, and misses "no set above 3x"). Writes ``speed.csv`` (one tidy row per set, with provenance) and ``speed.png`` (fit
-time against the metric, both methods) to ``--out``.
+decimals (a ratio of 3.004 prints as 3.00 in the table, and misses "no set above 3x"). Writes
+``speed.csv`` (one tidy row per set, with provenance) and ``speed.png`` (fit time against the
+metric, both methods) to ``--out``.
 
     python experiments/speed_suite.py                       # every set (~5-10 min on 2 cores)
     python experiments/speed_suite.py --sets digits wine    # some
