@@ -456,11 +456,12 @@ def search_pool(
         random_top = 1.0 - float(np.isin(res.top, pairs.rows).mean())
     top = xp.asarray(res.top)
     Wt, ct, st = Wp[top], cp[top], xp.asarray(res.top_scores)
+    H_top = getattr(res, "H_top", None)
     t, t_score = _clock(xp, t)
     if config.refine and config.n_refine > 0:
         # multi-start ascent from the best distinct candidates, batched (one n x q product per
         # ascent iteration)
-        seeds = diverse(X, Wt, ct, st, -math.inf, config.n_refine, act)
+        seeds = diverse(X, Wt, ct, st, -math.inf, config.n_refine, act, H_top)
         si = xp.asarray(seeds)
         Wr, cr, sr = refine_units(
             X, G, Wt[si], ct[si], st[si], act, reducer, config.unit_scale, config.refine_steps,
@@ -494,12 +495,14 @@ def next_random_share(share: float, random_top: float | None, cap: float) -> flo
     return max(0.5 * share, _RANDOM_FLOOR * cap)
 
 
-def diverse(X, W, c, scores, threshold: float, limit: int, activation: Activation):
+def diverse(X, W, c, scores, threshold: float, limit: int, activation: Activation, H=None):
     """Indices of up to ``limit`` distinct units among ``(W, c)`` scoring above ``threshold``.
 
     Units are taken best first; one whose centred activations have a correlation above
     ``_DIVERSITY`` (in absolute value) with an already chosen one is skipped (it would enter as
-    nearly the same feature). Returns a host array of indices, best first.
+    nearly the same feature). ``H`` (n, len(W)), optional: the units' activations on ``X``, where
+    already computed (the exact scores' own: :attr:`boostnet.scoring.ScoreResult.H_top`).
+    Returns a host array of indices, best first.
     """
     s = to_numpy(scores)
     order = [int(i) for i in np.argsort(-s, kind="stable") if s[i] > threshold]
@@ -507,7 +510,7 @@ def diverse(X, W, c, scores, threshold: float, limit: int, activation: Activatio
         return np.asarray(order[:limit], dtype=np.int64)
     xp = get_namespace(X)
     idx = xp.asarray(np.asarray(order, dtype=np.int64))
-    H = transform(X, W[idx], c[idx], activation)
+    H = transform(X, W[idx], c[idx], activation) if H is None else xp.take(H, idx, axis=1)
     C = abs_correlations(H, H)
     chosen = []
     for p in range(len(order)):

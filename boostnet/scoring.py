@@ -34,7 +34,7 @@ GEMM with the other candidates. Either way only the screen changes: the top-k ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
@@ -85,11 +85,27 @@ class ScoreResult:
         Indices of the k best candidates, best first by exact score (host).
     top_scores : ndarray of float64, shape (k,)
         Their exact (float64) scores, in the same order (host).
+    H_top : array, shape (n, k), float64, or None
+        Their activations on the training inputs, in the same order (on the device), as the exact
+        scores computed them: the loop's choice of distinct units among them reuses them
+        (:func:`boostnet._greedy.diverse`) instead of a second float64 pass over the rows
+        (Fashion-MNIST's 32 best: 17.9 -> 4.0 ms a hard pool). Ordered on first access only: a
+        plain pool never reads them.
     """
 
     scores: object
     top: np.ndarray
     top_scores: np.ndarray
+    H: object = field(default=None, repr=False)  # H_top before the ordering
+    order: object = field(default=None, repr=False)
+
+    @property
+    def H_top(self):
+        if self.H is None:
+            return None
+        if self.order is not None:
+            self.H, self.order = self.H[:, self.order], None
+        return self.H
 
 
 def transform(X, W, c, activation: Activation, out=None):
@@ -330,9 +346,11 @@ def rescore_top(X64, W, c, G, scores, activation: Activation, penalty, k: int) -
     xp = get_namespace(scores)
     k = int(min(k, scores.shape[0]))
     top = xp.argpartition(-scores, k - 1)[:k] if k < scores.shape[0] else xp.arange(k)
-    exact = exact_scores(X64, W[top], c[top], G, activation, penalty)
+    # exact_scores' arithmetic, keeping the activations (ScoreResult.H_top)
+    H = transform(X64, W[top], c[top], activation)
+    exact = penalty.dual_norm(H.T @ G)
     order = xp.argsort(-exact)
-    return ScoreResult(scores, to_numpy(top[order]), to_numpy(exact[order]))
+    return ScoreResult(scores, to_numpy(top[order]), to_numpy(exact[order]), H, order)
 
 
 def reference_scores(X, W, c, G, activation: Activation, penalty):

@@ -190,6 +190,12 @@ def test_diverse_skips_near_copies(rng):
     assert list(chosen) == [0, 2, 3]  # the copy of the best (index 1) is skipped; 4 is below 1.0
     assert list(diverse(X, Wd, cd, scores, 1.0, 1, act)) == [0]
     assert list(diverse(X, Wd, cd, scores, 10.0, 8, act)) == []
+    # given the units' activations, the same choice from them (no pass over the rows): the copy is
+    # told apart by its activations, so swapping its column for another unit's keeps it
+    H = transform(X, Wd, cd, act)
+    assert list(diverse(X, Wd, cd, scores, 1.0, 3, act, H)) == [0, 2, 3]
+    H[:, 1] = H[:, 3]  # now index 1 looks like 3, not like 0: 1 is chosen, 3 skipped
+    assert list(diverse(X, Wd, cd, scores, 1.0, 3, act, H)) == [0, 1, 2]
 
 
 def test_abs_correlations_match_numpys(rng):

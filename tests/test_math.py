@@ -294,6 +294,9 @@ def test_chunked_scorer_matches_the_float64_reference(name, pen, dtype, rng):
     np.testing.assert_allclose(res.top_scores, ref[res.top], rtol=1e-12)
     assert res.top[0] == int(np.argmax(ref))
     assert np.all(np.diff(res.top_scores) <= 0)
+    # the activations the exact scores came from, in the same order (reused by the loop's
+    # choice of distinct units)
+    np.testing.assert_array_equal(res.H_top, transform(X, W[res.top], c[res.top], act))
 
 
 def test_a_screen_chunk_fills_at_most_the_cache_share_and_the_budget():
