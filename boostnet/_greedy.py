@@ -408,6 +408,10 @@ class Pool:
     random_top : float or None
         The share of random directions among the screen's top-k (None: the sampler did not say
         which units are data pairs).
+    H : array, shape (n, k), float64, or None
+        The candidates' activations on the training inputs, as their exact scores computed them
+        (None where the scorer did not keep them, or the exact search added units): the step
+        picks distinct units by them instead of another float64 pass over the rows.
     """
 
     W: object
@@ -417,6 +421,7 @@ class Pool:
     times: dict
     exact: bool = False
     random_top: float | None = None
+    H: object = None
 
 
 def _clock(xp, t0):
@@ -463,17 +468,23 @@ def search_pool(
         # ascent iteration)
         seeds = diverse(X, Wt, ct, st, -math.inf, config.n_refine, act, H_top)
         si = xp.asarray(seeds)
-        Wr, cr, sr = refine_units(
+        refined = refine_units(
             X, G, Wt[si], ct[si], st[si], act, reducer, config.unit_scale, config.refine_steps,
             X_fast=getattr(scorer, "X_fast", None), XT_fast=getattr(scorer, "XT_fast", None),
+            H=None if H_top is None else xp.take(H_top, si, axis=1),
         )  # fmt: skip
+        Wr, cr, sr = refined[:3]
         Wt, ct, st = Wt.copy(), ct.copy(), st.copy()
         Wt[si], ct[si], st[si] = Wr, cr, sr
+        if H_top is not None:  # the pool's own array (ScoreResult's, ordered for it)
+            H_top[:, si] = refined[3]
     # the best unit of all joins the pool (d <= 2, sign or relu: boostnet.oracle)
     Wt, ct, st, exact = append_exact(X, G, config, reducer, Wt, ct, st, threshold)
+    if H_top is not None and H_top.shape[1] != Wt.shape[0]:
+        H_top = None  # units appended: their activations were not kept
     t, t_refine = _clock(xp, t)
     times = {"sample": t_sample, "score": t_score, "refine": t_refine}
-    return Pool(Wt, ct, st, int(Wp.shape[0]), times, exact, random_top)
+    return Pool(Wt, ct, st, int(Wp.shape[0]), times, exact, random_top, H_top)
 
 
 def next_random_share(share: float, random_top: float | None, cap: float) -> float:
@@ -876,7 +887,9 @@ class _Loop:
         chosen = (
             np.zeros(0, dtype=np.int64)
             if tighten
-            else diverse(self.X, pool.W, pool.c, pool.scores, threshold, limit, cfg.activation)
+            else diverse(
+                self.X, pool.W, pool.c, pool.scores, threshold, limit, cfg.activation, pool.H
+            )
         )
         if chosen.size and st.n_units > 0:  # drop candidates that are already active units
             sel = xp.asarray(chosen)
@@ -930,6 +943,8 @@ class _Loop:
                 model = self.model
             # the predictions at the warm start (the entering units' weights are zero)
             F0 = self.fit.F if moved is None else moved.F
+            # computed again rather than taken from pool.H: equal to rounding, but a product's
+            # last bits move with its width, and the re-fit (hence the trajectory) with them
             transform(self.X, Wn, cn, cfg.activation, out=H[:, m:])
             W_all = xp.concatenate([W_old, Wn])
             c_all = xp.concatenate([c_old, cn])

@@ -43,7 +43,7 @@ from numba import njit
 
 from ._backend import get_namespace
 from .activations import COMPILED_CODES, Activation, chained, project_units
-from .scoring import exact_scores, rows_product
+from .scoring import rows_product, transform
 
 #: Largest ``units x rows x (features + outputs)`` whose ascent runs as one compiled loop on the
 #: CPU (:func:`_ascend_rows`): below it the generic path's ~20 array calls per iteration cost more
@@ -91,7 +91,7 @@ def _backward(X, G, Zt, R, activation: Activation, penalty, XT=None):
 
 def refine_units(
     X, G, W, c, scores, activation: Activation, penalty, unit_scale=1.0, steps=10, X_fast=None,
-    XT_fast=None,
+    XT_fast=None, H=None,
 ):  # fmt: skip
     """Improve units by projected gradient ascent on their scores.
 
@@ -114,27 +114,33 @@ def refine_units(
     XT_fast : array, shape (d, n), optional
         ``X_fast`` transposed, contiguous (``NumpyScorer.XT_fast``): the products with the rows
         are then taken in the layouts OpenBLAS runs faster (the same figures up to rounding).
+    H : array, shape (n, q), optional
+        The starting units' activations on ``X`` (the exact scores' own,
+        :attr:`boostnet.scoring.ScoreResult.H_top`). Given, the returned units' activations are
+        returned too: with ``X_fast``, the exact re-score's own where a unit moved and ``H``'s
+        column where it did not, so that the loop needs no other pass over the rows for them.
 
     Returns
     -------
     W, c, scores : the refined units and their exact scores (never lower than the inputs').
+    H : array, shape (n, q), ``X``'s dtype; only where ``H`` was given
+        Their activations on ``X``.
     """
     xp = get_namespace(X)
     W, c, best = W.copy(), c.copy(), xp.asarray(scores, dtype=X.dtype).copy()
     if not activation.differentiable or steps <= 0 or W.shape[0] == 0:
-        return W, c, best
+        return (W, c, best) if H is None else (W, c, best, H)
     if X_fast is not None:
         W_in, c_in, s_in = W, c, best
         Wr, cr, _ = _ascend(X_fast, G.astype(X_fast.dtype), W, c, activation, penalty,
                             unit_scale, steps, None, XT_fast)  # fmt: skip
-        exact = exact_scores(X, Wr, cr, G, activation, penalty)
+        Hr = transform(X, Wr, cr, activation)  # exact_scores' arithmetic, keeping Hr
+        exact = penalty.dual_norm(Hr.T @ G)
         up = exact > s_in
-        return (
-            xp.where(up[:, None], Wr, W_in),
-            xp.where(up, cr, c_in),
-            xp.where(up, exact, s_in),
-        )
-    return _ascend(X, G, W, c, activation, penalty, unit_scale, steps, best)
+        out = (xp.where(up[:, None], Wr, W_in), xp.where(up, cr, c_in), xp.where(up, exact, s_in))
+        return out if H is None else (*out, xp.where(up[None, :], Hr, H))
+    W, c, best = _ascend(X, G, W, c, activation, penalty, unit_scale, steps, best)
+    return (W, c, best) if H is None else (W, c, best, transform(X, W, c, activation))
 
 
 def _ascend(X, G, W, c, activation, penalty, unit_scale, steps, best, XT=None):

@@ -537,6 +537,51 @@ def test_refinement_in_the_transposed_layout_is_the_same_ascent(name, rng):
     assert np.any(moved[2] > s0 * 1.01)
 
 
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "sign"])
+def test_refinement_returns_the_activations_of_the_units_it_returns(name, rng):
+    # given the starting units' activations, refine_units returns the returned units' own: the
+    # exact re-score's where a unit moved, the given column where it did not (sign: none moves)
+    X, G, act, W, c, s0 = _refinement_problem(rng, name, GroupL1, n=150, d=7, K=3, q=9, seed=4)
+    H0 = transform(X, W, c, act)
+    X32 = X.astype(np.float32)
+    for fast in (None, X32):
+        W1, c1, s1, H1 = refine_units(X, G, W, c, s0, act, GroupL1, 2.0, 20, X_fast=fast, H=H0)
+        np.testing.assert_allclose(H1, transform(X, W1, c1, act), rtol=1e-12, atol=1e-13)
+        # the same units and scores as without H
+        for a, b in zip(refine_units(X, G, W, c, s0, act, GroupL1, 2.0, 20, X_fast=fast),
+                        (W1, c1, s1), strict=True):  # fmt: skip
+            np.testing.assert_array_equal(b, a)
+        kept = np.all(W1 == W, axis=1)
+        np.testing.assert_array_equal(H1[:, kept], H0[:, kept])
+        if name != "sign":
+            assert not kept.all()
+
+
+def test_a_searched_pool_keeps_its_candidates_activations(rng):
+    # the pool's activations: its units' own, the refined ones included (the step picks distinct
+    # entering units by them); None where the exact search appended units (d <= 2)
+    import math
+
+    from boostnet import BoostNetClassifier, _greedy
+
+    est = BoostNetClassifier(random_state=0, n_candidates=256)
+    for d, exact in ((5, False), (2, True)):
+        X = rng.standard_normal((120, d))
+        G = rng.standard_normal((120, 3)) / 120
+        cfg = _greedy._harder(est._config(0.01, SoftmaxCrossEntropy()))
+        pool = _greedy.search_pool(
+            NumpyScorer(X), G, get_sampler("mixture"), cfg, np.random.default_rng(0), GroupL1,
+            threshold=math.inf,
+        )  # fmt: skip
+        assert pool.exact == exact  # the exact search runs in 2-D only
+        if pool.W.shape[0] > cfg.top_k:  # the exact search appended units
+            assert exact and pool.H is None
+            continue
+        np.testing.assert_allclose(
+            pool.H, transform(X, pool.W, pool.c, cfg.activation), rtol=1e-12, atol=1e-13
+        )
+
+
 def test_scorer_keeps_the_transposed_copy_of_its_fast_rows(rng):
     X = rng.standard_normal((40, 6))
     scorer = NumpyScorer(X)
