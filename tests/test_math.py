@@ -388,6 +388,26 @@ def test_pairs_screened_from_the_gram_matrix_score_as_the_gemm(name, pen, rng):
     assert res.top[0] == int(np.argmax(ref))
 
 
+def test_pair_preactivations_with_relu_are_numpys_maximum_bit_for_bit(rng):
+    # the screen's relu taken in the pass that forms the pairs' pre-activations: the same bits as
+    # np.maximum(z, 0) after it, NaN and the sign of zero included
+    from boostnet.scoring import _pair_preactivations
+
+    K = rng.standard_normal((50, 300)).astype(np.float32)
+    K[3, 7] = np.nan
+    K[5, :] = K[6, :]  # the pairs (5, 6) and (6, 5) with c = 0: pre-activations exactly 0
+    i, j = np.r_[rng.integers(0, 50, 40), 5, 6], np.r_[rng.integers(0, 50, 40), 6, 5]
+    s = rng.random(42).astype(np.float32)
+    c = np.r_[rng.standard_normal(40), 0.0, 0.0].astype(np.float32)
+    two_passes, fused = np.empty((42, 300), np.float32), np.empty((42, 300), np.float32)
+    _pair_preactivations(K, i, j, s, c, two_passes)
+    np.maximum(two_passes, 0, out=two_passes)
+    _pair_preactivations(K, i, j, s, c, fused, True)
+    assert np.isnan(fused).any() and (fused == 0).any()
+    np.testing.assert_array_equal(fused, two_passes)
+    np.testing.assert_array_equal(np.signbit(fused), np.signbit(two_passes))
+
+
 def test_gram_screen_is_used_where_it_pays(rng):
     G = rng.standard_normal((30, 2))
     narrow = rng.standard_normal((30, GRAM_MIN_FEATURES - 1))
