@@ -43,7 +43,7 @@ from numba import njit
 
 from ._backend import get_namespace
 from .activations import COMPILED_CODES, Activation, chained, project_units
-from .scoring import rows_product, transform
+from .scoring import rows_product, scores_and_activations, transform
 
 #: Largest ``units x rows x (features + outputs)`` whose ascent runs as one compiled loop on the
 #: CPU (:func:`_ascend_rows`): below it the generic path's ~20 array calls per iteration cost more
@@ -134,8 +134,7 @@ def refine_units(
         W_in, c_in, s_in = W, c, best
         Wr, cr, _ = _ascend(X_fast, G.astype(X_fast.dtype), W, c, activation, penalty,
                             unit_scale, steps, None, XT_fast)  # fmt: skip
-        Hr = transform(X, Wr, cr, activation)  # exact_scores' arithmetic, keeping Hr
-        exact = penalty.dual_norm(Hr.T @ G)
+        exact, Hr = scores_and_activations(X, Wr, cr, G, activation, penalty)
         up = exact > s_in
         out = (xp.where(up[:, None], Wr, W_in), xp.where(up, cr, c_in), xp.where(up, exact, s_in))
         return out if H is None else (*out, xp.where(up[None, :], Hr, H))
