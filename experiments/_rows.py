@@ -13,6 +13,7 @@ import csv
 import io
 import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 
@@ -53,6 +54,7 @@ def provenance(device: str = "cpu") -> dict:
     """
     return {
         "boostnet_version": boostnet.__version__,
+        "commit": source_commit(),
         "numpy": np.__version__,
         "sklearn": sklearn.__version__,
         "python": platform.python_version(),
@@ -63,6 +65,48 @@ def provenance(device: str = "cpu") -> dict:
         "blas": "; ".join(blas_libraries()),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+
+
+def source_commit() -> str:
+    """The git commit of the boostnet source the figures came from (``git describe --always
+    --dirty``: a ``-dirty`` suffix where the checkout has uncommitted changes), or ``""`` where
+    boostnet is not imported from a git checkout (an installed wheel)."""
+    where = Path(boostnet.__file__).resolve().parent
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(where), "describe", "--always", "--dirty", "--abbrev=12"],
+            capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def _cell(text: str):
+    """A CSV cell as the value it was written from: int, float, None (empty) or the string."""
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_rows(path) -> list[dict]:
+    """The rows of a results file written by :func:`write_rows`, numbers parsed back (an empty
+    cell is None). Raises ``ValueError`` naming the file when it is missing, not a CSV with a
+    header, or holds no row."""
+    path = Path(path)
+    try:
+        with open(path, newline="") as fh:
+            raw = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"cannot read results file {path}: {exc}") from None
+    if not raw or any(None in row for row in raw):  # no data row, or more cells than the header
+        raise ValueError(f"results file {path} holds no rows under a header")
+    return [{k: _cell(v or "") for k, v in row.items()} for row in raw]
 
 
 def write_rows(path, rows: list[dict]) -> Path:

@@ -40,6 +40,14 @@ first, seed by seed: the mean of the time quotients and their range, on how many
 faster, the certified objective's mean relative change and the steps:
 
     python experiments/speed_suite.py --sets digits c11 --seeds 0,1,2,3 --ablation slide_steps=1,3
+
+The same code's ratios also move from one run to the next on a shared host (the MLP's clock as
+much as boostnet's: c26's MLP took 37-58 s over five runs). ``--pool`` fits nothing: it reads
+earlier runs' ``speed.csv`` files, checks that they share the CPU and the source's commit (the
+``commit`` column), and prints the table and the targets over every run's fits pooled (each set's
+ratio is its mean time over all of them against the MLP's), then each run's own ratio per set:
+
+    python experiments/speed_suite.py --pool runs/a/speed.csv runs/b/speed.csv runs/c/speed.csv
 """
 
 from __future__ import annotations
@@ -59,7 +67,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from _rows import provenance, write_rows  # noqa: E402
+from _rows import provenance, read_rows, write_rows  # noqa: E402
 from sklearn.datasets import (
     load_breast_cancer,
     load_diabetes,
@@ -144,6 +152,27 @@ def split(name):
     mean, scale = Xtr.mean(axis=0), Xtr.std(axis=0)
     scale = np.where(scale > 0, scale, 1.0)
     return task, (Xtr - mean) / scale, ytr, (Xte - mean) / scale, yte
+
+
+#: Rows of a set's training part that :func:`warm_up` fits, and the time it may take at most.
+_WARM_ROWS, _WARM_S = 500, 20.0
+
+
+def warm_up(name, params):
+    """One untimed boostnet fit on the first ``_WARM_ROWS`` training rows of set ``name``, to its
+    certificate (at most ``_WARM_S`` seconds), before the set's timed fits: numba compiles a kernel
+    at its first call where its cache is cold (a fresh checkout), and the kernels a set calls
+    depend on its task and outputs. Without it, in a fresh git worktree, the first fit of digits
+    took 2.21 s instead of 0.85-1.00, breast-cancer's 0.46 s instead of 0.10-0.12 and iris's
+    second (its first to take the kernels of a longer fit) 0.38 s instead of 0.04."""
+    task, Xtr, ytr, _, _ = split(name)
+    est_params = {k: v for k, v in params.items() if "." not in k}
+    est_params["max_time"] = min(_WARM_S, est_params.get("max_time") or _WARM_S)
+    est = (BoostNetClassifier if task == "classification" else BoostNetRegressor)(
+        random_state=0, **est_params
+    )
+    with switched({k: v for k, v in params.items() if "." in k}):
+        fit_timed(est, Xtr[:_WARM_ROWS], ytr[:_WARM_ROWS])
 
 
 def fit_timed(est, X, y):
@@ -257,7 +286,8 @@ def summarise(rows):
                 "ratio": mean["boostnet_s"] / mean["mlp_s"],
                 "ratio_lo": min(r["ratio"] for r in rs),
                 "ratio_hi": max(r["ratio"] for r in rs),
-                "seeds": len(rs),
+                "seeds": len({r["seed"] for r in rs}),
+                "fits": len(rs),
             }
         )
     return out
@@ -339,12 +369,15 @@ def print_table(rows):
         )
     gm, diff, certified = overall(rows)
     seeds = max(r.get("seeds", 1) for r in rows)
+    fits = max(r.get("fits", seeds) for r in rows)
+    over = f" (means over {seeds} seeds)" if seeds > 1 else ""
+    if fits > seeds:  # pooled runs (--pool)
+        over = f" (means over {fits} fits: {fits // seeds} runs x {seeds} seeds)"
     print(
         f"\ngeometric mean of the fit-time ratios: {gm:.2f} "
         f"(max {max(r['ratio'] for r in rows):.2f}); "
         f"metric minus MLP's: mean {np.mean(list(diff.values())):+.4f}, "
-        f"worst {min(diff.values()):+.4f}; certificates {certified}/{len(rows)}"
-        + (f" (means over {seeds} seeds)" if seeds > 1 else "")
+        f"worst {min(diff.values()):+.4f}; certificates {certified}/{len(rows)}" + over
     )
     return gm
 
@@ -418,6 +451,48 @@ def print_targets(rows, params: dict):
         print(f"  {'met   ' if met else 'MISSED'} {what}: {figures}")
 
 
+#: The columns a pooled results file must have (:func:`pooled`).
+_POOLED = ("data", "params", "seed", "boostnet", "mlp", "units", "steps", "stop", "objective",
+           "boostnet_s", "mlp_s", "ratio")  # fmt: skip
+
+
+def pooled(paths) -> list[dict]:
+    """The rows of several runs' ``speed.csv`` files, each tagged with its run (``"run"``: the
+    file's index), for ``--pool``. Raises ``ValueError`` naming the problem when a file cannot be
+    read or lacks a column, or when the runs differ in CPU or in the source's commit (where the
+    rows record one): their times do not pool."""
+    rows = []
+    for i, path in enumerate(paths):
+        got = read_rows(path)
+        missing = [k for k in _POOLED if k not in got[0]]
+        if missing:
+            raise ValueError(
+                f"{path} is not a speed suite's results file (no {', '.join(missing)})"
+            )
+        rows += [{**r, "params": str(r["params"]), "run": i} for r in got]
+    for key in ("cpu", "commit"):
+        seen = {str(r[key]) for r in rows if r.get(key) is not None}
+        if len(seen) > 1:
+            raise ValueError(f"the runs differ in {key} ({', '.join(sorted(seen))}): not pooled")
+    return rows
+
+
+def runs_line(rows, params: str) -> list[str]:
+    """Per set, the ratio of each pooled run (the mean time over its seeds against the MLP's)."""
+    out = []
+    for data in dict.fromkeys(r["data"] for r in rows if r["params"] == params):
+        runs = {}
+        for r in rows:
+            if r["data"] == data and r["params"] == params:
+                runs.setdefault(r["run"], []).append(r)
+        ratios = [
+            float(np.mean([r["boostnet_s"] for r in rs]) / np.mean([r["mlp_s"] for r in rs]))
+            for rs in runs.values()
+        ]
+        out.append(f"  {data:<14} {' '.join(f'{x:.3f}' for x in ratios)}")
+    return out
+
+
 def plot(rows, path):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in rows:
@@ -455,7 +530,26 @@ def main(argv=None):
     ap.add_argument(
         "--seeds", default="0", help="comma-separated random_state values (both methods); means"
     )
+    ap.add_argument(
+        "--pool", nargs="+", metavar="CSV", default=None,
+        help="fit nothing: pool earlier runs' speed.csv files (same CPU and commit) and print "
+        "their table and targets",
+    )  # fmt: skip
     args = ap.parse_args(argv)
+    if args.pool:
+        try:
+            rows = pooled(args.pool)
+        except ValueError as exc:
+            ap.error(f"--pool: {exc}")
+        summary = summarise(rows)
+        for params in dict.fromkeys(r["params"] for r in summary):
+            sel = [r for r in summary if r["params"] == params]
+            print(f"\nboostnet parameters: {params}; {len(args.pool)} runs pooled")
+            print_table(sel)
+            print("\neach run's ratio, by set:")
+            print("\n".join(runs_line(rows, params)))
+            print_targets(sel, json.loads(params))
+        return
     try:
         seeds = [int(v) for v in args.seeds.split(",")]
     except ValueError:
@@ -489,9 +583,8 @@ def main(argv=None):
     if blas_hint():
         print(f"note: {blas_hint()} (both methods use the same BLAS: the ratios move less)")
     rows, mlp_cache = [], {}
-    # one warm-up fit so that the one-off loading of compiled kernels is not charged to a set
-    BoostNetClassifier(random_state=0, max_units=2).fit(*load_iris(return_X_y=True))
     for name in args.sets:
+        warm_up(name, variants[0])
         # the variants of one seed run back to back: pairs close in time (the host's speed drifts)
         for seed in seeds:
             for p in variants:

@@ -229,3 +229,62 @@ def test_speed_suite_pairs_each_variant_with_the_first_seed_by_seed(monkeypatch)
         r.update(data="d", metric="accuracy", boostnet=1.0, mlp=1.0, units=1, stop="certificate")
     (s,) = [r for r in speed_suite.summarise(rows) if r["params"] == ka]
     assert (s["ratio_lo"], s["ratio_hi"]) == (2.0, 4.0)
+
+
+def test_read_rows_gives_back_what_write_rows_wrote(rows_mod, tmp_path):
+    rows = [{"data": "c26", "seed": 1, "ratio": 2.5, "params": "{}", "mlp": None, "v": "0.1.0"}]
+    path = rows_mod.write_rows(tmp_path / "r.csv", rows)
+    assert rows_mod.read_rows(path) == rows  # numbers parsed back, an empty cell None
+    (tmp_path / "bad.csv").write_text("a,b\n1,2,3\n")
+    (tmp_path / "head.csv").write_text("a,b\n")
+    for name in ("missing.csv", "bad.csv", "head.csv"):
+        with pytest.raises(ValueError, match=name):
+            rows_mod.read_rows(tmp_path / name)
+
+
+def test_provenance_names_the_sources_commit(rows_mod):
+    commit = rows_mod.provenance()["commit"]
+    # a git checkout's commit (``-dirty`` with changes), or "" where boostnet is installed
+    assert isinstance(commit, str)
+    assert commit == "" or commit.split("-")[0].isalnum()
+
+
+def _run_rows(run_s, mlp_s, cpu="cpu A", commit="abc"):
+    """One run's speed.csv rows on one set, seeds 0.. with these times."""
+    return [
+        {"data": "c26", "params": "{}", "seed": seed, "metric": "accuracy", "boostnet": 0.94,
+         "mlp": 0.89, "units": 500, "steps": 300, "stop": "certificate", "objective": 0.48,
+         "boostnet_s": b, "mlp_s": m, "ratio": b / m, "cpu": cpu, "commit": commit}
+        for seed, (b, m) in enumerate(zip(run_s, mlp_s, strict=True))
+    ]  # fmt: skip
+
+
+def test_speed_suite_pools_runs_of_one_cpu_and_commit(rows_mod, monkeypatch, tmp_path, capsys):
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    speed_suite = importlib.import_module("speed_suite")
+    a = rows_mod.write_rows(tmp_path / "a.csv", _run_rows([100.0, 150.0], [40.0, 40.0]))
+    b = rows_mod.write_rows(tmp_path / "b.csv", _run_rows([90.0, 130.0], [50.0, 50.0]))
+    rows = speed_suite.pooled([a, b])
+    assert [r["run"] for r in rows] == [0, 0, 1, 1]
+    (s,) = speed_suite.summarise(rows)
+    # the mean time over both runs' fits against the MLP's: 470 / 180
+    assert s["ratio"] == pytest.approx(470 / 180)
+    assert (s["seeds"], s["fits"]) == (2, 4)
+    assert (s["ratio_lo"], s["ratio_hi"]) == (pytest.approx(1.8), pytest.approx(3.75))
+    assert speed_suite.runs_line(rows, "{}") == ["  c26            3.125 2.200"]
+    speed_suite.main(["--pool", str(a), str(b)])
+    out = capsys.readouterr().out
+    assert "2 runs pooled" in out and "means over 4 fits: 2 runs x 2 seeds" in out
+    assert "met    no set above 3x: largest c26 2.611" in out
+    # runs of another CPU or another commit do not pool; nor does a file of other results
+    other = rows_mod.write_rows(tmp_path / "o.csv", _run_rows([1.0], [1.0], cpu="cpu B"))
+    later = rows_mod.write_rows(tmp_path / "l.csv", _run_rows([1.0], [1.0], commit="def"))
+    alien = rows_mod.write_rows(tmp_path / "x.csv", [{"data": "c26", "seed": 0}])
+    for bad, message in ((other, "differ in cpu"), (later, "differ in commit"),
+                         (alien, "not a speed suite's results file")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            speed_suite.pooled([a, bad])
+        with pytest.raises(SystemExit) as exc:
+            speed_suite.main(["--pool", str(a), str(bad)])
+        assert exc.value.code == 2
+        assert message in capsys.readouterr().err
