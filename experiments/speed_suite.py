@@ -158,18 +158,20 @@ def split(name):
 _WARM_ROWS, _WARM_S = 500, 20.0
 
 
-def warm_up(name, params):
-    """One untimed boostnet fit on the first ``_WARM_ROWS`` training rows of set ``name``, to its
-    certificate (at most ``_WARM_S`` seconds), before the set's timed fits: numba compiles a kernel
-    at its first call where its cache is cold (a fresh checkout), and the kernels a set calls
-    depend on its task and outputs. Without it, in a fresh git worktree, the first fit of digits
-    took 2.21 s instead of 0.85-1.00, breast-cancer's 0.46 s instead of 0.10-0.12 and iris's
-    second (its first to take the kernels of a longer fit) 0.38 s instead of 0.04."""
+def warm_up(name, params, seed=0):
+    """An untimed boostnet fit (``random_state=seed``) on the first ``_WARM_ROWS`` training rows
+    of set ``name``, to its certificate (at most ``_WARM_S`` seconds), before the set's timed fits:
+    numba compiles a kernel at its first call where its cache is cold (a fresh checkout), and the
+    kernels a fit calls depend on its task, its outputs and its path (one seed's fit may take
+    Newton steps on a subset of its units where another's does not). Without it, in a fresh git
+    worktree, digits' first fit took 2.21 s instead of 0.85-1.00, breast-cancer's 0.46 s instead
+    of 0.10-0.12; warmed up with seed 0 only, iris's seed 1 still took 0.24 s instead of 0.04
+    (compiling the Newton step's gathers). c26's warm-up takes ~4 s, Fashion-MNIST's ~3 s."""
     task, Xtr, ytr, _, _ = split(name)
     est_params = {k: v for k, v in params.items() if "." not in k}
     est_params["max_time"] = min(_WARM_S, est_params.get("max_time") or _WARM_S)
     est = (BoostNetClassifier if task == "classification" else BoostNetRegressor)(
-        random_state=0, **est_params
+        random_state=seed, **est_params
     )
     with switched({k: v for k, v in params.items() if "." in k}):
         fit_timed(est, Xtr[:_WARM_ROWS], ytr[:_WARM_ROWS])
@@ -584,7 +586,8 @@ def main(argv=None):
         print(f"note: {blas_hint()} (both methods use the same BLAS: the ratios move less)")
     rows, mlp_cache = [], {}
     for name in args.sets:
-        warm_up(name, variants[0])
+        for seed in seeds:
+            warm_up(name, variants[0], seed)
         # the variants of one seed run back to back: pairs close in time (the host's speed drifts)
         for seed in seeds:
             for p in variants:
