@@ -274,14 +274,15 @@ def test_speed_suite_pools_runs_of_one_cpu_and_commit(rows_mod, monkeypatch, tmp
     assert speed_suite.runs_line(rows, "{}") == ["  c26            3.125 2.200"]
     speed_suite.main(["--pool", str(a), str(b)])
     out = capsys.readouterr().out
-    assert "2 runs pooled" in out and "means over 4 fits: 2 runs x 2 seeds" in out
+    assert "2 runs pooled (commits abc)" in out and "means over 4 fits: 2 runs x 2 seeds" in out
     assert "met    no set above 3x: largest c26 2.611" in out
-    # runs of another CPU or another commit do not pool; nor does a file of other results
-    other = rows_mod.write_rows(tmp_path / "o.csv", _run_rows([1.0], [1.0], cpu="cpu B"))
+    # runs of another commit pool, named; runs of another CPU do not, nor a file of other results
     later = rows_mod.write_rows(tmp_path / "l.csv", _run_rows([1.0], [1.0], commit="def"))
+    speed_suite.main(["--pool", str(a), str(later)])
+    assert "2 runs pooled (commits abc, def)" in capsys.readouterr().out
+    other = rows_mod.write_rows(tmp_path / "o.csv", _run_rows([1.0], [1.0], cpu="cpu B"))
     alien = rows_mod.write_rows(tmp_path / "x.csv", [{"data": "c26", "seed": 0}])
-    for bad, message in ((other, "differ in cpu"), (later, "differ in commit"),
-                         (alien, "not a speed suite's results file")):  # fmt: skip
+    for bad, message in ((other, "differ in cpu"), (alien, "not a speed suite's results file")):
         with pytest.raises(ValueError, match=message):
             speed_suite.pooled([a, bad])
         with pytest.raises(SystemExit) as exc:
