@@ -289,3 +289,27 @@ def test_speed_suite_pools_runs_of_one_cpu_and_commit(rows_mod, monkeypatch, tmp
             speed_suite.main(["--pool", str(a), str(bad)])
         assert exc.value.code == 2
         assert message in capsys.readouterr().err
+
+
+def test_speed_suite_warms_up_each_set_with_each_seed_before_timing(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    speed_suite = importlib.import_module("speed_suite")
+    calls = []
+    real_warm_up, real_run_set = speed_suite.warm_up, speed_suite.run_set
+
+    def warm_up(name, params, seed=0):
+        calls.append(("warm", name, seed))
+        real_warm_up(name, {**params, "max_units": 2}, seed)
+
+    def run_set(name, params, mlp_cache, seed=0):
+        calls.append(("timed", name, seed))
+        return real_run_set(name, params, mlp_cache, seed)
+
+    monkeypatch.setattr(speed_suite, "warm_up", warm_up)
+    monkeypatch.setattr(speed_suite, "run_set", run_set)
+    args = ["--sets", "iris", "wine", "--seeds", "0,1", "--out", str(tmp_path)]
+    speed_suite.main([*args, "--params", '{"max_units": 3}'])
+    assert calls == [
+        ("warm", "iris", 0), ("warm", "iris", 1), ("timed", "iris", 0), ("timed", "iris", 1),
+        ("warm", "wine", 0), ("warm", "wine", 1), ("timed", "wine", 0), ("timed", "wine", 1),
+    ]  # fmt: skip
