@@ -44,8 +44,9 @@ faster, the certified objective's mean relative change and the steps:
 The same code's ratios also move from one run to the next on a shared host (the MLP's clock as
 much as boostnet's: c26's MLP took 37-58 s over five runs). ``--pool`` fits nothing: it reads
 earlier runs' ``speed.csv`` files, checks that they share the CPU, names the source's commits
-they ran (the ``commit`` column), and prints the table and the targets over every run's fits pooled (each set's
-ratio is its mean time over all of them against the MLP's), then each run's own ratio per set:
+they ran (the ``commit`` column), and prints the table and the targets over all their fits (each
+set's ratio is its mean time over all of them against the MLP's), then each run's own ratio per
+set:
 
     python experiments/speed_suite.py --pool runs/a/speed.csv runs/b/speed.csv runs/c/speed.csv
 """
@@ -289,6 +290,7 @@ def summarise(rows):
                 "ratio_lo": min(r["ratio"] for r in rs),
                 "ratio_hi": max(r["ratio"] for r in rs),
                 "seeds": len({r["seed"] for r in rs}),
+                "runs": len({r.get("run") for r in rs}),  # pooled runs (--pool); else 1
                 "fits": len(rs),
             }
         )
@@ -371,10 +373,11 @@ def print_table(rows):
         )
     gm, diff, certified = overall(rows)
     seeds = max(r.get("seeds", 1) for r in rows)
-    fits = max(r.get("fits", seeds) for r in rows)
+    runs = max(r.get("runs", 1) for r in rows)
     over = f" (means over {seeds} seeds)" if seeds > 1 else ""
-    if fits > seeds:  # pooled runs (--pool)
-        over = f" (means over {fits} fits: {fits // seeds} runs x {seeds} seeds)"
+    if runs > 1:  # pooled (--pool)
+        fits = max(r["fits"] for r in rows)
+        over = f" (means over {fits} fits: {runs} runs, {seeds} seeds)"
     print(
         f"\ngeometric mean of the fit-time ratios: {gm:.2f} "
         f"(max {max(r['ratio'] for r in rows):.2f}); "
@@ -480,19 +483,16 @@ def pooled(paths) -> list[dict]:
 
 
 def runs_line(rows, params: str) -> list[str]:
-    """Per set, the ratio of each pooled run (the mean time over its seeds against the MLP's)."""
-    out = []
-    for data in dict.fromkeys(r["data"] for r in rows if r["params"] == params):
-        runs = {}
-        for r in rows:
-            if r["data"] == data and r["params"] == params:
-                runs.setdefault(r["run"], []).append(r)
-        ratios = [
-            float(np.mean([r["boostnet_s"] for r in rs]) / np.mean([r["mlp_s"] for r in rs]))
-            for rs in runs.values()
-        ]
-        out.append(f"  {data:<14} {' '.join(f'{x:.3f}' for x in ratios)}")
-    return out
+    """Per set, the ratio of each pooled run (:func:`summarise` of that run's rows)."""
+    mine = [r for r in rows if r["params"] == params]
+    runs = [
+        {s["data"]: s["ratio"] for s in summarise([r for r in mine if r["run"] == run])}
+        for run in dict.fromkeys(r["run"] for r in mine)
+    ]
+    return [
+        f"  {data:<14} {' '.join(f'{run[data]:.3f}' for run in runs if data in run)}"
+        for data in dict.fromkeys(r["data"] for r in mine)
+    ]
 
 
 def plot(rows, path):
@@ -544,12 +544,15 @@ def main(argv=None):
         except ValueError as exc:
             ap.error(f"--pool: {exc}")
         summary = summarise(rows)
+        commits = sorted({str(r["commit"]) for r in rows if r.get("commit") is not None})
+        unnamed = len({r["run"] for r in rows if r.get("commit") is None})  # older files
+        source = [f"commits {', '.join(commits)}"] if commits else []
+        source += [f"{unnamed} run(s) without a recorded commit"] if unnamed else []
         for params in dict.fromkeys(r["params"] for r in summary):
             sel = [r for r in summary if r["params"] == params]
-            commits = sorted({str(r["commit"]) for r in rows if r.get("commit") is not None})
             print(
                 f"\nboostnet parameters: {params}; {len(args.pool)} runs pooled"
-                + (f" (commits {', '.join(commits)})" if commits else "")
+                + (f" ({'; '.join(source)})" if source else "")
             )
             print_table(sel)
             print("\neach run's ratio, by set:")

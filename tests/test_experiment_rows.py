@@ -269,12 +269,12 @@ def test_speed_suite_pools_runs_of_one_cpu_and_commit(rows_mod, monkeypatch, tmp
     (s,) = speed_suite.summarise(rows)
     # the mean time over both runs' fits against the MLP's: 470 / 180
     assert s["ratio"] == pytest.approx(470 / 180)
-    assert (s["seeds"], s["fits"]) == (2, 4)
+    assert (s["seeds"], s["runs"], s["fits"]) == (2, 2, 4)
     assert (s["ratio_lo"], s["ratio_hi"]) == (pytest.approx(1.8), pytest.approx(3.75))
     assert speed_suite.runs_line(rows, "{}") == ["  c26            3.125 2.200"]
     speed_suite.main(["--pool", str(a), str(b)])
     out = capsys.readouterr().out
-    assert "2 runs pooled (commits abc)" in out and "means over 4 fits: 2 runs x 2 seeds" in out
+    assert "2 runs pooled (commits abc)" in out and "means over 4 fits: 2 runs, 2 seeds" in out
     assert "met    no set above 3x: largest c26 2.611" in out
     # runs of another commit pool, named; runs of another CPU do not, nor a file of other results
     later = rows_mod.write_rows(tmp_path / "l.csv", _run_rows([1.0], [1.0], commit="def"))
